@@ -1,0 +1,46 @@
+// The messages between www/engine.js (main thread) and www/worker.js, in one place.
+//
+// Every request carries an `id` and ends with exactly one terminal message, DONE { result } or
+// ERROR { kind, message }. (The result is wrapped so that its fields never clash with the envelope.)
+// PROGRESS, PROMPT and TOKEN are intermediate. ABORT names the request to stop by `target`;
+// an aborted request still ends with DONE { reason: "aborted" } (or ERROR kind "aborted" for a
+// load, which has no partial result). Buffers (heatmaps, attention, embedding rows) are
+// transferred, not copied.
+
+/** Requests, main thread -> worker: { id, type, ...fields }; "-> DONE {x}" means DONE { result: {x} } */
+export const Req = Object.freeze({
+  LOAD: 'load',               // { url, sha256?, bytes? }            -> DONE { info, sha256, timings }
+  ABORT: 'abort',             // { target }                          (no reply of its own)
+  INFO: 'info',               //                                     -> DONE { info }
+  TOKENIZE: 'tokenize',       // { text, special }                   -> DONE { ids, pieces, special }
+  TOKEN: 'token',             // { token }                           -> DONE { id, piece, text, bytes, special }
+  CHAT_PROMPT: 'chatPrompt',  // { messages, addGenerationPrompt }   -> DONE { text }
+  EMBEDDING: 'embedding',     // { token }                           -> DONE { values: Float32Array }
+  TENSOR_VIEW: 'tensorView',  // { name, maxW, maxH, bins }          -> DONE { rows, cols, width, height,
+                              //                                        min, max, mean, std, heatmap, histogram }
+  TENSOR_BLOCK: 'tensorBlock',// { name, row, block }                -> DONE { type, row, block, d?, m?, codes?, values }
+  GENERATE: 'generate',       // { prompt?, messages?, raw?, params } -> PROMPT, TOKEN*, DONE { reason, text, stats }
+  CHOOSE: 'choose',           // { pos, token, params }              -> TOKEN*, DONE { reason, text, stats }
+  ATTENTION: 'attention',     // { pos, layer? }                     -> DONE { pos, nHead, nCtx, layers: [Float32Array] }
+  STATS: 'stats',             //                                     -> DONE { stats, memory }
+});
+
+/** Replies, worker -> main thread: { id, type, ...fields } */
+export const Msg = Object.freeze({
+  READY: 'ready',       // once, id 0: { build } the wasm module is initialised
+  PROGRESS: 'progress', // { phase: "download"|"verify"|"header"|"tensors"|"tokenizer"|"prefill", done, total, ... }
+  PROMPT: 'prompt',     // { ids, pieces, special, text } what is actually fed
+  TOKEN: 'token',       // { step, stats, memory, chosen? } one generated token (Step JSON of the engine)
+  NET: 'net',           // id 0: { requests, urls } resource requests the worker made (PerformanceObserver)
+  DONE: 'done',         // terminal
+  ERROR: 'error',       // terminal: { kind, message }
+});
+
+/** Error kinds. */
+export const Kind = Object.freeze({
+  NETWORK: 'network', // fetch failed, HTTP status, truncated body
+  HASH: 'hash',       // sha256 differs from the manifest
+  MODEL: 'model',     // the engine refused the file or the call
+  ABORTED: 'aborted', // the caller aborted
+  WORKER: 'worker',   // the worker died or could not start
+});

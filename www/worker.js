@@ -1,0 +1,349 @@
+// The engine's worker: the only importer of the wasm package (./pkg/, next to this file).
+//
+// Reads top to bottom: state, start-up, the request loop, loading, generation, the small
+// requests, helpers. Protocol: ./protocol.js. Every request ends with exactly one DONE or ERROR.
+
+import { Req, Msg, Kind } from './protocol.js';
+import { Sha256 } from './sha256.js';
+
+// ---------------------------------------------------------------- state
+
+let wasm = null;        // the module namespace of ./pkg/plumbing.js
+let engine = null;      // the loaded Engine, or null
+let info = null;        // engine.info_json(), parsed
+const jobs = new Map(); // request id -> { aborted, controller? } for requests that can be aborted
+let generation = null;  // { id, job, finished: Promise } the running generate/choose, if any
+
+// Attention captured during generation, so that a past token can still be inspected.
+// pos p -> { nCtx, layers: Float32Array[n_layer] } from the forward pass whose logits p was
+// sampled from (the pass that fed token p-1, or the last prompt token for p = 0).
+const attention = new Map();
+const ATTENTION_BUDGET = 96 * 1024 * 1024; // bytes kept; oldest positions are dropped first
+let attentionBytes = 0;
+
+// ---------------------------------------------------------------- start-up
+
+const post = (msg, transfer) => self.postMessage(msg, transfer ?? []);
+
+const ready = (async () => {
+  wasm = await import('./pkg/plumbing.js');
+  await wasm.default();
+  let build = null;
+  try { build = JSON.parse(wasm.build_info()); } catch { build = null; }
+  post({ id: 0, type: Msg.READY, build });
+})();
+ready.catch((e) => post({ id: 0, type: Msg.ERROR, kind: Kind.WORKER,
+  message: `could not start the wasm engine (./pkg/plumbing.js): ${e?.message ?? e}` }));
+
+// Resource requests made by this worker (the page's own PerformanceObserver cannot see them).
+try {
+  new PerformanceObserver((list) => {
+    const entries = list.getEntries().map((e) => ({
+      name: e.name, at: performance.timeOrigin + e.startTime,
+    }));
+    if (entries.length) post({ id: 0, type: Msg.NET, entries });
+  }).observe({ type: 'resource', buffered: true });
+} catch { /* no PerformanceObserver in this worker: the page says so */ }
+
+// ---------------------------------------------------------------- the request loop
+
+self.onmessage = async (ev) => {
+  const req = ev.data;
+  if (req.type === Req.ABORT) {
+    const job = jobs.get(req.target);
+    if (job) { job.aborted = true; job.controller?.abort(); }
+    return;
+  }
+  try {
+    await ready;
+  } catch (e) {
+    return post({ id: req.id, type: Msg.ERROR, kind: Kind.WORKER,
+      message: `the wasm engine did not start: ${e?.message ?? e}` });
+  }
+  try {
+    switch (req.type) {
+      case Req.LOAD: return await load(req);
+      case Req.GENERATE: return await generate(req);
+      case Req.CHOOSE: return await choose(req);
+      default: return small(req);
+    }
+  } catch (e) {
+    const kind = e?.kind ?? (e?.name === 'AbortError' ? Kind.ABORTED : Kind.MODEL);
+    post({ id: req.id, type: Msg.ERROR, kind, message: String(e?.message ?? e) });
+  } finally {
+    jobs.delete(req.id);
+  }
+};
+
+// ---------------------------------------------------------------- loading
+
+async function load(req) {
+  const job = { aborted: false, controller: new AbortController() };
+  jobs.set(req.id, job);
+  if (generation) { generation.job.aborted = true; await generation.finished; }
+  if (engine) { engine.free(); engine = null; info = null; clearAttention(); }
+
+  const timings = {};
+  const t0 = performance.now();
+  let res;
+  try {
+    res = await fetch(req.url, { signal: job.controller.signal });
+  } catch (e) {
+    if (job.aborted) throw failure(Kind.ABORTED, 'loading was aborted');
+    throw failure(Kind.NETWORK, `could not fetch ${req.url}: ${e?.message ?? e}`);
+  }
+  if (!res.ok) throw failure(Kind.NETWORK, `HTTP ${res.status} ${res.statusText} for ${req.url}`);
+  const header = Number(res.headers.get('content-length'));
+  const encoded = res.headers.get('content-encoding');
+  const total = header > 0 && !encoded ? header : req.bytes > 0 ? req.bytes : 0;
+  if (!total) throw failure(Kind.NETWORK, `${req.url}: the server sent no Content-Length and no size was given`);
+
+  // Download straight into wasm memory, hashing each chunk on the way (one copy).
+  const bytes = new wasm.ModelBytes(total);
+  const hasher = new Sha256();
+  let offset = 0, hashMs = 0, lastPost = 0;
+  try {
+    const reader = res.body.getReader();
+    for (;;) {
+      let chunk;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        if (job.aborted) throw failure(Kind.ABORTED, 'loading was aborted');
+        throw failure(Kind.NETWORK, `download of ${req.url} broke at byte ${offset} of ${total}: ${e?.message ?? e}`);
+      }
+      if (job.aborted) { reader.cancel().catch(() => {}); throw failure(Kind.ABORTED, 'loading was aborted'); }
+      if (chunk.done) break;
+      const value = chunk.value;
+      if (offset + value.length > total) {
+        reader.cancel().catch(() => {});
+        throw failure(Kind.NETWORK, `${req.url} is longer than the ${total} bytes announced`);
+      }
+      bytes.write(offset, value);
+      const th = performance.now();
+      hasher.update(value);
+      hashMs += performance.now() - th;
+      offset += value.length;
+      const now = performance.now();
+      if (now - lastPost > 50 || offset === total) {
+        lastPost = now;
+        post({ id: req.id, type: Msg.PROGRESS, phase: 'download', done: offset, total, ms: now - t0 });
+      }
+    }
+    if (offset !== total) {
+      throw failure(Kind.NETWORK, `download of ${req.url} ended at byte ${offset} of ${total}`);
+    }
+  } catch (e) {
+    bytes.free();
+    throw e;
+  }
+  timings.download = performance.now() - t0;
+  timings.hash = hashMs;
+
+  const sha256 = hasher.hex();
+  post({ id: req.id, type: Msg.PROGRESS, phase: 'verify', done: 1, total: 1, sha256 });
+  if (req.sha256 && sha256 !== req.sha256.toLowerCase()) {
+    bytes.free();
+    throw failure(Kind.HASH, `the sha256 of ${req.url} is ${sha256}, the manifest expects ${req.sha256}; the file was refused`);
+  }
+
+  // Parse: the engine reports "header" | "tensors" | "tokenizer" as it goes.
+  let phase = null, phaseStart = performance.now();
+  const tParse = performance.now();
+  try {
+    engine = wasm.Engine.load(bytes, (p, done, tot) => {
+      const now = performance.now();
+      if (p !== phase) {
+        if (phase) timings[phase] = now - phaseStart;
+        phase = p; phaseStart = now;
+      }
+      post({ id: req.id, type: Msg.PROGRESS, phase: p, done, total: tot });
+    });
+  } catch (e) {
+    throw failure(Kind.MODEL, String(e?.message ?? e));
+  }
+  if (phase) timings[phase] = performance.now() - phaseStart;
+  timings.parse = performance.now() - tParse;
+  timings.total = performance.now() - t0;
+  info = JSON.parse(engine.info_json());
+  post({ id: req.id, type: Msg.DONE, result: { info, sha256, timings, memory: wasm.wasm_memory_bytes() } });
+}
+
+// ---------------------------------------------------------------- generation
+
+async function generate(req) {
+  const { job, release } = await claimGeneration(req);
+  try {
+    needEngine();
+    if (job.aborted) return finish(req, 'aborted');
+    // What is fed: a raw string, or the chat template rendered over messages.
+    let text, special;
+    if (req.raw) {
+      text = req.prompt; special = true;
+    } else {
+      const messages = req.messages ?? [{ role: 'user', content: String(req.prompt ?? '') }];
+      text = engine.chat_prompt(JSON.stringify(messages), true);
+      special = true;
+    }
+    const tok = JSON.parse(engine.tokenize_json(text, special));
+    post({ id: req.id, type: Msg.PROMPT, text, ids: tok.ids, pieces: tok.pieces, special: tok.special });
+
+    const capture = req.params?.capture_attention !== false;
+    const params = { n_top: 10, ...req.params, capture_attention: capture };
+    clearAttention();
+    engine.start(Uint32Array.from(tok.ids), JSON.stringify(params));
+
+    let left = tok.ids.length;
+    post({ id: req.id, type: Msg.PROGRESS, phase: 'prefill', done: 0, total: tok.ids.length });
+    while (left > 0) {
+      if (job.aborted) return finish(req, 'aborted');
+      left = engine.prefill(32);
+      post({ id: req.id, type: Msg.PROGRESS, phase: 'prefill', done: tok.ids.length - left, total: tok.ids.length });
+      await yieldToEvents();
+    }
+    if (capture) captureAttention(0);
+    return await decode(req, job, capture);
+  } finally {
+    release();
+  }
+}
+
+async function choose(req) {
+  const { job, release } = await claimGeneration(req);
+  try {
+    needEngine();
+    if (job.aborted) return finish(req, 'aborted');
+    const capture = req.params?.capture_attention !== false;
+    const chosen = JSON.parse(engine.choose(req.pos, req.token));
+    for (const p of [...attention.keys()]) if (p > req.pos) dropAttention(p);
+    if (capture) captureAttention(req.pos + 1);
+    post({ id: req.id, type: Msg.TOKEN, chosen, stats: stats(), memory: wasm.wasm_memory_bytes() });
+    if (info?.eog_ids?.includes(req.token)) return finish(req, 'eos');
+    await yieldToEvents();
+    return await decode(req, job, capture);
+  } finally {
+    release();
+  }
+}
+
+async function decode(req, job, capture) {
+  for (;;) {
+    if (job.aborted) return finish(req, 'aborted');
+    const step = JSON.parse(engine.step());
+    if (capture && !step.done) captureAttention(step.pos + 1);
+    post({ id: req.id, type: Msg.TOKEN, step, stats: stats(), memory: wasm.wasm_memory_bytes() });
+    if (step.done) return finish(req, step.done);
+    await yieldToEvents();
+  }
+}
+
+function finish(req, reason) {
+  post({ id: req.id, type: Msg.DONE, result: { reason, stats: engine ? stats() : null,
+    memory: wasm.wasm_memory_bytes() } });
+}
+
+// One generation at a time: a new one stops the running one first (which ends "aborted").
+async function claimGeneration(req) {
+  const job = { aborted: false };
+  jobs.set(req.id, job);
+  while (generation) { generation.job.aborted = true; await generation.finished; }
+  let release;
+  const finished = new Promise((r) => { release = r; });
+  generation = { id: req.id, job, finished };
+  return { job, release: () => { generation = null; release(); } };
+}
+
+function captureAttention(pos) {
+  const layers = [];
+  let bytes = 0;
+  for (let l = 0; l < info.config.n_layer; l++) {
+    const a = engine.attention(l);
+    layers.push(a);
+    bytes += a.byteLength;
+  }
+  dropAttention(pos);
+  attention.set(pos, { nCtx: layers[0].length / info.config.n_head, layers, bytes });
+  attentionBytes += bytes;
+  for (const p of attention.keys()) {
+    if (attentionBytes <= ATTENTION_BUDGET) break;
+    dropAttention(p);
+  }
+}
+
+function dropAttention(pos) {
+  const a = attention.get(pos);
+  if (a) { attentionBytes -= a.bytes; attention.delete(pos); }
+}
+
+function clearAttention() { attention.clear(); attentionBytes = 0; }
+
+// ---------------------------------------------------------------- small requests
+
+function small(req) {
+  needEngine(req.type);
+  const done = (result, transfer) => post({ id: req.id, type: Msg.DONE, result }, transfer);
+  switch (req.type) {
+    case Req.INFO:
+      return done({ info, memory: wasm.wasm_memory_bytes() });
+    case Req.STATS:
+      return done({ stats: stats(), memory: wasm.wasm_memory_bytes() });
+    case Req.TOKENIZE:
+      return done(JSON.parse(engine.tokenize_json(String(req.text), !!req.special)));
+    case Req.TOKEN:
+      return done(JSON.parse(engine.token_json(req.token)));
+    case Req.CHAT_PROMPT:
+      return done({ text: engine.chat_prompt(JSON.stringify(req.messages), req.addGenerationPrompt !== false) });
+    case Req.EMBEDDING: {
+      const values = engine.embedding_row(req.token);
+      return done({ values }, [values.buffer]);
+    }
+    case Req.TENSOR_VIEW: {
+      const v = engine.tensor_view(req.name, req.maxW ?? 512, req.maxH ?? 512, req.bins ?? 64);
+      try {
+        const heatmap = v.heatmap(), histogram = v.histogram();
+        return done({
+          name: req.name, rows: v.rows, cols: v.cols, width: v.width, height: v.height,
+          min: v.min, max: v.max, mean: v.mean, std: v.std, heatmap, histogram,
+        }, [heatmap.buffer, histogram.buffer]);
+      } finally {
+        v.free();
+      }
+    }
+    case Req.TENSOR_BLOCK:
+      return done(JSON.parse(engine.tensor_block_json(req.name, req.row, req.block)));
+    case Req.ATTENTION: {
+      const a = attention.get(req.pos);
+      if (!a) return done({ pos: req.pos, available: false, kept: [...attention.keys()] });
+      const layers = req.layer == null ? a.layers : [a.layers[req.layer]];
+      const copies = layers.map((x) => x.slice());
+      return done({ pos: req.pos, available: true, nHead: info.config.n_head, nCtx: a.nCtx,
+        layer: req.layer ?? null, layers: copies }, copies.map((x) => x.buffer));
+    }
+    default:
+      throw failure(Kind.WORKER, `unknown request type ${JSON.stringify(req.type)}`);
+  }
+}
+
+// ---------------------------------------------------------------- helpers
+
+function stats() { return JSON.parse(engine.stats_json()); }
+
+function needEngine(what) {
+  if (!engine) throw failure(Kind.MODEL, `no model is loaded${what ? ` (for ${what})` : ''}`);
+}
+
+function failure(kind, message) {
+  const e = new Error(message);
+  e.kind = kind;
+  return e;
+}
+
+// Let queued messages (an abort, a small request) run between prefill chunks and tokens.
+// A MessageChannel task, not setTimeout(0), which is clamped to 4 ms after a few nestings.
+function yieldToEvents() {
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => { ch.port1.close(); resolve(); };
+    ch.port2.postMessage(0);
+  });
+}
