@@ -541,6 +541,9 @@ async function showBlock() {
   }[type] ?? `${type} stores plain numbers; there is no code to decode.`;
   const box = $('block');
   box.replaceChildren();
+  box.dataset.type = type;
+  box.dataset.d = b.d != null ? String(b.d) : '';
+  box.dataset.m = b.m != null ? String(b.m) : '0';
   const head = el('div', 'head');
   const addHead = (k, v) => { const s = el('span'); s.append(el('b', '', `${k} `), document.createTextNode(v)); head.append(s); };
   addHead('row', String(b.row ?? row));
@@ -553,7 +556,8 @@ async function showBlock() {
   const table = lut('diverging');
   values.forEach((v, i) => {
     const cell = el('div', 'cell');
-    cell.dataset.testid = 'block-cell';
+    cell.dataset.value = String(v);
+    if (b.codes) cell.dataset.code = String(b.codes[i]);
     const tIdx = Math.round(((v / amax + 1) / 2) * 255);
     const [r, g, bl] = [table[tIdx * 3], table[tIdx * 3 + 1], table[tIdx * 3 + 2]];
     cell.style.background = `rgb(${r} ${g} ${bl})`;
@@ -875,7 +879,7 @@ function renderInspector(pos) {
   $('in-text').replaceChildren(visibleText(shown ?? ''));
   const p = entry.chosenId != null ? step.top.find((c) => c.id === entry.chosenId)?.prob : step.prob;
   $('in-prob').textContent = p != null ? `${(p * 100).toFixed(1)}%` : '–';
-  $('in-entropy').textContent = `${step.entropy.toFixed(2)}`;
+  $('in-entropy').textContent = `${step.entropy.toFixed(2)} nats`;
   $('in-kept').textContent = fmtInt(step.kept);
   $('in-ms').textContent = step.ms != null ? fmtMs(step.ms) : '–';
   $('alts').set(step, { chosenId: entry.chosenId });
@@ -1030,7 +1034,7 @@ function renderOpenness() {
       const ul = el('ul');
       for (const f of p.facts) {
         const li = el('li', '', `${f.text} `);
-        if (f.url) li.append(link(f.url.startsWith('http') ? f.url : f.url, 'source'));
+        if (f.url) li.append(link(f.url, 'source'));
         ul.append(li);
       }
       box.append(ul);

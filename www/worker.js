@@ -13,6 +13,7 @@ let engine = null;      // the loaded Engine, or null
 let info = null;        // engine.info_json(), parsed
 const jobs = new Map(); // request id -> { aborted, controller? } for requests that can be aborted
 let generation = null;  // { id, job, finished: Promise } the running generate/choose, if any
+let session = null;     // { params } of the engine's current session (for choose)
 
 // Attention captured during generation, so that a past token can still be inspected.
 // pos p -> { nCtx, layers: Float32Array[n_layer] } from the forward pass whose logits p was
@@ -160,8 +161,10 @@ async function load(req) {
       post({ id: req.id, type: Msg.PROGRESS, phase: p, done, total: tot });
     });
   } catch (e) {
+    release(bytes);
     throw failure(Kind.MODEL, String(e?.message ?? e));
   }
+  release(bytes); // the engine took the file; this frees the empty handle
   if (phase) timings[phase] = performance.now() - phaseStart;
   timings.parse = performance.now() - tParse;
   timings.total = performance.now() - t0;
@@ -192,6 +195,7 @@ async function generate(req) {
     const params = { n_top: 10, ...req.params, capture_attention: capture };
     clearAttention();
     engine.start(Uint32Array.from(tok.ids), JSON.stringify(params));
+    session = { params, promptTokens: tok.ids.length };
 
     let left = tok.ids.length;
     post({ id: req.id, type: Msg.PROGRESS, phase: 'prefill', done: 0, total: tok.ids.length });
@@ -213,12 +217,18 @@ async function choose(req) {
   try {
     needEngine();
     if (job.aborted) return finish(req, 'aborted');
-    const capture = req.params?.capture_attention !== false;
+    if (!session) throw failure(Kind.MODEL, 'nothing to continue: no generation has been started');
+    const capture = session.params.capture_attention;
     const chosen = JSON.parse(engine.choose(req.pos, req.token));
     for (const p of [...attention.keys()]) if (p > req.pos) dropAttention(p);
-    if (capture) captureAttention(req.pos + 1);
-    post({ id: req.id, type: Msg.TOKEN, chosen, stats: stats(), memory: wasm.wasm_memory_bytes() });
-    if (info?.eog_ids?.includes(req.token)) return finish(req, 'eos');
+    // choose() feeds the chosen token unless it ends the generation (the engine's own rules).
+    const st = stats();
+    const ended = info?.eog_ids?.includes(req.token) ? 'eos'
+      : req.pos + 1 >= (session.params.max_tokens ?? 256) ? 'max_tokens'
+        : st.n_ctx_used >= st.n_ctx ? 'context_full' : null;
+    if (capture && !ended) captureAttention(req.pos + 1);
+    post({ id: req.id, type: Msg.TOKEN, chosen, stats: st, memory: wasm.wasm_memory_bytes() });
+    if (ended) return finish(req, ended);
     await yieldToEvents();
     return await decode(req, job, capture);
   } finally {
@@ -327,6 +337,11 @@ function small(req) {
 // ---------------------------------------------------------------- helpers
 
 function stats() { return JSON.parse(engine.stats_json()); }
+
+// Frees a wasm-bindgen handle that may already have been consumed.
+function release(handle) {
+  try { handle.free(); } catch { /* already taken by the engine */ }
+}
 
 function needEngine(what) {
   if (!engine) throw failure(Kind.MODEL, `no model is loaded${what ? ` (for ${what})` : ''}`);

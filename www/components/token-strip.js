@@ -169,7 +169,12 @@ export class PlTokens extends HTMLElement {
     const desc = `token ${t.id}${t.prob != null ? `, p=${(t.prob * 100).toFixed(1)}%` : ''}${t.special ? ', special' : ''}`;
     node.title = desc;
     if (this.getAttribute('variant') === 'text') {
-      node.textContent = text;
+      // Real line breaks, each shown by a faint ↵ so that a newline token can still be clicked.
+      const parts = text.split('\n');
+      parts.forEach((p, k) => {
+        if (k > 0) node.append(el('span', 'ws', '↵'), document.createTextNode('\n'));
+        if (p) node.append(document.createTextNode(p));
+      });
       node.setAttribute('aria-label', `${text} (${desc})`);
     } else {
       const piece = el('span', 'piece');

@@ -1,0 +1,235 @@
+// The page, driven in headless Chromium against the running server and the real model.
+//   node --test tests/browser/            (server at PLUMBING_URL, default http://127.0.0.1:8080/)
+// Golden data comes from the native CLI (target/release/plumbing), so the page and the CLI
+// must agree: tensor list, min/max, token ids.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { launch, openPage, waitForModel, serverUp, BASE_URL } from './lib.mjs';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MODEL = join(ROOT, 'models/SmolLM2-135M-Instruct.Q4_1.gguf');
+const CLI = process.env.PLUMBING_BIN ?? join(ROOT, 'target/release/plumbing');
+
+function cli(...args) {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run ./build.sh first`);
+  return JSON.parse(execFileSync(CLI, args, { encoding: 'utf8', maxBuffer: 64 << 20 }));
+}
+
+const relClose = (a, b, tol = 1e-4) => Math.abs(a - b) <= tol * Math.max(Math.abs(a), Math.abs(b), 1e-12);
+
+// Reads the tokens of a <pl-tokens> element: [{id, text, prob?}]
+const readTokens = (page, id) => page.$eval(`#${id}`, (e) => e.tokens.map((t) => ({ id: t.id, text: t.text, chosen: !!t.chosen })));
+
+// Clicks token i of a <pl-tokens> element (inside its shadow root, as a person would).
+async function clickToken(page, id, i) {
+  await page.locator(`#${id} .tok[data-index="${i}"]`).click();
+}
+
+async function setValue(page, selector, value) {
+  await page.fill(selector, String(value));
+}
+
+describe('the page, on the real model', { timeout: 600_000 }, () => {
+  let browser, page, inspect;
+
+  before(async () => {
+    if (!(await serverUp())) {
+      throw new Error(`no server at ${BASE_URL}: start it with ./build.sh serve (or set PLUMBING_URL)`);
+    }
+    inspect = cli('inspect', '--model', MODEL, '--json');
+    browser = await launch({ viewport: { width: 1400, height: 1000 } });
+    page = await openPage(browser.context, '');
+  });
+
+  after(async () => { await browser?.close(); });
+
+  it('loads the model: the progress bar advances to done', async () => {
+    const seen = new Set();
+    for (let i = 0; i < 1800; i++) {
+      const s = await page.$eval('#progress', (e) => ({ v: Number(e.getAttribute('value') ?? 0), st: e.getAttribute('state') }));
+      seen.add(s.v);
+      if (s.st === 'done' || s.st === 'error') break;
+      await page.waitForTimeout(100);
+    }
+    await waitForModel(page);
+    const bar = await page.$eval('#progress', (e) => ({ v: Number(e.getAttribute('value')), st: e.getAttribute('state'), label: e.getAttribute('label') }));
+    assert.equal(bar.st, 'done', bar.label);
+    assert.equal(bar.v, 100);
+    const intermediate = [...seen].filter((v) => v > 0 && v < 100);
+    assert.ok(intermediate.length >= 2, `the bar should move through intermediate values, saw ${[...seen].join(', ')}`);
+    const phases = await page.$$eval('#phases li', (lis) => lis.map((l) => [l.dataset.phase, l.dataset.state]));
+    assert.deepEqual(phases.filter(([, s]) => s !== 'done'), [], 'every loading phase is done');
+    assert.deepEqual(page.problems, [], 'no console errors, CSP violations or failed requests');
+  });
+
+  it('lists all 272 tensors of the file, the same as plumbing inspect', async () => {
+    const names = await page.$$eval('tr[data-testid="tensor-row"]', (rows) => rows.map((r) => r.dataset.name));
+    assert.equal(names.length, 272);
+    assert.equal(inspect.tensors.length, 272);
+    assert.deepEqual([...names].sort(), inspect.tensors.map((t) => t.name).sort());
+  });
+
+  it('draws blk.0.attn_q.weight: a non-blank heatmap with the min/max of plumbing inspect', async () => {
+    const name = 'blk.0.attn_q.weight';
+    await page.click(`tr[data-name="${name}"]`);
+    await page.waitForFunction((n) => {
+      const d = document.getElementById('tensor-detail');
+      return d.dataset.state === 'ready' && d.dataset.tensor === n;
+    }, name, { timeout: 60_000 });
+    const pixels = await page.$eval('#td-heatmap', (e) => {
+      const c = e.shadowRoot.querySelector('canvas');
+      const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const colours = new Set();
+      let opaque = 0;
+      for (let i = 0; i < px.length; i += 4) {
+        if (px[i + 3] === 255) opaque++;
+        colours.add((px[i] << 16) | (px[i + 1] << 8) | px[i + 2]);
+      }
+      return { w: c.width, h: c.height, opaque, colours: colours.size };
+    });
+    assert.ok(pixels.w > 100 && pixels.h > 100, `heatmap is ${pixels.w}×${pixels.h}`);
+    assert.equal(pixels.opaque, pixels.w * pixels.h, 'every pixel is painted');
+    assert.ok(pixels.colours > 50, `the heatmap has structure (${pixels.colours} colours)`);
+    const shown = await page.evaluate(() => ({
+      min: Number(document.getElementById('td-min').dataset.value),
+      max: Number(document.getElementById('td-max').dataset.value),
+    }));
+    const golden = inspect.tensors.find((t) => t.name === name);
+    assert.ok(relClose(shown.min, golden.min), `min ${shown.min} vs plumbing inspect ${golden.min}`);
+    assert.ok(relClose(shown.max, golden.max), `max ${shown.max} vs plumbing inspect ${golden.max}`);
+    // The histogram counts every value of the tensor.
+    const total = await page.$eval('#td-hist', (e) => e.data.counts.reduce((s, c) => s + c, 0));
+    assert.equal(total, golden.n_params);
+    // One Q4_1 block: 32 codes in 0..15 and values d × code + m.
+    await page.waitForFunction(() => document.querySelectorAll('#block .cell').length === 32);
+    const block = await page.$eval('#block', (b) => ({
+      d: Number(b.dataset.d), m: Number(b.dataset.m),
+      cells: [...b.querySelectorAll('.cell')].map((c) => [Number(c.dataset.code), Number(c.dataset.value)]),
+    }));
+    for (const [code, value] of block.cells) {
+      assert.ok(code >= 0 && code <= 15, `code ${code}`);
+      assert.ok(Math.abs(block.d * code + block.m - value) <= 1e-4 * Math.max(1, Math.abs(value)), `${block.d} × ${code} + ${block.m} vs ${value}`);
+    }
+  });
+
+  it('tokenizes "Hello world" live into the ids of plumbing tokenize', async () => {
+    const golden = cli('tokenize', '--model', MODEL, '--text', 'Hello world').ids;
+    assert.deepEqual(golden, [19556, 905]);
+    await page.click('#tab-tokenizer');
+    await setValue(page, '#tok-input', 'Hello world');
+    await page.waitForFunction(() => document.getElementById('tok-strip').dataset.ids === '19556,905', null, { timeout: 10_000 })
+      .catch(() => {});
+    const tokens = await readTokens(page, 'tok-strip');
+    assert.deepEqual(tokens.map((t) => t.id), golden);
+    assert.deepEqual(tokens.map((t) => t.text), ['Hello', ' world']);
+    // What a person sees: the pieces with whitespace made visible, and their ids.
+    const seen = await page.locator('#tok-strip .tok').allTextContents();
+    assert.deepEqual(seen, ['Hello19556', '·world905']);
+    assert.match(await page.textContent('#tok-count'), /^2 tokens/);
+    // The chat-templated prompt marks its special tokens.
+    const chat = await page.$eval('#tok-chat', (e) => e.tokens.filter((t) => t.special).map((t) => t.text));
+    assert.ok(chat.includes('<|im_start|>') && chat.includes('<|im_end|>'), `special tokens: ${chat}`);
+    // Selecting a token shows its id, bytes and embedding row.
+    await clickToken(page, 'tok-strip', 1);
+    await page.waitForFunction(() => document.getElementById('tk-facts').dataset.id === '905');
+    const embd = await page.$eval('#tok-embedding, [data-testid="tok-embedding"]', (e) => e.data && { w: e.data.width, lo: e.data.lo, hi: e.data.hi });
+    assert.equal(embd.w, inspect.config.n_embd);
+    assert.ok(embd.hi > 0);
+  });
+
+  it('streams a generation; every token has alternatives whose probabilities sum to <= 1', async () => {
+    await page.click('#tab-inference');
+    await setValue(page, '#prompt', 'Name three tools a plumber uses.');
+    await setValue(page, '#max-tokens', 24);
+    await setValue(page, '#seed', 7);
+    const counts = new Set();
+    let netDuring = [];
+    await page.click('#generate');
+    for (let i = 0; i < 1200; i++) {
+      const s = await page.evaluate(() => ({
+        n: document.getElementById('answer').length,
+        st: document.getElementById('answer').dataset.state,
+        net: document.getElementById('net').getAttribute('count'),
+      }));
+      if (s.st === 'running') { counts.add(s.n); netDuring.push(s.net); }
+      if (s.st === 'done') break;
+      await page.waitForTimeout(25);
+    }
+    assert.equal(await page.$eval('#answer', (e) => e.dataset.state), 'done');
+    const tokens = await readTokens(page, 'answer');
+    assert.ok(tokens.length > 3, `${tokens.length} tokens`);
+    assert.ok(counts.size >= 3, `tokens arrived one by one (saw counts ${[...counts].join(',')})`);
+    assert.ok(netDuring.length > 0 && netDuring.every((c) => c === '0'), `network meter during generation: ${netDuring.join(',')}`);
+    for (let i = 0; i < tokens.length; i++) {
+      await clickToken(page, 'answer', i);
+      await page.waitForFunction((p) => document.getElementById('inspector').dataset.pos === String(p), i);
+      const alts = await page.$$eval('#alts button', (bs) => bs.map((b) => ({ id: Number(b.dataset.id), prob: Number(b.dataset.prob), picked: b.classList.contains('picked') })));
+      assert.equal(alts.length, 10, `token ${i} shows 10 alternatives`);
+      const sum = alts.reduce((s, a) => s + a.prob, 0);
+      assert.ok(sum <= 1 + 1e-5, `token ${i}: probabilities sum to ${sum}`);
+      assert.ok(alts.every((a) => a.prob >= 0), `token ${i}: probabilities are >= 0`);
+      for (let k = 1; k < alts.length; k++) assert.ok(alts[k - 1].prob >= alts[k].prob - 1e-7, `token ${i}: sorted`);
+      const picked = alts.find((a) => a.picked);
+      if (picked) assert.equal(picked.id, tokens[i].id, `token ${i}: the sampled token is marked`);
+    }
+  });
+
+  it('shows the attention of the selected token, captured in the forward pass', async () => {
+    await clickToken(page, 'answer', 2);
+    await page.waitForFunction(() => document.getElementById('attn-heads').data != null && !document.getElementById('attn-box').hidden, null, { timeout: 10_000 });
+    const a = await page.$eval('#attn-heads', (e) => ({ w: e.data.width, h: e.data.height }));
+    const fed = await page.$eval('#fed', (e) => e.length);
+    assert.equal(a.h, inspect.config.n_head, 'one row per head');
+    assert.equal(a.w, fed + 2, 'token 2 was produced by the pass that fed token 1, over prompt + 2 tokens');
+  });
+
+  it('continues from a chosen alternative', async () => {
+    const before = await readTokens(page, 'answer');
+    const pos = 1;
+    await clickToken(page, 'answer', pos);
+    await page.waitForFunction((p) => document.getElementById('inspector').dataset.pos === String(p), pos);
+    const alt = await page.$$eval('#alts button', (bs) => {
+      const b = bs.find((x) => !x.classList.contains('picked'));
+      return { id: Number(b.dataset.id), rank: Number(b.dataset.rank) };
+    });
+    await page.click(`#alts button[data-rank="${alt.rank}"]`);
+    await page.waitForFunction(() => document.getElementById('answer').dataset.state === 'running', null, { timeout: 5000 }).catch(() => {});
+    await page.waitForFunction(() => document.getElementById('answer').dataset.state === 'done', null, { timeout: 120_000 });
+    const afterTokens = await readTokens(page, 'answer');
+    assert.equal(afterTokens[0].id, before[0].id, 'tokens before the choice are kept');
+    assert.equal(afterTokens[pos].id, alt.id, 'the chosen token is in place');
+    assert.ok(afterTokens[pos].chosen, 'and marked as chosen');
+    const reason = await page.$eval('#answer', (e) => e.dataset.reason);
+    if (reason !== 'eos') assert.ok(afterTokens.length > pos + 1, 'generation continued after it');
+    assert.match(await page.textContent('#gen-status'), /^Done/);
+  });
+
+  it('Stop ends a generation within a token', async () => {
+    await setValue(page, '#max-tokens', 400);
+    await setValue(page, '#prompt', 'Write a long story about a plumber who fixes the pipes of a castle.');
+    await page.click('#generate');
+    await page.waitForFunction(() => document.getElementById('answer').length >= 6, null, { timeout: 60_000 });
+    const atStop = await page.evaluate(() => {
+      const n = document.getElementById('answer').length;
+      document.getElementById('stop').click();
+      return { n, t: performance.now() };
+    });
+    await page.waitForFunction(() => document.getElementById('answer').dataset.state === 'done', null, { timeout: 10_000 });
+    const end = await page.evaluate(() => ({ n: document.getElementById('answer').length, t: performance.now(), reason: document.getElementById('answer').dataset.reason }));
+    assert.equal(end.reason, 'aborted');
+    assert.ok(end.n - atStop.n <= 2, `${end.n - atStop.n} tokens arrived after Stop (at most the one in flight)`);
+    assert.ok(end.t - atStop.t < 2000, `stopped in ${Math.round(end.t - atStop.t)} ms`);
+    assert.equal(await page.$eval('#stop', (b) => b.disabled), true);
+    assert.ok(end.n < 400);
+  });
+
+  it('the network meter reads zero requests since the model loaded', async () => {
+    const net = await page.$eval('#net', (e) => e.getAttribute('count'));
+    assert.equal(net, '0');
+    assert.deepEqual(page.problems, [], 'no console errors, CSP violations or failed requests');
+  });
+});
