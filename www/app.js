@@ -200,6 +200,18 @@ async function loadModel() {
 $('load-cancel').addEventListener('click', () => state.loadController?.abort());
 $('load-retry').addEventListener('click', () => loadModel());
 
+// The worker died (out of memory, a crash): say so, and offer a fresh one.
+function engineDied(e) {
+  state.info = null;
+  setGenerateEnabled(false);
+  $('loader').dataset.state = 'error';
+  $('progress').state = 'error';
+  $('progress').label = 'The engine stopped.';
+  $('load-error').textContent = `The engine's worker stopped (${e.message}). Load again to start a new one.`;
+  $('load-error').hidden = false;
+  $('load-retry').hidden = false;
+}
+
 function onLoaded() {
   renderFacts();
   renderMetadata();
@@ -210,6 +222,9 @@ function onLoaded() {
   setGenerateEnabled(true);
   scheduleTokenize();
   $('layer').max = String(state.info.config.n_layer - 1);
+  // Start with something to look at: the first attention matrix.
+  const first = state.tensors.find((t) => t.name === 'blk.0.attn_q.weight') ?? state.tensors.find((t) => t.shape.length === 2);
+  if (first && !state.selectedTensor) selectTensor(first.name);
 }
 
 // ================================================================ weights: facts & metadata
@@ -235,9 +250,10 @@ function renderFacts() {
     ['embedding width', c.n_embd],
     ['MLP width', c.n_ff],
     ['vocabulary', fmtInt(c.n_vocab)],
-    ['context', `${fmtInt(c.n_ctx)} tokens (trained ${fmtInt(c.n_ctx_train)})`],
+    ['context', c.n_ctx ? `${fmtInt(c.n_ctx)} tokens (trained ${fmtInt(c.n_ctx_train)})` : `trained on ${fmtInt(c.n_ctx_train)} tokens`],
     ['RoPE θ', fmtInt(c.rope_theta)],
-    ['RMSNorm ε', String(c.rms_eps)],
+    ['RMSNorm ε', fmtNum(c.rms_eps, 3)],
+    ['output head', c.tied_output ? 'tied to token_embd' : c.tied_output === false ? 'its own tensor' : '–'],
     ['licence', licence ?? 'not stated in the file'],
     ['special ids', `bos ${info.bos_id} · eos ${info.eos_id} · end-of-generation ${(info.eog_ids ?? []).join(', ')}`],
   ];
@@ -771,6 +787,7 @@ async function follow(run, controller, promise) {
     if (s) setStats(s, r.memory);
   } catch (e) {
     if (run === state.runId) $('gen-status').textContent = `Error [${e.kind}]: ${e.message}`;
+    if (e.kind === 'worker') engineDied(e);
   } finally {
     if (run === state.runId) {
       state.running = null;
