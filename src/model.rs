@@ -1,0 +1,553 @@
+//! The llama forward pass: hyperparameters (`Config`), weights (`Weights`, views into the file
+//! buffer, still quantized as shipped) and run state (`State`: the KV cache), owned by `Model`.
+//!
+//! The bytes of the GGUF file are the tensor storage: nothing is dequantized up front. Matrix
+//! products read the Q4_1/Q8_0 blocks in place (src/kernels), an embedding row is decoded from
+//! `token_embd` when its token is fed, and the output head reuses `token_embd` (tied) unless
+//! the file has its own `output.weight`.
+
+use crate::gguf::{GgmlType, Gguf, TensorInfo};
+use crate::kernels::{self, BlockQ4_1, BlockQ8_0, BlockQ8_1, QWeights, QK};
+use crate::Error;
+
+/// wasm32 has a 4 GiB address space; leave room for the KV cache and the rest.
+#[cfg(target_arch = "wasm32")]
+pub const MAX_FILE_BYTES: u64 = 3 << 30;
+#[cfg(not(target_arch = "wasm32"))]
+pub const MAX_FILE_BYTES: u64 = 64 << 30;
+
+// ------------------------------------------------------------------------------------------------
+// The file buffer
+// ------------------------------------------------------------------------------------------------
+
+/// The model file in memory, 8-byte aligned so that tensor data (32-aligned within the file)
+/// can be read in place as f32 and as quantized blocks.
+pub struct ModelFile {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl ModelFile {
+    /// Allocates a zeroed buffer for a file of `len` bytes, refusing sizes that cannot work.
+    pub fn with_len(len: u64) -> Result<ModelFile, Error> {
+        if len > MAX_FILE_BYTES {
+            return Err(Error::Limit(format!(
+                "the model file has {len} bytes; at most {MAX_FILE_BYTES} bytes fit in this engine's memory"
+            )));
+        }
+        let words = len.div_ceil(8) as usize;
+        let mut v = Vec::new();
+        v.try_reserve_exact(words)
+            .map_err(|_| Error::Limit(format!("could not allocate {len} bytes for the model file")))?;
+        v.resize(words, 0u64);
+        Ok(ModelFile { words: v, len: len as usize })
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<ModelFile, Error> {
+        let mut f = ModelFile::with_len(b.len() as u64)?;
+        f.bytes_mut().copy_from_slice(b);
+        Ok(f)
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: u64 storage viewed as bytes; len <= 8 * words.len().
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr() as *const u8, self.len) }
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above, uniquely borrowed.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr() as *mut u8, self.len) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Config, weights, state
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Config {
+    pub architecture: String,
+    pub n_layer: usize,
+    pub n_embd: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    pub n_ff: usize,
+    pub n_vocab: usize,
+    pub n_ctx_train: usize,
+    pub rope_theta: f32,
+    pub rope_dim: usize,
+    pub rms_eps: f32,
+    pub tied_output: bool,
+}
+
+/// A quantized weight matrix: `rows` rows of `cols` values, in the file at `offset`.
+#[derive(Clone, Debug)]
+pub struct Matrix {
+    pub name: String,
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    pub offset: usize,
+    pub bytes: usize,
+}
+
+/// An f32 vector (norm weights), read in place.
+#[derive(Clone, Debug)]
+pub struct Vector {
+    pub name: String,
+    pub offset: usize,
+    pub len: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct LayerWeights {
+    pub attn_norm: Vector, // (n_embd)
+    pub wq: Matrix,        // (n_embd, n_embd)
+    pub wk: Matrix,        // (n_embd -> n_head_kv * head_dim)
+    pub wv: Matrix,        // (n_embd -> n_head_kv * head_dim)
+    pub wo: Matrix,        // (n_embd, n_embd)
+    pub ffn_norm: Vector,  // (n_embd)
+    pub w_gate: Matrix,    // (n_embd -> n_ff)
+    pub w_up: Matrix,      // (n_embd -> n_ff)
+    pub w_down: Matrix,    // (n_ff -> n_embd)
+}
+
+#[derive(Clone, Debug)]
+pub struct Weights {
+    pub token_embd: Matrix, // (n_vocab rows of n_embd)
+    pub layers: Vec<LayerWeights>,
+    pub output_norm: Vector, // (n_embd)
+    pub output: Matrix,      // (n_vocab rows of n_embd); token_embd itself when tied
+}
+
+/// The mutable part: the KV cache (grown as tokens are fed, never sized to the whole context up
+/// front) and what the page taps (the attention of the last token fed).
+pub struct State {
+    pub n_ctx: usize,
+    pub n_past: usize,
+    k: Vec<Vec<f32>>, // per layer: n_past × (n_head_kv · head_dim)
+    v: Vec<Vec<f32>>,
+    pub capture_attention: bool,
+    /// n_layer × n_head × n_past weights for the last token fed, when capture_attention is on.
+    pub attention: Vec<f32>,
+}
+
+impl State {
+    /// Forgets everything after the first `n` positions.
+    pub fn truncate(&mut self, n: usize, kv_dim: usize) {
+        if n < self.n_past {
+            for l in 0..self.k.len() {
+                self.k[l].truncate(n * kv_dim);
+                self.v[l].truncate(n * kv_dim);
+            }
+            self.n_past = n;
+        }
+    }
+
+    pub fn reset(&mut self) {
+        for l in 0..self.k.len() {
+            self.k[l].clear();
+            self.v[l].clear();
+        }
+        self.n_past = 0;
+        self.attention.clear();
+    }
+
+    /// Bytes held by the KV cache.
+    pub fn kv_bytes(&self) -> usize {
+        self.k.iter().chain(&self.v).map(|c| c.capacity() * 4).sum()
+    }
+}
+
+pub struct Model {
+    pub config: Config,
+    pub weights: Weights,
+    pub gguf: Gguf,
+    file: ModelFile,
+}
+
+// ------------------------------------------------------------------------------------------------
+// Construction
+// ------------------------------------------------------------------------------------------------
+
+impl Model {
+    /// Builds the model over the file's bytes. `progress(done, total)` is called per tensor.
+    pub fn load(file: ModelFile, progress: &mut dyn FnMut(usize, usize)) -> Result<Model, Error> {
+        let gguf = Gguf::read(file.bytes())?;
+        let arch = gguf.get_str("general.architecture")?.to_string();
+        if arch != "llama" {
+            return Err(Error::Unsupported(format!(
+                "architecture \"{arch}\"; this engine runs \"llama\" models (SmolLM, Llama, TinyLlama ...)"
+            )));
+        }
+        let key = |k: &str| format!("{arch}.{k}");
+        let usize_of = |k: &str| -> Result<usize, Error> {
+            let v = gguf.get_u64(&key(k))?;
+            if v == 0 || v > 1 << 20 {
+                return Err(Error::Format(format!("metadata {} is {v}; expected 1 to {}", key(k), 1 << 20)));
+            }
+            Ok(v as usize)
+        };
+        let n_layer = usize_of("block_count")?;
+        let n_embd = usize_of("embedding_length")?;
+        let n_head = usize_of("attention.head_count")?;
+        let n_head_kv = if gguf.get(&key("attention.head_count_kv")).is_some() { usize_of("attention.head_count_kv")? } else { n_head };
+        let n_ff = usize_of("feed_forward_length")?;
+        let n_ctx_train = usize_of("context_length")?;
+        if n_embd % n_head != 0 || n_head % n_head_kv != 0 {
+            return Err(Error::Format(format!(
+                "n_embd {n_embd}, {n_head} heads and {n_head_kv} KV heads do not divide evenly"
+            )));
+        }
+        let head_dim = n_embd / n_head;
+        let rope_dim = match gguf.get(&key("rope.dimension_count")) {
+            Some(_) => usize_of("rope.dimension_count")?,
+            None => head_dim,
+        };
+        if rope_dim > head_dim || rope_dim % 2 != 0 {
+            return Err(Error::Format(format!("rope.dimension_count {rope_dim} does not fit head size {head_dim}")));
+        }
+        let rope_theta = match gguf.get(&key("rope.freq_base")) {
+            Some(_) => gguf.get_f64(&key("rope.freq_base"))? as f32,
+            None => 10000.0,
+        };
+        let rms_eps = gguf.get_f64(&key("attention.layer_norm_rms_epsilon")).unwrap_or(1e-5) as f32;
+        if !(rope_theta.is_finite() && rope_theta > 0.0 && rms_eps.is_finite() && rms_eps >= 0.0) {
+            return Err(Error::Format(format!("rope.freq_base {rope_theta} or rms epsilon {rms_eps} is not usable")));
+        }
+        if n_embd % QK != 0 || n_ff % QK != 0 {
+            return Err(Error::Format(format!("n_embd {n_embd} and n_ff {n_ff} must be multiples of {QK}")));
+        }
+
+        let kv_dim = n_head_kv * head_dim;
+        let total = 3 + n_layer * 9;
+        let mut done = 0usize;
+        let mut step = |done: &mut usize| {
+            *done += 1;
+            progress(*done, total);
+        };
+
+        let token_embd = matrix(&gguf, "token_embd.weight", n_embd, None)?;
+        let n_vocab = token_embd.rows;
+        step(&mut done);
+        let mut layers = Vec::with_capacity(n_layer);
+        for i in 0..n_layer {
+            let p = |s: &str| format!("blk.{i}.{s}.weight");
+            let lw = LayerWeights {
+                attn_norm: vector(&gguf, &p("attn_norm"), n_embd)?,
+                wq: matrix(&gguf, &p("attn_q"), n_embd, Some(n_embd))?,
+                wk: matrix(&gguf, &p("attn_k"), n_embd, Some(kv_dim))?,
+                wv: matrix(&gguf, &p("attn_v"), n_embd, Some(kv_dim))?,
+                wo: matrix(&gguf, &p("attn_output"), n_embd, Some(n_embd))?,
+                ffn_norm: vector(&gguf, &p("ffn_norm"), n_embd)?,
+                w_gate: matrix(&gguf, &p("ffn_gate"), n_embd, Some(n_ff))?,
+                w_up: matrix(&gguf, &p("ffn_up"), n_embd, Some(n_ff))?,
+                w_down: matrix(&gguf, &p("ffn_down"), n_ff, Some(n_embd))?,
+            };
+            for m in [&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down] {
+                check_scales(file.bytes(), m)?;
+                step(&mut done);
+            }
+            step(&mut done);
+            step(&mut done);
+            layers.push(lw);
+        }
+        let output_norm = vector(&gguf, "output_norm.weight", n_embd)?;
+        step(&mut done);
+        let (output, tied_output) = match gguf.tensor("output.weight") {
+            Some(_) => (matrix(&gguf, "output.weight", n_embd, Some(n_vocab))?, false),
+            None => (token_embd.clone(), true),
+        };
+        check_scales(file.bytes(), &token_embd)?;
+        if !tied_output {
+            check_scales(file.bytes(), &output)?;
+        }
+        step(&mut done);
+
+        let config = Config {
+            architecture: arch,
+            n_layer,
+            n_embd,
+            n_head,
+            n_head_kv,
+            head_dim,
+            n_ff,
+            n_vocab,
+            n_ctx_train,
+            rope_theta,
+            rope_dim,
+            rms_eps,
+            tied_output,
+        };
+        Ok(Model { config, weights: Weights { token_embd, layers, output_norm, output }, gguf, file })
+    }
+
+    pub fn file(&self) -> &[u8] {
+        self.file.bytes()
+    }
+
+    /// A fresh run state for a context of `n_ctx` tokens (capped at the trained context).
+    pub fn new_state(&self, n_ctx: usize) -> State {
+        let n_ctx = n_ctx.clamp(1, self.config.n_ctx_train);
+        State {
+            n_ctx,
+            n_past: 0,
+            k: vec![Vec::new(); self.config.n_layer],
+            v: vec![Vec::new(); self.config.n_layer],
+            capture_attention: false,
+            attention: Vec::new(),
+        }
+    }
+
+    fn qweights(&self, m: &Matrix) -> QWeights<'_> {
+        let b = &self.file.bytes()[m.offset..m.offset + m.bytes];
+        match m.ty {
+            GgmlType::Q8_0 => QWeights::Q8_0(kernels::cast_blocks::<BlockQ8_0>(b)),
+            _ => QWeights::Q4_1(kernels::cast_blocks::<BlockQ4_1>(b)),
+        }
+    }
+
+    fn vector(&self, v: &Vector) -> &[f32] {
+        kernels::cast_f32(&self.file.bytes()[v.offset..v.offset + v.len * 4])
+    }
+
+    /// Row `row` of a quantized matrix, dequantized into `out` (cols values).
+    pub fn dequantize_row(&self, m: &Matrix, row: usize, out: &mut [f32]) {
+        let row_bytes = m.bytes / m.rows;
+        let b = &self.file.bytes()[m.offset + row * row_bytes..m.offset + (row + 1) * row_bytes];
+        match m.ty {
+            GgmlType::Q8_0 => {
+                for (blk, o) in kernels::cast_blocks::<BlockQ8_0>(b).iter().zip(out.chunks_exact_mut(QK)) {
+                    kernels::dequantize_q8_0(blk, o);
+                }
+            }
+            _ => {
+                for (blk, o) in kernels::cast_blocks::<BlockQ4_1>(b).iter().zip(out.chunks_exact_mut(QK)) {
+                    kernels::dequantize_q4_1(blk, o);
+                }
+            }
+        }
+    }
+
+    /// The embedding row of a token, decoded from the quantized `token_embd`.
+    pub fn embedding(&self, id: u32, out: &mut [f32]) -> Result<(), Error> {
+        if id as usize >= self.config.n_vocab {
+            return Err(Error::Limit(format!("token id {id} is outside the vocabulary of {}", self.config.n_vocab)));
+        }
+        self.dequantize_row(&self.weights.token_embd, id as usize, out);
+        Ok(())
+    }
+
+    // --------------------------------------------------------------------------------------------
+    // The forward pass
+    // --------------------------------------------------------------------------------------------
+
+    /// Feeds `tokens` at positions `state.n_past..` and returns the logits after the last one.
+    pub fn forward(&self, state: &mut State, tokens: &[u32]) -> Result<Vec<f32>, Error> {
+        let c = &self.config;
+        let t_n = tokens.len();
+        if t_n == 0 {
+            return Err(Error::Limit("no tokens to feed".into()));
+        }
+        if state.n_past + t_n > state.n_ctx {
+            return Err(Error::Limit(format!(
+                "{} tokens in the context and {t_n} more do not fit a context of {}",
+                state.n_past, state.n_ctx
+            )));
+        }
+        let (d, hd, kvd, nh) = (c.n_embd, c.head_dim, c.n_head_kv * c.head_dim, c.n_head);
+        let group = c.n_head / c.n_head_kv;
+        let p0 = state.n_past;
+        let scale = 1.0 / (hd as f32).sqrt();
+
+        let mut x = vec![0f32; t_n * d];
+        for (t, &id) in tokens.iter().enumerate() {
+            self.embedding(id, &mut x[t * d..(t + 1) * d])?;
+        }
+        let (cos, sin) = rope_tables(c, p0, t_n);
+
+        let mut xn = vec![0f32; t_n * d];
+        let mut acts: Vec<BlockQ8_1> = Vec::new();
+        let mut q = vec![0f32; t_n * d];
+        let mut k = vec![0f32; t_n * kvd];
+        let mut v = vec![0f32; t_n * kvd];
+        let mut att = vec![0f32; t_n * d];
+        let mut proj = vec![0f32; t_n * d];
+        let mut gate = vec![0f32; t_n * c.n_ff];
+        let mut up = vec![0f32; t_n * c.n_ff];
+        let mut scores = vec![0f32; p0 + t_n];
+        let n_final = p0 + t_n;
+        if state.capture_attention {
+            state.attention.clear();
+            state.attention.resize(c.n_layer * nh * n_final, 0.0);
+        }
+
+        for (l, lw) in self.weights.layers.iter().enumerate() {
+            // Attention
+            rms_norm(&x, self.vector(&lw.attn_norm), c.rms_eps, &mut xn);
+            kernels::quantize_rows_q8_1(&xn, d, &mut acts);
+            kernels::matmul(&self.qweights(&lw.wq), d, &acts, t_n, &mut q);
+            kernels::matmul(&self.qweights(&lw.wk), kvd, &acts, t_n, &mut k);
+            kernels::matmul(&self.qweights(&lw.wv), kvd, &acts, t_n, &mut v);
+            for t in 0..t_n {
+                rope(&mut q[t * d..(t + 1) * d], hd, c.rope_dim, &cos[t], &sin[t]);
+                rope(&mut k[t * kvd..(t + 1) * kvd], hd, c.rope_dim, &cos[t], &sin[t]);
+            }
+            state.k[l].extend_from_slice(&k);
+            state.v[l].extend_from_slice(&v);
+            let (kc, vc) = (&state.k[l], &state.v[l]);
+            for t in 0..t_n {
+                let n = p0 + t + 1; // causal: this token sees itself and everything before
+                for h in 0..nh {
+                    let kvh = h / group;
+                    let qh = &q[t * d + h * hd..t * d + (h + 1) * hd];
+                    let out = &mut att[t * d + h * hd..t * d + (h + 1) * hd];
+                    kernels::attention_head(qh, &kc[kvh * hd..], &vc[kvh * hd..], kvd, n, scale, &mut scores, out);
+                    if state.capture_attention && t == t_n - 1 {
+                        let base = (l * nh + h) * n_final;
+                        state.attention[base..base + n].copy_from_slice(&scores[..n]);
+                    }
+                }
+            }
+            kernels::quantize_rows_q8_1(&att, d, &mut acts);
+            kernels::matmul(&self.qweights(&lw.wo), d, &acts, t_n, &mut proj);
+            add_in_place(&mut x, &proj);
+
+            // Feed-forward (SwiGLU)
+            rms_norm(&x, self.vector(&lw.ffn_norm), c.rms_eps, &mut xn);
+            kernels::quantize_rows_q8_1(&xn, d, &mut acts);
+            kernels::matmul(&self.qweights(&lw.w_gate), c.n_ff, &acts, t_n, &mut gate);
+            kernels::matmul(&self.qweights(&lw.w_up), c.n_ff, &acts, t_n, &mut up);
+            for (g, u) in gate.iter_mut().zip(&up) {
+                *g = *g / (1.0 + (-*g).exp()) * u;
+            }
+            kernels::quantize_rows_q8_1(&gate, c.n_ff, &mut acts);
+            kernels::matmul(&self.qweights(&lw.w_down), d, &acts, t_n, &mut proj);
+            add_in_place(&mut x, &proj);
+        }
+        state.n_past += t_n;
+
+        // Only the last position's logits are needed.
+        let last = &x[(t_n - 1) * d..];
+        let mut hn = vec![0f32; d];
+        rms_norm(last, self.vector(&self.weights.output_norm), c.rms_eps, &mut hn);
+        kernels::quantize_rows_q8_1(&hn, d, &mut acts);
+        let mut logits = vec![0f32; c.n_vocab];
+        kernels::matmul(&self.qweights(&self.weights.output), c.n_vocab, &acts, 1, &mut logits);
+        Ok(logits)
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Helpers
+// ------------------------------------------------------------------------------------------------
+
+fn find<'a>(g: &'a Gguf, name: &str) -> Result<&'a TensorInfo, Error> {
+    g.tensor(name).ok_or_else(|| Error::Missing(format!("tensor {name}")))
+}
+
+/// A weight matrix with `cols` columns and, if given, `rows` rows, of a type the kernels run.
+fn matrix(g: &Gguf, name: &str, cols: usize, rows: Option<usize>) -> Result<Matrix, Error> {
+    let t = find(g, name)?;
+    if !matches!(t.ggml_type, GgmlType::Q4_1 | GgmlType::Q8_0) {
+        return Err(Error::Unsupported(format!(
+            "tensor {name} has type {}; this engine computes with Q4_1 and Q8_0 matrices",
+            t.ggml_type
+        )));
+    }
+    let (c, r) = (t.dims[0] as usize, t.dims.get(1).copied().unwrap_or(1) as usize);
+    if t.dims.len() != 2 || c != cols || rows.is_some_and(|want| want != r) {
+        return Err(Error::Format(format!(
+            "tensor {name} has shape {:?}; expected [{cols}, {}]",
+            t.dims,
+            rows.map_or("n".to_string(), |r| r.to_string())
+        )));
+    }
+    Ok(Matrix { name: name.into(), ty: t.ggml_type, rows: r, cols: c, offset: t.offset as usize, bytes: t.n_bytes as usize })
+}
+
+fn vector(g: &Gguf, name: &str, len: usize) -> Result<Vector, Error> {
+    let t = find(g, name)?;
+    if t.ggml_type != GgmlType::F32 {
+        return Err(Error::Unsupported(format!("tensor {name} has type {}; norm weights must be F32", t.ggml_type)));
+    }
+    if t.n_elements as usize != len {
+        return Err(Error::Format(format!("tensor {name} has shape {:?}; expected [{len}]", t.dims)));
+    }
+    Ok(Vector { name: name.into(), offset: t.offset as usize, len })
+}
+
+/// Refuses infinite or NaN block scales: the kernels' fast f16 conversion assumes finite ones.
+fn check_scales(file: &[u8], m: &Matrix) -> Result<(), Error> {
+    let b = &file[m.offset..m.offset + m.bytes];
+    let bad = match m.ty {
+        GgmlType::Q8_0 => kernels::cast_blocks::<BlockQ8_0>(b).iter().position(|x| !kernels::f16_is_finite(x.d)),
+        _ => kernels::cast_blocks::<BlockQ4_1>(b)
+            .iter()
+            .position(|x| !kernels::f16_is_finite(x.d) || !kernels::f16_is_finite(x.m)),
+    };
+    match bad {
+        Some(i) => Err(Error::Format(format!("tensor {} has an infinite or NaN scale in block {i}", m.name))),
+        None => Ok(()),
+    }
+}
+
+/// x / sqrt(mean(x²) + eps) * w, row by row; the sum of squares in f64 as ggml does.
+fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let d = w.len();
+    for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        let ss: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
+        let s = 1.0 / ((ss / d as f64) as f32 + eps).sqrt();
+        for i in 0..d {
+            or[i] = xr[i] * s * w[i];
+        }
+    }
+}
+
+fn add_in_place(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// cos and sin of every rotated pair for positions p0..p0+n, computed as ggml does (the angle
+/// multiplied along by theta_scale in f32, so that our rounding matches llama.cpp's).
+fn rope_tables(c: &Config, p0: usize, n: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let theta_scale = c.rope_theta.powf(-2.0 / c.rope_dim as f32);
+    let mut cos = Vec::with_capacity(n);
+    let mut sin = Vec::with_capacity(n);
+    for t in 0..n {
+        let mut theta = (p0 + t) as f32;
+        let mut cr = Vec::with_capacity(c.rope_dim / 2);
+        let mut sr = Vec::with_capacity(c.rope_dim / 2);
+        for _ in 0..c.rope_dim / 2 {
+            cr.push(theta.cos());
+            sr.push(theta.sin());
+            theta *= theta_scale;
+        }
+        cos.push(cr);
+        sin.push(sr);
+    }
+    (cos, sin)
+}
+
+/// Rotates adjacent pairs (x[2i], x[2i+1]) of every head: llama's "normal" RoPE, which GGUF
+/// llama files are converted for.
+fn rope(x: &mut [f32], hd: usize, rope_dim: usize, cos: &[f32], sin: &[f32]) {
+    for head in x.chunks_exact_mut(hd) {
+        for i in 0..rope_dim / 2 {
+            let (a, b) = (head[2 * i], head[2 * i + 1]);
+            head[2 * i] = a * cos[i] - b * sin[i];
+            head[2 * i + 1] = a * sin[i] + b * cos[i];
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Sampling: greedy, temperature, top-k, top-p, repeat penalty, seeded; and the candidates the
+//! page shows next to each token.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SamplingParams {
+    /// 0 = greedy (argmax).
+    pub temperature: f32,
+    /// 0 = no top-k cut.
+    pub top_k: usize,
+    /// 1 = no top-p cut.
+    pub top_p: f32,
+    /// 1 = off. Logits of recently seen tokens are divided (if > 0) or multiplied by it.
+    pub repeat_penalty: f32,
+    pub repeat_last_n: usize,
+    pub seed: u64,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams { temperature: 0.0, top_k: 40, top_p: 0.95, repeat_penalty: 1.0, repeat_last_n: 64, seed: 42 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Candidate {
+    pub id: u32,
+    pub logit: f32,
+    pub prob: f32,
+}
+
+/// What one sampling decision looked like.
+#[derive(Clone, Debug)]
+pub struct Choice {
+    pub id: u32,
+    /// Probability of the chosen token (softmax at the temperature, or at 1 when greedy).
+    pub prob: f32,
+    /// The `n_top` best candidates by logit.
+    pub top: Vec<Candidate>,
+    /// Entropy of that distribution, in nats.
+    pub entropy: f32,
+    /// How many candidates survived top-k and top-p (1 when greedy).
+    pub kept: usize,
+}
+
+/// A small, seedable generator (SplitMix64): the same seed gives the same tokens everywhere.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn next_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+pub struct Sampler {
+    pub params: SamplingParams,
+    rng: Rng,
+}
+
+impl Sampler {
+    pub fn new(params: SamplingParams) -> Sampler {
+        let rng = Rng::new(params.seed);
+        Sampler { params, rng }
+    }
+
+    /// Applies the repeat penalty and masks, then picks a token.
+    /// `recent` are the tokens the penalty applies to; `masked` can never be chosen.
+    pub fn sample(&mut self, logits: &mut [f32], recent: &[u32], masked: &[u32], n_top: usize) -> Choice {
+        let p = &self.params;
+        if p.repeat_penalty != 1.0 && p.repeat_penalty > 0.0 {
+            let start = recent.len().saturating_sub(p.repeat_last_n);
+            let mut seen = recent[start..].to_vec();
+            seen.sort_unstable();
+            seen.dedup();
+            for &id in &seen {
+                if let Some(l) = logits.get_mut(id as usize) {
+                    *l = if *l > 0.0 { *l / p.repeat_penalty } else { *l * p.repeat_penalty };
+                }
+            }
+        }
+        for &id in masked {
+            if let Some(l) = logits.get_mut(id as usize) {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+
+        let greedy = p.temperature <= 0.0;
+        let temp = if greedy { 1.0 } else { p.temperature };
+        // Softmax at the temperature over the whole vocabulary (for display and sampling).
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut probs: Vec<f32> = logits.iter().map(|&l| ((l - max) / temp).exp()).collect();
+        let sum: f64 = probs.iter().map(|&x| x as f64).sum();
+        let inv = (1.0 / sum) as f32;
+        let mut entropy = 0f64;
+        for pr in probs.iter_mut() {
+            *pr *= inv;
+            if *pr > 0.0 {
+                entropy -= (*pr as f64) * (*pr as f64).ln();
+            }
+        }
+
+        // Candidates sorted by logit: enough for top-k, and for top-p until the mass is reached.
+        let k = if p.top_k == 0 { logits.len() } else { p.top_k.min(logits.len()) };
+        let want = k.max(n_top).min(logits.len());
+        let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+        let by_logit = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b));
+        if want < order.len() {
+            order.select_nth_unstable_by(want, by_logit);
+            order.truncate(want);
+        }
+        order.sort_unstable_by(by_logit);
+
+        let top: Vec<Candidate> = order
+            .iter()
+            .take(n_top)
+            .map(|&id| Candidate { id, logit: logits[id as usize], prob: probs[id as usize] })
+            .collect();
+
+        let (id, kept) = if greedy {
+            (order[0], 1)
+        } else {
+            // top-k, then top-p over the remaining candidates.
+            let mut kept = k.min(order.len());
+            if p.top_p < 1.0 {
+                let mut acc = 0f32;
+                for (i, &id) in order[..kept].iter().enumerate() {
+                    acc += probs[id as usize];
+                    if acc >= p.top_p {
+                        kept = i + 1;
+                        break;
+                    }
+                }
+            }
+            let kept = kept.max(1);
+            let mass: f32 = order[..kept].iter().map(|&id| probs[id as usize]).sum();
+            let mut r = self.rng.next_f32() * mass;
+            let mut chosen = order[kept - 1];
+            for &id in &order[..kept] {
+                r -= probs[id as usize];
+                if r < 0.0 {
+                    chosen = id;
+                    break;
+                }
+            }
+            (chosen, kept)
+        };
+        Choice { id, prob: probs[id as usize], top, entropy: entropy as f32, kept }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logits() -> Vec<f32> {
+        (0..100).map(|i| ((i * 37) % 100) as f32 / 10.0).collect()
+    }
+
+    #[test]
+    fn greedy_is_argmax() {
+        let mut s = Sampler::new(SamplingParams { temperature: 0.0, ..Default::default() });
+        let mut l = logits();
+        let argmax = l.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
+        assert_eq!(s.sample(&mut l, &[], &[], 5).id, argmax);
+    }
+
+    #[test]
+    fn same_seed_same_tokens() {
+        let run = |seed| {
+            let mut s = Sampler::new(SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, seed, ..Default::default() });
+            (0..50).map(|_| s.sample(&mut logits(), &[], &[], 1).id).collect::<Vec<_>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn top_k_and_top_p_restrict() {
+        let l = logits();
+        let mut sorted: Vec<u32> = (0..100).collect();
+        sorted.sort_by(|a, b| l[*b as usize].total_cmp(&l[*a as usize]));
+        let mut s = Sampler::new(SamplingParams { temperature: 5.0, top_k: 3, top_p: 1.0, seed: 1, ..Default::default() });
+        for _ in 0..200 {
+            let c = s.sample(&mut l.clone(), &[], &[], 5);
+            assert!(sorted[..3].contains(&c.id));
+            assert_eq!(c.kept, 3);
+        }
+        let mut s = Sampler::new(SamplingParams { temperature: 1.0, top_k: 0, top_p: 0.5, seed: 1, ..Default::default() });
+        let c = s.sample(&mut l.clone(), &[], &[], 100);
+        let mass: f32 = c.top[..c.kept].iter().map(|x| x.prob).sum();
+        assert!(mass >= 0.5 && mass - c.top[c.kept - 1].prob < 0.5);
+        for _ in 0..200 {
+            let c = s.sample(&mut l.clone(), &[], &[], 1);
+            assert!(sorted[..c.kept].contains(&c.id));
+        }
+    }
+
+    #[test]
+    fn masked_tokens_are_never_chosen() {
+        let mut l = logits();
+        let argmax = l.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
+        let mut s = Sampler::new(SamplingParams::default());
+        assert_ne!(s.sample(&mut l, &[], &[argmax], 5).id, argmax);
+    }
+}
