@@ -93,7 +93,8 @@ export class PlHeatmap extends HTMLElement {
     this.#data = { values, width, height, lo, hi };
     this.canvas.width = Math.max(1, width);
     this.canvas.height = Math.max(1, height);
-    if (this.getAttribute('fit') !== 'stretch') this.frame.style.aspectRatio = `${width} / ${height}`;
+    // Keep the true aspect, except that very flat maps (a 1-D tensor) get at least 1/16 height.
+    if (this.getAttribute('fit') !== 'stretch') this.frame.style.aspectRatio = `${width} / ${Math.max(height, width / 16)}`;
     this.#paint();
     this.#placeMarker();
   }
