@@ -141,6 +141,29 @@ describe('the page, on the real model', { timeout: 600_000 }, () => {
     assert.ok(embd.hi > 0);
   });
 
+  it('is usable from the keyboard: tabs, token strip, tensor table', async () => {
+    // Token strip: arrows move, Enter selects.
+    await page.locator('#tok-strip .tok[data-index="1"]').focus();
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.getElementById('tk-facts').dataset.id === '19556', null, { timeout: 5000 });
+    // Tabs: arrows move between views.
+    await page.focus('#tab-tokenizer');
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(await page.getAttribute('#tab-weights', 'aria-selected'), 'true');
+    assert.equal(await page.$eval('#panel-weights', (p) => p.hidden), false);
+    assert.equal(await page.$eval('#panel-tokenizer', (p) => p.hidden), true);
+    // Tensor table: the selected row is the one tab stop; ArrowDown + Enter selects the next row.
+    const rows = await page.$$eval('tr[data-testid="tensor-row"]', (rs) => rs.map((r) => [r.dataset.name, r.tabIndex]));
+    const stops = rows.filter(([, t]) => t === 0);
+    assert.equal(stops.length, 1, 'one tab stop in the table');
+    const i = rows.findIndex(([n]) => n === stops[0][0]);
+    await page.focus(`tr[data-name="${stops[0][0]}"]`);
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((n) => document.getElementById('tensor-detail').dataset.tensor === n, rows[i + 1][0], { timeout: 30_000 });
+  });
+
   it('streams a generation; every token has alternatives whose probabilities sum to <= 1', async () => {
     await page.click('#tab-inference');
     await setValue(page, '#prompt', 'Name three tools a plumber uses.');
