@@ -428,7 +428,7 @@ impl Model {
             kernels::matmul(&self.qweights(&lw.w_gate), c.n_ff, &acts, t_n, &mut gate);
             kernels::matmul(&self.qweights(&lw.w_up), c.n_ff, &acts, t_n, &mut up);
             for (g, u) in gate.iter_mut().zip(&up) {
-                *g = *g / (1.0 + (-*g).exp()) * u;
+                *g = *g / (1.0 + libm::expf(-*g)) * u;
             }
             kernels::quantize_rows_q8_1(&gate, c.n_ff, &mut acts);
             kernels::matmul(&self.qweights(&lw.w_down), d, &acts, t_n, &mut proj);
@@ -522,7 +522,7 @@ fn add_in_place(x: &mut [f32], y: &[f32]) {
 /// cos and sin of every rotated pair for positions p0..p0+n, computed as ggml does (the angle
 /// multiplied along by theta_scale in f32, so that our rounding matches llama.cpp's).
 fn rope_tables(c: &Config, p0: usize, n: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let theta_scale = c.rope_theta.powf(-2.0 / c.rope_dim as f32);
+    let theta_scale = libm::powf(c.rope_theta, -2.0 / c.rope_dim as f32);
     let mut cos = Vec::with_capacity(n);
     let mut sin = Vec::with_capacity(n);
     for t in 0..n {
@@ -530,8 +530,8 @@ fn rope_tables(c: &Config, p0: usize, n: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>
         let mut cr = Vec::with_capacity(c.rope_dim / 2);
         let mut sr = Vec::with_capacity(c.rope_dim / 2);
         for _ in 0..c.rope_dim / 2 {
-            cr.push(theta.cos());
-            sr.push(theta.sin());
+            cr.push(libm::cosf(theta));
+            sr.push(libm::sinf(theta));
             theta *= theta_scale;
         }
         cos.push(cr);

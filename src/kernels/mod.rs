@@ -180,7 +180,7 @@ pub fn matmul(w: &QWeights, rows: usize, acts: &[BlockQ8_1], ntok: usize, out: &
 // Attention over the KV cache, one query head
 // ------------------------------------------------------------------------------------------------
 
-/// softmax(q · K / sqrt(d)) · V for one head. `keys` and `values` hold `n` positions with
+/// softmax(q · K / sqrt(d)) · V for one head (libm's expf, so that every build rounds alike). `keys` and `values` hold `n` positions with
 /// `stride` floats between them, this head's `q.len()` floats at the start of each.
 /// `scores` receives the attention weights (the page draws them).
 pub fn attention_head(q: &[f32], keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
@@ -193,7 +193,7 @@ pub fn attention_head(q: &[f32], keys: &[f32], values: &[f32], stride: usize, n:
     }
     let mut sum = 0f32;
     for s in scores[..n].iter_mut() {
-        *s = (*s - max).exp();
+        *s = libm::expf(*s - max);
         sum += *s;
     }
     let inv = 1.0 / sum;

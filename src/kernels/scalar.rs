@@ -1,32 +1,39 @@
 //! The reference kernels: plain Rust, no SIMD. Every SIMD kernel is tested against these.
+//!
+//! The float arithmetic follows one fixed order that every instruction set reproduces exactly,
+//! so that the browser and the native build compute the same logits bit for bit:
+//! - quantized dot products: each block's integer sum is exact; block b's term
+//!   `sumi·(d_w·d_x) + m_w·s_x` is added to accumulator b mod 4; the result is
+//!   `(acc0 + acc1) + (acc2 + acc3)`;
+//! - f32 dot products: element i is added to accumulator i mod 16 (16 = four 4-lane vectors);
+//!   `t_j = (acc_j + acc_{4+j}) + (acc_{8+j} + acc_{12+j})`, then `(t0 + t1) + (t2 + t3)`,
+//!   then the tail one by one. No fused multiply-add anywhere.
 
 use super::{f16_to_f32, BlockQ4_1, BlockQ8_0, BlockQ8_1};
 
-/// Σ over blocks of d_w·d_x·Σ(code·q) + m_w·s_x (llama.cpp's ggml_vec_dot_q4_1_q8_1).
 pub fn vec_dot_q4_1_q8_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
-    let mut sum = 0f32;
-    for (b, a) in w.iter().zip(x) {
+    let mut acc = [0f32; 4];
+    for (i, (b, a)) in w.iter().zip(x).enumerate() {
         let mut si = 0i32;
         for j in 0..16 {
             si += (b.qs[j] & 0x0f) as i32 * a.qs[j] as i32;
             si += (b.qs[j] >> 4) as i32 * a.qs[j + 16] as i32;
         }
-        sum += si as f32 * (f16_to_f32(b.d) * a.d) + f16_to_f32(b.m) * a.s;
+        acc[i % 4] += si as f32 * (f16_to_f32(b.d) * a.d) + f16_to_f32(b.m) * a.s;
     }
-    sum
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
-/// Σ over blocks of d_w·d_x·Σ(code·q) (llama.cpp's ggml_vec_dot_q8_0_q8_0).
 pub fn vec_dot_q8_0_q8_1(w: &[BlockQ8_0], x: &[BlockQ8_1]) -> f32 {
-    let mut sum = 0f32;
-    for (b, a) in w.iter().zip(x) {
+    let mut acc = [0f32; 4];
+    for (i, (b, a)) in w.iter().zip(x).enumerate() {
         let mut si = 0i32;
         for j in 0..32 {
             si += b.qs[j] as i32 * a.qs[j] as i32;
         }
-        sum += si as f32 * (f16_to_f32(b.d) * a.d);
+        acc[i % 4] += si as f32 * (f16_to_f32(b.d) * a.d) + 0.0;
     }
-    sum
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
 pub fn matmul_q4_1(w: &[BlockQ4_1], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
@@ -50,7 +57,22 @@ pub fn matmul_q8_0(w: &[BlockQ8_0], rows: usize, x: &[BlockQ8_1], ntok: usize, o
 }
 
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let n = a.len().min(b.len());
+    let mut acc = [0f32; 16];
+    let mut i = 0;
+    while i + 16 <= n {
+        for j in 0..16 {
+            acc[j] += a[i + j] * b[i + j];
+        }
+        i += 16;
+    }
+    let t: Vec<f32> = (0..4).map(|j| (acc[j] + acc[4 + j]) + (acc[8 + j] + acc[12 + j])).collect();
+    let mut s = (t[0] + t[1]) + (t[2] + t[3]);
+    while i < n {
+        s += a[i] * b[i];
+        i += 1;
+    }
+    s
 }
 
 /// y += a·x

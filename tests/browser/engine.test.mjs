@@ -1,0 +1,95 @@
+// The wasm engine in headless Chromium, without the page: SIMD kernels against their scalar
+// twins, the tokenizer against llama.cpp's ids, greedy decoding against the native build, and
+// bad files refused with a clear error (no panic).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { launch, BASE_URL } from './lib.mjs';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const GOLDEN = JSON.parse(readFileSync(`${ROOT}tests/golden/smollm2-135m-instruct-q4_1.json`, 'utf8'));
+const MODEL_URL = new URL('models/SmolLM2-135M-Instruct.Q4_1.gguf', BASE_URL).href;
+const CLI = `${ROOT}target/release/plumbing`;
+const MODEL = `${ROOT}models/SmolLM2-135M-Instruct.Q4_1.gguf`;
+
+let browser, page;
+
+before(async () => {
+  browser = await launch();
+  page = await browser.context.newPage();
+  page.on('pageerror', (e) => console.error('pageerror', e.message));
+  await page.goto(new URL('models/manifest.json', BASE_URL).href);
+  // Load the engine module and the model once for all tests, the way the worker does.
+  await page.evaluate(async (url) => {
+    const m = await import('/pkg/plumbing.js');
+    await m.default();
+    window.plumbing = m;
+    const buf = new Uint8Array(await (await fetch(url)).arrayBuffer());
+    const bytes = new m.ModelBytes(buf.length);
+    for (let off = 0; off < buf.length; off += 1 << 20) bytes.write(off, buf.subarray(off, off + (1 << 20)));
+    window.engine = m.Engine.load(bytes, () => {});
+  }, MODEL_URL);
+});
+
+after(async () => browser?.close());
+
+test('SIMD128 kernels equal their scalar twins', async () => {
+  for (const seed of [1, 2, 3]) {
+    const r = JSON.parse(await page.evaluate((s) => window.plumbing.kernel_selftest(s), seed));
+    assert.equal(r.arch, 'simd128');
+    assert.ok(r.checks.length >= 6);
+    for (const c of r.checks) assert.ok(c.ok, `${c.name}: max error ${c.max_err} over ${c.cases} cases`);
+  }
+});
+
+test('tokenizer ids equal llama.cpp for every reference case', async () => {
+  const texts = [...GOLDEN.tokenize.map((c) => [c.text, c.ids]), ...GOLDEN.generate.map((c) => [c.prompt, c.prompt_ids])];
+  const got = await page.evaluate((ts) => ts.map(([t]) => JSON.parse(window.engine.tokenize_json(t, true)).ids), texts);
+  texts.forEach(([t, ids], i) => assert.deepEqual(got[i], ids, JSON.stringify(t)));
+});
+
+test('greedy decoding in the browser equals native for the first 16 tokens', async () => {
+  const c = GOLDEN.generate.find((g) => g.name === 'capital');
+  const native = execFileSync(CLI, ['generate', '--model', MODEL, '--raw', '--prompt', c.prompt, '--max-tokens', '16', '--ignore-eos', '--json'], { encoding: 'utf8' })
+    .trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'id' in l).map((l) => l.id);
+  const wasm = await page.evaluate((ids) => {
+    const e = window.engine;
+    e.start(new Uint32Array(ids), JSON.stringify({ max_tokens: 16, ignore_eos: true, temperature: 0 }));
+    while (e.prefill(32) > 0);
+    const out = [];
+    for (;;) { const s = JSON.parse(e.step()); out.push(s.id); if (s.done) break; }
+    return out;
+  }, c.prompt_ids);
+  assert.equal(native.length, 16);
+  assert.deepEqual(wasm, native);
+  assert.deepEqual(wasm.slice(0, 10), c.token_ids.slice(0, 10), 'and llama.cpp, before the first near-tie');
+});
+
+test('bad files get a clear error, and the engine module survives them', async () => {
+  const errs = await page.evaluate(async (url) => {
+    const m = window.plumbing;
+    const head = new Uint8Array(await (await fetch(url, { headers: { Range: 'bytes=0-99999' } })).arrayBuffer()).slice(0, 100000);
+    const tryLoad = (u8) => {
+      try { const b = new m.ModelBytes(u8.length); b.write(0, u8); m.Engine.load(b, () => {}); return 'loaded'; } catch (e) { return String(e.message ?? e); }
+    };
+    return {
+      truncated: tryLoad(head),
+      notGguf: tryLoad(new TextEncoder().encode('<html>this is not a model</html>')),
+      empty: tryLoad(new Uint8Array(0)),
+      after: JSON.parse(window.engine.tokenize_json('Hello world', true)).ids,
+    };
+  }, MODEL_URL);
+  assert.match(errs.truncated, /at offset \d+; the file has 100000 bytes/);
+  assert.match(errs.notGguf, /not a GGUF file/);
+  assert.match(errs.empty, /not a GGUF file/);
+  assert.deepEqual(errs.after, [19556, 905]);
+});
+
+test('a prompt longer than the context is refused with the numbers', async () => {
+  const msg = await page.evaluate(() => {
+    try { window.engine.start(new Uint32Array(40), JSON.stringify({ n_ctx: 32 })); return 'started'; } catch (e) { return e.message; }
+  });
+  assert.match(msg, /the prompt has 40 tokens; the context holds 32/);
+});
