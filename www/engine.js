@@ -9,9 +9,9 @@
 //
 // Errors are PlumbingError with a `kind`: "network" | "hash" | "model" | "aborted" | "worker".
 
-import { Req, Msg, Kind } from './protocol.js';
+import { Req, Msg, Kind, MODEL_CACHE, SHA_HEADER } from './protocol.js';
 
-export { Kind };
+export { Kind, MODEL_CACHE };
 
 export class PlumbingError extends Error {
   constructor(kind, message) {
@@ -40,6 +40,46 @@ export async function readManifest(manifestUrl, id) {
   return { ...entry, url: new URL(entry.file, new URL(manifestUrl, globalThis.location?.href)).href, manifest };
 }
 
+/**
+ * Is a verified copy of this model in Cache Storage (kept by the worker after a download whose
+ * sha256 matched)? Reads no body: cheap. Resolves false where there is no Cache Storage.
+ */
+export async function modelCached(url, sha256) {
+  try {
+    if (!globalThis.caches) return false;
+    const href = new URL(url, globalThis.location?.href).href;
+    const hit = await (await caches.open(MODEL_CACHE)).match(href);
+    return !!hit && (!sha256 || hit.headers.get(SHA_HEADER) === String(sha256).toLowerCase());
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Asks the browser to keep this site's storage (the cached model) under storage pressure.
+ * Resolves true if it is (or already was) persistent; never throws.
+ */
+export async function keepStorage() {
+  try {
+    if (!navigator.storage?.persist) return false;
+    return (await navigator.storage.persisted()) || (await navigator.storage.persist());
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A worker must be same-origin with the page that starts it. When this file was loaded from
+ * another origin (a widget hosted elsewhere), start a tiny module worker from a blob: URL that
+ * imports the real worker by its absolute URL (which then needs CORS on that host).
+ */
+function sameOriginWorkerUrl(url) {
+  const abs = new URL(url, import.meta.url);
+  if (!globalThis.location || abs.origin === location.origin || abs.protocol === 'blob:') return abs;
+  const src = `import ${JSON.stringify(abs.href)};\n`;
+  return URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
+}
+
 export class PlumbingEngine {
   #worker;
   #nextId = 1;
@@ -52,7 +92,7 @@ export class PlumbingEngine {
     this.build = null;
     this.ready = new Promise((resolve, reject) => { this._ready = { resolve, reject }; });
     this.ready.catch(() => {});
-    this.#worker = new Worker(workerUrl ?? new URL('./worker.js', import.meta.url), { type: 'module' });
+    this.#worker = new Worker(sameOriginWorkerUrl(workerUrl ?? new URL('./worker.js', import.meta.url)), { type: 'module' });
     this.#worker.onmessage = (ev) => this.#receive(ev.data);
     this.#worker.onerror = (ev) => {
       ev.preventDefault?.();

@@ -9,7 +9,10 @@
 
 /** Requests, main thread -> worker: { id, type, ...fields }; "-> DONE {x}" means DONE { result: {x} } */
 export const Req = Object.freeze({
-  LOAD: 'load',               // { url, sha256?, bytes? }            -> DONE { info, sha256, timings }
+  LOAD: 'load',               // { url, sha256?, bytes?, cache? }    -> DONE { info, sha256, timings, cache }
+                              //   cache (default true): read the verified copy from Cache Storage if there,
+                              //   else keep the download there once its sha256 matched (see MODEL_CACHE).
+                              //   DONE.cache = { source: "cache"|"network", stored, reason? }
   ABORT: 'abort',             // { target }                          (no reply of its own)
   INFO: 'info',               //                                     -> DONE { info }
   TOKENIZE: 'tokenize',       // { text, special }                   -> DONE { ids, pieces, special }
@@ -29,6 +32,7 @@ export const Req = Object.freeze({
 export const Msg = Object.freeze({
   READY: 'ready',       // once, id 0: { build } the wasm module is initialised
   PROGRESS: 'progress', // { phase: "download"|"verify"|"header"|"tensors"|"tokenizer"|"prefill", done, total, ... }
+                        //   download also says source: "network"|"cache"
   PROMPT: 'prompt',     // { ids, pieces, special, text } what is actually fed
   TOKEN: 'token',       // { step, stats, memory, chosen? } one generated token (Step JSON of the engine)
   NET: 'net',           // id 0: { requests, urls } resource requests the worker made (PerformanceObserver)
@@ -44,3 +48,12 @@ export const Kind = Object.freeze({
   ABORTED: 'aborted', // the caller aborted
   WORKER: 'worker',   // the worker died or could not start
 });
+
+/**
+ * The Cache Storage cache that holds verified model files (written by the worker, read by the
+ * worker, the widget and www/sw.js, which repeats the name because a classic service worker
+ * cannot import modules). Entries carry the verified hash in the x-plumbing-sha256 header.
+ * Its name does not change with the build: a model is the same file whatever the app version.
+ */
+export const MODEL_CACHE = 'plumbing-models-v1';
+export const SHA_HEADER = 'x-plumbing-sha256';

@@ -3,7 +3,7 @@
 // Reads top to bottom: state, start-up, the request loop, loading, generation, the small
 // requests, helpers. Protocol: ./protocol.js. Every request ends with exactly one DONE or ERROR.
 
-import { Req, Msg, Kind } from './protocol.js';
+import { Req, Msg, Kind, MODEL_CACHE, SHA_HEADER } from './protocol.js';
 import { Sha256 } from './sha256.js';
 
 // ---------------------------------------------------------------- state
@@ -86,25 +86,42 @@ async function load(req) {
 
   const timings = {};
   const t0 = performance.now();
-  let res;
-  try {
-    res = await fetch(req.url, { signal: job.controller.signal });
-  } catch (e) {
-    if (job.aborted) throw failure(Kind.ABORTED, 'loading was aborted');
-    throw failure(Kind.NETWORK, `could not fetch ${req.url}: ${e?.message ?? e}`);
+  const want = req.sha256 ? String(req.sha256).toLowerCase() : null;
+
+  // A verified copy kept by an earlier visit (read through the same hasher: checked again).
+  const cache = req.cache === false ? null : await openModelCache();
+  let res = null, source = 'network';
+  if (cache) {
+    const hit = await cache.match(req.url).catch(() => null);
+    if (hit && (!want || hit.headers.get(SHA_HEADER) === want)) { res = hit; source = 'cache'; }
+    else if (hit) await cache.delete(req.url).catch(() => {});
   }
-  if (!res.ok) throw failure(Kind.NETWORK, `HTTP ${res.status} ${res.statusText} for ${req.url}`);
+  if (!res) {
+    try {
+      res = await fetch(req.url, { signal: job.controller.signal });
+    } catch (e) {
+      if (job.aborted) throw failure(Kind.ABORTED, 'loading was aborted');
+      throw failure(Kind.NETWORK, `could not fetch ${req.url}: ${e?.message ?? e}`);
+    }
+    if (!res.ok) throw failure(Kind.NETWORK, `HTTP ${res.status} ${res.statusText} for ${req.url}`);
+  }
   const header = Number(res.headers.get('content-length'));
   const encoded = res.headers.get('content-encoding');
   const total = header > 0 && !encoded ? header : req.bytes > 0 ? req.bytes : 0;
   if (!total) throw failure(Kind.NETWORK, `${req.url}: the server sent no Content-Length and no size was given`);
+
+  // A network download is also written to the cache, through a gate that only lets the entry
+  // commit once the sha256 matched (Cache.put keeps nothing if its body stream errors).
+  let body = res.body;
+  const store = source === 'network' && cache && want ? await keepInCache(cache, req.url, res, total, want) : null;
+  if (store?.body) body = store.body;
 
   // Download straight into wasm memory, hashing each chunk on the way (one copy).
   const bytes = new wasm.ModelBytes(total);
   const hasher = new Sha256();
   let offset = 0, hashMs = 0, lastPost = 0;
   try {
-    const reader = res.body.getReader();
+    const reader = body.getReader();
     for (;;) {
       let chunk;
       try {
@@ -128,7 +145,7 @@ async function load(req) {
       const now = performance.now();
       if (now - lastPost > 50 || offset === total) {
         lastPost = now;
-        post({ id: req.id, type: Msg.PROGRESS, phase: 'download', done: offset, total, ms: now - t0 });
+        post({ id: req.id, type: Msg.PROGRESS, phase: 'download', source, done: offset, total, ms: now - t0 });
       }
     }
     if (offset !== total) {
@@ -136,6 +153,7 @@ async function load(req) {
     }
   } catch (e) {
     bytes.free();
+    store?.discard();
     throw e;
   }
   timings.download = performance.now() - t0;
@@ -143,10 +161,14 @@ async function load(req) {
 
   const sha256 = hasher.hex();
   post({ id: req.id, type: Msg.PROGRESS, phase: 'verify', done: 1, total: 1, sha256 });
-  if (req.sha256 && sha256 !== req.sha256.toLowerCase()) {
+  if (want && sha256 !== want) {
     bytes.free();
-    throw failure(Kind.HASH, `the sha256 of ${req.url} is ${sha256}, the manifest expects ${req.sha256}; the file was refused`);
+    store?.discard();
+    if (source === 'cache') await cache.delete(req.url).catch(() => {});
+    throw failure(Kind.HASH, `the sha256 of ${req.url} is ${sha256}, the manifest expects ${want}; the file was refused`
+      + (source === 'cache' ? ' (it came from this browser\'s cache, which no longer holds it: load again to download it)' : ''));
   }
+  store?.commit();
 
   // Parse: the engine reports "header" | "tensors" | "tokenizer" as it goes.
   let phase = null, phaseStart = performance.now();
@@ -162,6 +184,7 @@ async function load(req) {
     });
   } catch (e) {
     release(bytes);
+    store?.discard();
     throw failure(Kind.MODEL, String(e?.message ?? e));
   }
   release(bytes); // the engine took the file; this frees the empty handle
@@ -169,7 +192,64 @@ async function load(req) {
   timings.parse = performance.now() - tParse;
   timings.total = performance.now() - t0;
   info = JSON.parse(engine.info_json());
-  post({ id: req.id, type: Msg.DONE, result: { info, sha256, timings, memory: wasm.wasm_memory_bytes() } });
+  const cached = source === 'cache' ? { source, stored: true }
+    : store ? { source, ...(await store.done) }
+      : { source, stored: false, reason: !want ? 'no sha256 to verify against, so it is not kept'
+        : 'this browser offers no Cache Storage here' };
+  post({ id: req.id, type: Msg.DONE, result: { info, sha256, timings, cache: cached, memory: wasm.wasm_memory_bytes() } });
+}
+
+// ---------------------------------------------------------------- the model cache
+
+async function openModelCache() {
+  try {
+    return self.caches ? await caches.open(MODEL_CACHE) : null;
+  } catch {
+    return null; // an opaque origin (sandboxed iframe) or storage turned off
+  }
+}
+
+/**
+ * Tees the download: one branch for the caller, one into cache.put behind a gate that errors
+ * (so the entry is never committed) unless commit() is called after the hash matched. Checks the
+ * quota first, so that a full disk is said plainly instead of failing late.
+ * Returns { body, commit(), discard(), done: Promise<{stored, reason?}> }, or a store that only
+ * reports why nothing is kept.
+ */
+async function keepInCache(cache, url, res, total, sha256) {
+  const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
+  try {
+    const est = await navigator.storage?.estimate?.();
+    if (est && est.quota != null && est.usage != null && est.quota - est.usage < total * 1.05) {
+      const reason = `storage is full: the model needs ${mb(total)}, this site may use ${mb(Math.max(0, est.quota - est.usage))} more `
+        + `(quota ${mb(est.quota)}, used ${mb(est.usage)}); it runs now but will download again next time`;
+      return { body: null, commit() {}, discard() {}, done: Promise.resolve({ stored: false, reason }) };
+    }
+  } catch { /* no estimate: try anyway; put() says if the quota is exceeded */ }
+
+  const [mine, theirs] = res.body.tee();
+  let verdict;
+  const verified = new Promise((r) => { verdict = r; });
+  const stop = new AbortController();
+  const gate = new TransformStream({
+    async flush() { if (!(await verified)) throw new Error('the download was not verified'); },
+  });
+  const headers = {
+    'content-type': 'application/octet-stream', 'content-length': String(total), [SHA_HEADER]: sha256,
+  };
+  const done = cache.put(url, new Response(theirs.pipeThrough(gate, { signal: stop.signal }), { headers }))
+    .then(() => ({ stored: true }), (e) => {
+      if (e?.name === 'QuotaExceededError') {
+        return { stored: false, reason: `storage is full: the browser refused to keep the ${mb(total)} model (${e.message}); it runs now but will download again next time` };
+      }
+      return { stored: false, reason: `not kept: ${e?.message ?? e}` };
+    });
+  return {
+    body: mine,
+    commit() { verdict(true); },
+    discard() { verdict(false); stop.abort(); },
+    done,
+  };
 }
 
 // ---------------------------------------------------------------- generation
