@@ -1,0 +1,592 @@
+// <plumbing-chat>: a small language model that runs in the reader's browser, for blog posts.
+//
+//   <script type="module" src="https://example.org/plumbing/widget.js"></script>
+//   <plumbing-chat prompt="What is a pipe wrench for?"></plumbing-chat>
+//
+// Attributes (the source of truth; properties reflect them):
+//   model        a manifest (.json) or GGUF URL, relative to the page; default: the manifest next
+//                to this script (./models/manifest.json)
+//   prompt       the question, editable by the reader        system       a system message
+//   max-tokens   default 160      temperature  default 0.7    seed         default: random per run
+//   autorun      start when scrolled into view (off by default: nothing heavy loads before a click)
+//   theme        light | dark | auto (default)               compact      a smaller layout
+// Styling: --plumbing-* custom properties and part= hooks (container, header, model, meta, prompt,
+// run, stop, progress, status, answer, footer, stats, link, error, note).
+// Events (bubbling, composed): plumbing-load {cache}, plumbing-done {reason, stats},
+// plumbing-error {kind, message}.
+//
+// Everything (worker, wasm, model) is found relative to this file's URL, so the folder can be
+// hosted anywhere static. All widgets of a page share one worker and one copy of the model; a
+// second run waits in a queue and says so. Text from the model is set with textContent only.
+//
+// Reads top to bottom: styles, the shared engine and queue, the element, helpers.
+
+import { PlumbingEngine, readManifest, modelCached, keepStorage } from './engine.js';
+
+const HERE = new URL('./', import.meta.url);
+const DEFAULT_MANIFEST = new URL('./models/manifest.json', import.meta.url).href;
+
+// ================================================================ styles
+
+const CSS = `
+:host {
+  --_bg: var(--plumbing-bg, #ffffff);
+  --_fg: var(--plumbing-fg, #16181d);
+  --_muted: var(--plumbing-muted, #5d6573);
+  --_border: var(--plumbing-border, #dde1e8);
+  --_surface: var(--plumbing-surface, #f4f6f9);
+  --_accent: var(--plumbing-accent, #3656d8);
+  --_accent-fg: var(--plumbing-accent-fg, #ffffff);
+  --_ok: var(--plumbing-ok, #1d8a4e);
+  --_bad: var(--plumbing-bad, #c62828);
+  --_radius: var(--plumbing-radius, 12px);
+  --_font: var(--plumbing-font, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", "DejaVu Sans", sans-serif);
+  --_mono: var(--plumbing-mono, ui-monospace, "SF Mono", "Cascadia Mono", Menlo, Consolas, "DejaVu Sans Mono", monospace);
+  display: block;
+  margin: var(--plumbing-margin, 1.5em 0);
+  color-scheme: light;
+}
+:host([hidden]) { display: none; }
+${dark(':host([theme="dark"])')}
+@media (prefers-color-scheme: dark) { ${dark(':host(:not([theme="light"]))')} }
+
+* { box-sizing: border-box; }
+.box {
+  height: 100%; display: flex; flex-direction: column; gap: 0.75rem;
+  padding: 1rem 1.1rem; background: var(--_bg); color: var(--_fg);
+  border: 1px solid var(--_border); border-radius: var(--_radius);
+  font: 15px/1.5 var(--_font); text-align: start;
+  box-shadow: var(--plumbing-shadow, 0 1px 2px #0000000d, 0 4px 16px #0000000a);
+}
+header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 0.25rem 0.6rem; }
+.model { font-weight: 650; color: inherit; text-decoration: none; }
+a.model:hover { text-decoration: underline; }
+.chip { font: 600 11px/1 var(--_font); letter-spacing: 0.04em; text-transform: uppercase;
+  padding: 0.3em 0.55em; border-radius: 999px; background: var(--_surface); color: var(--_muted);
+  border: 1px solid var(--_border); align-self: center; }
+.meta { color: var(--_muted); font-size: 0.85em; }
+.meta a { color: inherit; }
+.meta > * + *::before { content: "·"; display: inline-block; margin: 0 0.4em; color: var(--_muted); text-decoration: none; }
+textarea {
+  width: 100%; resize: vertical; min-height: 2.6em; padding: 0.55rem 0.7rem;
+  font: inherit; color: inherit; background: var(--_surface);
+  border: 1px solid var(--_border); border-radius: calc(var(--_radius) * 0.6);
+}
+textarea:focus-visible, button:focus-visible, a:focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; }
+.actions { display: flex; flex-wrap: wrap; align-items: center; gap: 0.5rem 0.75rem; margin-top: 0.6rem; }
+button {
+  font: 600 0.9em/1 var(--_font); padding: 0.6em 1.05em; border-radius: 999px; cursor: pointer;
+  border: 1px solid transparent; background: var(--_accent); color: var(--_accent-fg);
+  display: inline-flex; align-items: center; gap: 0.45em; white-space: nowrap;
+}
+button[disabled] { opacity: 0.55; cursor: default; }
+button.stop { background: transparent; color: var(--_fg); border-color: var(--_border); }
+button .icon { font-size: 0.8em; }
+.status { color: var(--_muted); font-size: 0.85em; flex: 1 1 14em; min-width: 0; }
+.status b { color: var(--_fg); font-weight: 600; }
+.box[data-cached] .status b { color: var(--_ok); }
+.progress { height: 4px; border-radius: 999px; background: var(--_surface); overflow: hidden; }
+.progress > div { height: 100%; width: 0; background: var(--_accent); transition: width 120ms linear; }
+.answer {
+  white-space: pre-wrap; overflow-wrap: anywhere; overflow: auto;
+  min-height: 3.2em; max-height: var(--plumbing-answer-max-height, 26em); flex: 1 1 auto;
+  padding: 0.7rem 0.85rem; border-radius: calc(var(--_radius) * 0.6);
+  background: var(--_surface); border: 1px solid var(--_border);
+}
+.answer:empty::before { content: attr(data-placeholder); color: var(--_muted); font-style: italic; }
+.box[data-state="running"] .answer::after {
+  content: ""; display: inline-block; width: 0.5em; height: 1.05em; margin-left: 1px;
+  vertical-align: -0.15em; background: var(--_accent); animation: blink 1s steps(2) infinite;
+}
+@keyframes blink { to { opacity: 0; } }
+footer { display: flex; flex-wrap: wrap; justify-content: space-between; align-items: baseline; gap: 0.3rem 1rem;
+  font-size: 0.8em; color: var(--_muted); }
+.stats { font: 0.95em/1.4 var(--_mono); font-variant-numeric: tabular-nums; }
+.link { color: var(--_accent); text-decoration: none; font-weight: 600; }
+.link:hover { text-decoration: underline; }
+.error { margin: 0; padding: 0.6rem 0.8rem; border-radius: calc(var(--_radius) * 0.6);
+  border: 1px solid color-mix(in srgb, var(--_bad) 45%, transparent);
+  background: color-mix(in srgb, var(--_bad) 9%, transparent); color: var(--_fg); font-size: 0.88em; }
+.error strong { color: var(--_bad); display: block; margin-bottom: 0.2em; }
+.error code { font: 0.92em/1.45 var(--_mono); overflow-wrap: anywhere; }
+.note { margin: 0; font-size: 0.8em; color: var(--_muted); }
+[hidden] { display: none !important; }
+
+:host([compact]) .box { padding: 0.7rem 0.8rem; gap: 0.5rem; font-size: 14px; }
+:host([compact]) .meta .long { display: none; }
+:host([compact]) textarea { min-height: 2.3em; }
+:host([compact]) .answer { max-height: var(--plumbing-answer-max-height, 14em); padding: 0.5rem 0.65rem; }
+@media (prefers-reduced-motion: reduce) { .box[data-state="running"] .answer::after { animation: none; } }
+`;
+
+function dark(sel) {
+  return `${sel} {
+  --_bg: var(--plumbing-bg, #171a21); --_fg: var(--plumbing-fg, #e7e9ee); --_muted: var(--plumbing-muted, #9aa3b2);
+  --_border: var(--plumbing-border, #2b303b); --_surface: var(--plumbing-surface, #1e222b);
+  --_accent: var(--plumbing-accent, #8ea2ff); --_accent-fg: var(--plumbing-accent-fg, #0f1115);
+  --_ok: var(--plumbing-ok, #4ade80); --_bad: var(--plumbing-bad, #f87171);
+  --plumbing-shadow: 0 1px 2px #0006, 0 4px 18px #0004; color-scheme: dark; }`;
+}
+
+let sheet = null;
+function adoptStyles(root) {
+  try {
+    sheet ??= new CSSStyleSheet();
+    if (!sheet.cssRules.length) sheet.replaceSync(CSS);
+    root.adoptedStyleSheets = [sheet]; // no 'unsafe-inline' style CSP needed
+  } catch {
+    const style = document.createElement('style'); // browsers without constructable sheets
+    style.textContent = CSS;
+    root.append(style);
+  }
+}
+
+const TEMPLATE = document.createElement('template');
+TEMPLATE.innerHTML = `
+<div class="box" part="container" data-state="idle">
+  <header part="header">
+    <a class="model" part="model" target="_blank" rel="noopener">SmolLM2</a>
+    <span class="chip" title="The model runs in this tab, in WebAssembly">in your browser</span>
+    <span class="meta" part="meta"></span>
+  </header>
+  <form part="form">
+    <textarea part="prompt" rows="2" aria-label="Prompt" spellcheck="false"></textarea>
+    <div class="actions">
+      <button type="submit" class="run" part="run"><span class="icon" aria-hidden="true">▶</span><span class="label">Run in your browser</span></button>
+      <button type="button" class="stop" part="stop" hidden><span class="icon" aria-hidden="true">■</span>Stop</button>
+      <span class="status" part="status" role="status" aria-live="polite"></span>
+    </div>
+  </form>
+  <div class="progress" part="progress" hidden><div></div></div>
+  <output class="answer" part="answer" aria-live="polite" aria-label="Answer" data-placeholder="The answer appears here, token by token."></output>
+  <p class="error" part="error" role="alert" hidden></p>
+  <footer part="footer">
+    <span class="stats" part="stats"></span>
+    <a class="link" part="link" target="_blank" rel="noopener">See inside ↗</a>
+  </footer>
+  <p class="note" part="note" hidden></p>
+</div>`;
+
+// ================================================================ one engine and one queue per page
+
+const shared = {
+  engine: null,       // PlumbingEngine, created on the first run (no worker before that)
+  loaded: null,       // { url, cache } once a model is in the worker
+  tail: Promise.resolve(),
+  waiting: [],        // widgets whose run waits for the one running
+  current: null,      // the widget whose run holds the engine
+  widgets: new Set(), // connected widgets (told when the queue or the loaded model changes)
+};
+const manifests = new Map(); // url -> Promise<model entry>
+
+// Other documents of this origin (an iframe embed, another tab) hear when a model was kept.
+const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('plumbing-chat') : null;
+if (channel) channel.onmessage = (ev) => { if (ev.data?.type === 'model-cached') notifyAll(); };
+
+function engine() {
+  if (!shared.engine || !shared.engine.alive) {
+    shared.engine = new PlumbingEngine({ workerUrl: new URL('./worker.js', import.meta.url) });
+    shared.loaded = null;
+  }
+  return shared.engine;
+}
+
+function notifyAll() { for (const w of shared.widgets) w._queueChanged(); }
+
+/** Runs job() when every earlier job of this page has finished; the widget waits visibly. */
+function enqueue(widget, signal, job) {
+  const entry = { widget };
+  shared.waiting.push(entry);
+  notifyAll();
+  const run = shared.tail.then(async () => {
+    shared.waiting.splice(shared.waiting.indexOf(entry), 1);
+    if (signal.aborted) { notifyAll(); return { reason: 'aborted' }; }
+    shared.current = widget;
+    notifyAll();
+    try { return await job(); } finally { shared.current = null; notifyAll(); }
+  });
+  shared.tail = run.catch(() => {});
+  return run;
+}
+
+/** The manifest entry for a model attribute: {name, url, sha256, bytes, licence, upstream}. */
+function resolveModel(attr) {
+  const url = attr ? new URL(attr, document.baseURI).href : DEFAULT_MANIFEST;
+  if (!manifests.has(url)) {
+    const isGguf = /\.gguf([?#]|$)/i.test(url);
+    const p = isGguf
+      ? Promise.resolve({ name: decodeURIComponent(url.split(/[?#]/)[0].split('/').pop()), url, sha256: null, bytes: null })
+      : readManifest(url);
+    p.catch(() => manifests.delete(url)); // a failed read is tried again next time
+    manifests.set(url, p);
+  }
+  return manifests.get(url);
+}
+
+// Registers ./sw.js (offline copies of the page and this widget) when this script is same-origin
+// with the page; a widget hosted elsewhere still keeps the model (Cache Storage of the page's origin).
+function registerServiceWorker() {
+  try {
+    if (!('serviceWorker' in navigator) || HERE.origin !== location.origin) return;
+    navigator.serviceWorker.register(new URL('./sw.js', import.meta.url), { scope: HERE.pathname, updateViaCache: 'none' })
+      .catch(() => {});
+  } catch { /* opaque origin, storage off */ }
+}
+
+// ================================================================ the element
+
+const ATTRS = ['model', 'prompt', 'system', 'max-tokens', 'temperature', 'seed', 'autorun', 'theme', 'compact'];
+
+export class PlumbingChat extends HTMLElement {
+  static observedAttributes = ATTRS;
+  static define(tag = 'plumbing-chat', registry = customElements) {
+    if (!registry.get(tag)) registry.define(tag, this);
+    return this;
+  }
+
+  #root; #els; #model = null; #controller = null; #observer = null; #edited = false;
+  #onSubmit = (e) => { e.preventDefault(); this.run(); };
+  #onStop = () => this.stop();
+  #onInput = () => { this.#edited = true; this.#updateLink(); };
+
+  constructor() {
+    super();
+    this.#root = this.attachShadow({ mode: 'open' });
+    adoptStyles(this.#root);
+    this.#root.append(TEMPLATE.content.cloneNode(true));
+    const q = (s) => this.#root.querySelector(s);
+    this.#els = {
+      box: q('.box'), model: q('.model'), meta: q('.meta'), form: q('form'), prompt: q('textarea'),
+      run: q('.run'), runLabel: q('.run .label'), stop: q('.stop'), status: q('.status'),
+      progress: q('.progress'), fill: q('.progress > div'), answer: q('.answer'), error: q('.error'),
+      stats: q('.stats'), link: q('.link'), note: q('.note'),
+    };
+  }
+
+  // ---------------------------------------------------------------- attributes <-> properties
+
+  get model() { return this.getAttribute('model') ?? ''; }
+  set model(v) { this.setAttribute('model', v); }
+  get prompt() { return this.getAttribute('prompt') ?? ''; }
+  set prompt(v) { this.setAttribute('prompt', v); }
+  get system() { return this.getAttribute('system') ?? ''; }
+  set system(v) { this.setAttribute('system', v); }
+  get maxTokens() { return intAttr(this, 'max-tokens', 160, 1, 2048); }
+  set maxTokens(v) { this.setAttribute('max-tokens', String(v)); }
+  get temperature() { return numAttr(this, 'temperature', 0.7, 0, 2); }
+  set temperature(v) { this.setAttribute('temperature', String(v)); }
+  get seed() { return this.hasAttribute('seed') ? intAttr(this, 'seed', 0, 0, 2 ** 32 - 1) : null; }
+  set seed(v) { if (v == null) this.removeAttribute('seed'); else this.setAttribute('seed', String(v)); }
+  get autorun() { return this.hasAttribute('autorun'); }
+  set autorun(v) { this.toggleAttribute('autorun', !!v); }
+  get theme() { return this.getAttribute('theme') ?? 'auto'; }
+  set theme(v) { this.setAttribute('theme', v); }
+  get compact() { return this.hasAttribute('compact'); }
+  set compact(v) { this.toggleAttribute('compact', !!v); }
+
+  /** "idle" | "loading" | "queued" | "running" | "done" | "error" */
+  get state() { return this.#els.box.dataset.state; }
+
+  attributeChangedCallback(name, oldValue, newValue) {
+    if (oldValue === newValue) return;
+    if (name === 'prompt' && !this.#edited) this.#els.prompt.value = newValue ?? '';
+    if (name === 'model') { this.#model = null; if (this.isConnected) this.#describe(); }
+    if (name === 'autorun' && this.isConnected) this.#watchAutorun();
+    this.#updateLink();
+  }
+
+  connectedCallback() {
+    const e = this.#els;
+    if (!this.#edited) e.prompt.value = this.prompt;
+    e.prompt.rows = this.compact ? 1 : 2;
+    e.form.addEventListener('submit', this.#onSubmit);
+    e.stop.addEventListener('click', this.#onStop);
+    e.prompt.addEventListener('input', this.#onInput);
+    shared.widgets.add(this);
+    this.#updateLink();
+    this.#describe();
+    this.#watchAutorun();
+  }
+
+  disconnectedCallback() {
+    const e = this.#els;
+    e.form.removeEventListener('submit', this.#onSubmit);
+    e.stop.removeEventListener('click', this.#onStop);
+    e.prompt.removeEventListener('input', this.#onInput);
+    shared.widgets.delete(this);
+    this.#observer?.disconnect();
+    this.#observer = null;
+    this.#controller?.abort();
+  }
+
+  // ---------------------------------------------------------------- what the reader sees first
+
+  // Name, licence and size from the manifest (a few KB); whether the model is already here.
+  async #describe() {
+    const e = this.#els;
+    let m;
+    try {
+      m = this.#model = await resolveModel(this.model);
+    } catch (err) {
+      e.model.textContent = 'Model unavailable';
+      e.meta.textContent = '';
+      return this.#fail({ kind: err.kind ?? 'network', message: err.message });
+    }
+    e.model.textContent = m.name ?? 'a language model';
+    if (m.upstream?.url) e.model.href = m.upstream.url; else e.model.removeAttribute('href');
+    const parts = [];
+    if (m.licence?.spdx) {
+      const a = document.createElement('a');
+      a.textContent = m.licence.spdx;
+      a.title = 'licence';
+      if (m.licence.url) { a.href = m.licence.url; a.target = '_blank'; a.rel = 'noopener'; }
+      parts.push(a);
+    }
+    parts.push(text(m.bytes ? mb(m.bytes) : 'size unknown'));
+    if (m.parameters) parts.push(text(`${Math.round(m.parameters / 1e6)} M parameters`, 'long'));
+    e.meta.replaceChildren(...parts); // separators come from CSS
+    if (this.state === 'idle') await this.#idleStatus();
+  }
+
+  async #idleStatus() {
+    const e = this.#els, m = this.#model;
+    if (!m || this.state !== 'idle') return;
+    const here = shared.loaded?.url === m.url;
+    const cached = here || await modelCached(m.url, m.sha256);
+    if (this.state !== 'idle') return;
+    e.box.toggleAttribute('data-cached', cached);
+    e.status.replaceChildren();
+    if (here) {
+      e.status.append(bold('Loaded on this page'), ': starts at once.');
+    } else if (cached) {
+      e.status.append(bold('Cached on this device'), ': starts at once, no download.');
+    } else {
+      e.status.append(`Downloads ${m.bytes ? mb(m.bytes) : 'the model'} once`,
+        m.sha256 ? ' (checked by sha256)' : ' (unverified: no manifest)', '; nothing you type leaves this tab.');
+    }
+  }
+
+  #watchAutorun() {
+    this.#observer?.disconnect();
+    this.#observer = null;
+    if (!this.autorun || typeof IntersectionObserver === 'undefined') return;
+    this.#observer = new IntersectionObserver((entries) => {
+      if (entries.some((x) => x.isIntersecting) && this.state === 'idle') {
+        this.#observer?.disconnect();
+        this.#observer = null;
+        this.run();
+      }
+    });
+    this.#observer.observe(this);
+  }
+
+  _queueChanged() {
+    if (this.state === 'queued') this.#queuedStatus();
+    else if (this.state === 'idle' || this.state === 'done') {
+      if (this.state === 'idle') this.#idleStatus();
+    }
+  }
+
+  #queuedStatus() {
+    const ahead = shared.waiting.findIndex((x) => x.widget === this) + (shared.current ? 1 : 0);
+    const who = shared.current === this ? 'this widget' : 'another widget on this page';
+    this.#els.status.replaceChildren(bold('Queued'),
+      `: waits for ${ahead <= 1 ? `${who} to finish` : `${ahead} runs ahead of it`}, then starts by itself. Stop cancels it.`);
+  }
+
+  // ---------------------------------------------------------------- running
+
+  /** Starts a run (queued behind other widgets of the page). Resolves when it has ended. */
+  async run() {
+    if (this.#controller) return;
+    const e = this.#els;
+    const controller = new AbortController();
+    this.#controller = controller;
+    const prompt = e.prompt.value.trim() || this.prompt;
+    e.answer.textContent = '';
+    e.stats.textContent = '';
+    e.error.hidden = true;
+    e.note.hidden = true;
+    e.run.disabled = true;
+    e.stop.hidden = false;
+    e.stop.disabled = false;
+    e.box.removeAttribute('data-cached');
+    keepStorage();
+    registerServiceWorker();
+    const busy = shared.current || shared.waiting.length;
+    this.#setState(busy ? 'queued' : 'loading');
+    if (busy) this.#queuedStatus();
+    try {
+      const m = this.#model ?? await resolveModel(this.model);
+      const result = await enqueue(this, controller.signal, async () => {
+        this.#setState('loading');
+        await this.#ensureModel(m, controller.signal);
+        if (controller.signal.aborted) return { reason: 'aborted' };
+        this.#setState('running');
+        return this.#generate(prompt, controller.signal);
+      });
+      this.#finished(result);
+    } catch (err) {
+      if (err.kind === 'aborted') this.#finished({ reason: 'aborted' });
+      else this.#fail(err);
+    } finally {
+      this.#controller = null;
+      e.run.disabled = false;
+      e.stop.hidden = true;
+      e.progress.hidden = true;
+      this.#els.runLabel.textContent = 'Run again';
+    }
+  }
+
+  /** Stops this widget's run (or takes it out of the queue). */
+  stop() {
+    if (!this.#controller) return;
+    this.#controller.abort();
+    this.#els.stop.disabled = true;
+    if (this.state === 'queued') this.#els.status.textContent = 'Cancelled before it started.';
+  }
+
+  async #ensureModel(m, signal) {
+    const e = this.#els;
+    if (shared.loaded?.url === m.url && shared.engine?.alive) {
+      e.status.replaceChildren(bold('Loaded on this page'), ': no download.');
+      return;
+    }
+    const eng = engine();
+    e.status.textContent = 'Starting the WebAssembly engine…';
+    await eng.ready;
+    e.progress.hidden = false;
+    e.fill.style.width = '0%';
+    const t0 = performance.now();
+    const r = await eng.load(m.url, {
+      sha256: m.sha256, bytes: m.bytes, signal,
+      onProgress: (p) => {
+        if (p.phase === 'download') {
+          const frac = p.total ? p.done / p.total : 0;
+          e.fill.style.width = `${(frac * 92).toFixed(1)}%`;
+          if (p.source === 'cache') {
+            e.status.replaceChildren(bold('Cached on this device'), `: reading ${mb(p.done)} of ${mb(p.total)}, checking its sha256…`);
+          } else {
+            const speed = p.ms ? ` · ${mb((p.done / p.ms) * 1000)}/s` : '';
+            e.status.textContent = `Downloading ${mb(p.done)} of ${mb(p.total)}${speed}`;
+          }
+        } else if (p.phase === 'verify') {
+          e.fill.style.width = '94%';
+          e.status.textContent = 'sha256 matches the manifest; reading the model…';
+        } else {
+          e.fill.style.width = `${94 + 6 * (p.total ? p.done / p.total : 1)}%`;
+          e.status.textContent = `Reading the model: ${p.phase}…`;
+        }
+      },
+    });
+    e.progress.hidden = true;
+    shared.loaded = { url: m.url, cache: r.cache };
+    const from = r.cache?.source === 'cache' ? 'from this device\'s cache' : 'downloaded';
+    e.status.textContent = `Model ready (${from}, ${seconds(performance.now() - t0)}).`;
+    if (r.cache && !r.cache.stored && r.cache.source === 'network') {
+      e.note.textContent = `Not kept for offline use: ${r.cache.reason}.`;
+      e.note.hidden = false;
+    }
+    if (r.cache?.stored && r.cache.source === 'network') channel?.postMessage({ type: 'model-cached', url: m.url });
+    this.#emit('plumbing-load', { cache: r.cache, sha256: r.sha256 });
+    notifyAll();
+  }
+
+  #generate(prompt, signal) {
+    const e = this.#els;
+    const messages = [];
+    if (this.system) messages.push({ role: 'system', content: this.system });
+    messages.push({ role: 'user', content: prompt });
+    e.status.textContent = 'Reading the prompt…';
+    const node = document.createTextNode('');
+    e.answer.replaceChildren(node);
+    let generated = 0;
+    return shared.engine.generate(prompt, {
+      messages, signal,
+      temperature: this.temperature, max_tokens: this.maxTokens,
+      seed: this.seed ?? Math.floor(Math.random() * 2 ** 31),
+      n_top: 1, capture_attention: false,
+      onProgress: (p) => { e.status.textContent = `Reading the prompt: ${p.done} of ${p.total} tokens`; },
+      onToken: (m) => {
+        generated++;
+        if (m.step?.text) node.appendData(m.step.text); // text, never HTML
+        const s = m.stats;
+        e.status.textContent = 'Writing…';
+        e.stats.textContent = `${s?.generated ?? generated} tokens${s?.decode_tok_s ? ` · ${s.decode_tok_s.toFixed(1)} tok/s` : ''}`;
+        if (e.answer.scrollHeight - e.answer.scrollTop - e.answer.clientHeight < 40) e.answer.scrollTop = e.answer.scrollHeight;
+      },
+    });
+  }
+
+  #finished(r) {
+    const e = this.#els;
+    const why = {
+      eos: 'Done: the model ended its answer.', max_tokens: `Done: reached ${this.maxTokens} tokens.`,
+      context_full: 'Done: the context is full.', aborted: 'Stopped.',
+    }[r.reason] ?? `Done (${r.reason}).`;
+    const wasQueued = this.state === 'queued';
+    this.#setState('done');
+    e.status.textContent = wasQueued && r.reason === 'aborted' ? 'Cancelled before it started.' : why;
+    const s = r.stats;
+    if (s && s.generated) {
+      e.stats.textContent = `${s.generated} tokens · ${s.decode_tok_s ? `${s.decode_tok_s.toFixed(1)} tok/s` : '–'}`
+        + `${s.ttft_ms != null ? ` · first token ${seconds(s.ttft_ms)}` : ''}`;
+    }
+    this.#emit('plumbing-done', { reason: r.reason, stats: s ?? null });
+  }
+
+  #fail(err) {
+    const e = this.#els;
+    this.#setState('error');
+    const head = {
+      hash: 'Refused: this file is not the one the manifest names.',
+      network: 'Could not download the model.',
+      worker: 'The engine stopped.',
+      model: 'The engine could not use this model.',
+    }[err.kind] ?? 'Something went wrong.';
+    const strong = document.createElement('strong');
+    strong.textContent = head;
+    const code = document.createElement('code');
+    code.textContent = err.message;
+    e.error.replaceChildren(strong, code);
+    e.error.hidden = false;
+    e.status.textContent = err.kind === 'hash' ? 'Nothing was loaded; the page is fine.' : 'Try again when ready.';
+    if (err.kind === 'worker' || err.kind === 'hash') shared.loaded = null;
+    this.#emit('plumbing-error', { kind: err.kind ?? 'unknown', message: err.message });
+  }
+
+  #setState(s) { this.#els.box.dataset.state = s; }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
+  }
+
+  // The full page, with the same prompt and settings: everything the widget hides.
+  #updateLink() {
+    const u = new URL('./index.html', HERE);
+    const p = this.#els.prompt.value.trim() || this.prompt;
+    if (p) u.searchParams.set('prompt', p);
+    u.searchParams.set('temperature', String(this.temperature));
+    u.searchParams.set('max-tokens', String(this.maxTokens));
+    if (this.seed != null) u.searchParams.set('seed', String(this.seed));
+    u.hash = 'inference';
+    this.#els.link.href = u.href;
+  }
+}
+
+// ================================================================ helpers
+
+function intAttr(el, name, d, lo, hi) {
+  const v = Math.round(Number(el.getAttribute(name)));
+  return el.hasAttribute(name) && Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : d;
+}
+function numAttr(el, name, d, lo, hi) {
+  const v = Number(el.getAttribute(name));
+  return el.hasAttribute(name) && el.getAttribute(name) !== '' && Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : d;
+}
+function mb(n) { return n >= 1e6 ? `${(n / 1e6).toFixed(n >= 1e8 ? 0 : 1)} MB` : `${Math.round(n / 1e3)} kB`; }
+function seconds(ms) { return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`; }
+function text(s, cls) { const x = document.createElement('span'); x.textContent = s; if (cls) x.className = cls; return x; }
+function bold(s) { const b = document.createElement('b'); b.textContent = s; return b; }
+
+PlumbingChat.define();
