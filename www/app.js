@@ -3,7 +3,7 @@
 // openness, helpers. Every string that comes from the model file or the model is written with
 // textContent (or as a text node), never as HTML.
 
-import { PlumbingEngine, readManifest } from './engine.js';
+import { PlumbingEngine, readManifest, keepStorage } from './engine.js';
 import { absQuantile, lut } from './colormap.js';
 import { PlProgress } from './components/progress-bar.js';
 import { PlHeatmap } from './components/heat-map.js';
@@ -175,7 +175,8 @@ async function loadModel() {
     for (const k of ['header', 'tensors', 'tokenizer']) phase(k, 'done', tm[k] != null ? fmtMs(tm[k]) : '');
     bar.value = 100;
     bar.state = 'done';
-    bar.label = `Loaded ${fmtBytes(result.info.file_bytes)} in ${fmtMs(performance.now() - t0)}; everything below runs in this tab.`;
+    bar.label = `Loaded ${fmtBytes(result.info.file_bytes)}${result.cache?.source === 'cache' ? ' from this device\'s cache' : ''} in ${fmtMs(performance.now() - t0)}; everything below runs in this tab.`
+      + (result.cache && !result.cache.stored ? ` Not kept for offline use: ${result.cache.reason}.` : '');
     loader.dataset.state = 'done';
     $('loader-title').textContent = 'Model loaded';
     $('load-cancel').hidden = true;
@@ -1147,4 +1148,24 @@ function clampInt(input, lo, hi) {
 
 // ================================================================ go
 
+// ?prompt=...&temperature=...&seed=...&max-tokens=... (the widget's "See inside" link).
+function applyQuery() {
+  const q = new URLSearchParams(location.search);
+  const set = (id, v) => { if (v != null && v !== '') { $(id).value = v; $(id).dispatchEvent(new Event('input')); } };
+  set('prompt', q.get('prompt'));
+  set('temperature', q.get('temperature'));
+  set('seed', q.get('seed'));
+  set('max-tokens', q.get('max-tokens'));
+  if (q.has('prompt') && !location.hash) showTab($('tab-inference'));
+}
+
+// Offline: www/sw.js keeps the page; the worker keeps the verified model (see sw.js).
+function offline() {
+  keepStorage();
+  if (!('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.register(new URL('./sw.js', import.meta.url), { updateViaCache: 'none' }).catch(() => {});
+}
+
+applyQuery();
+offline();
 loadModel();
