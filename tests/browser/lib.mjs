@@ -75,3 +75,35 @@ export async function serverUp() {
     return false;
   }
 }
+
+// ---------------------------------------------------------------- <plumbing-chat> widgets
+
+/** What a <plumbing-chat> (a playwright Locator) shows a person, read from its shadow root. */
+export function readWidget(widget) {
+  return widget.evaluate((el) => {
+    const q = (s) => el.shadowRoot.querySelector(s);
+    const t = (s) => q(s)?.textContent ?? '';
+    return {
+      state: el.state, status: t('.status'), answer: t('.answer'), stats: t('.stats'),
+      error: q('.error').hidden ? '' : t('.error'), note: q('.note').hidden ? '' : t('.note'),
+      model: t('.model'), meta: t('.meta'), link: q('.link').href,
+      running: !q('.stop').hidden,
+    };
+  });
+}
+
+/** Waits until the widget's state is one of `states` (default: done or error). */
+export async function waitWidget(widget, states = ['done', 'error'], timeout = 180_000) {
+  const t0 = Date.now();
+  for (;;) {
+    const st = await widget.evaluate((el) => el.state);
+    if (states.includes(st)) return readWidget(widget);
+    if (Date.now() - t0 > timeout) throw new Error(`widget still "${st}" after ${timeout} ms: ${JSON.stringify(await readWidget(widget))}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Clicks the widget's run button as a person would (inside its shadow root). */
+export async function clickRun(widget) {
+  await widget.locator('button.run').click();
+}
