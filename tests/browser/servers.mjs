@@ -62,14 +62,16 @@ const TYPES = {
  * A static server for `dir`. options: {cors: add Access-Control-Allow-Origin: *,
  * cutAfter: bytes after which a .gguf response is cut (the socket is destroyed; the
  * Content-Length still announces the whole file), routes: {path: html string}}.
- * Returns {url, stop(), requests: [path]}.
+ * Returns {url, stop(), requests: [path], options} (set options.cutAfter = null to stop cutting).
  */
-export async function startStatic(dir, { cors = false, cutAfter = null, routes = {} } = {}) {
+export async function startStatic(dir, options = {}) {
+  const opts = { cors: false, cutAfter: null, routes: {}, ...options }; // may be changed while it runs
   const requests = [];
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     requests.push(path);
     const headers = { 'cache-control': 'no-cache' };
+    const { cors, cutAfter, routes } = opts;
     if (cors) Object.assign(headers, { 'access-control-allow-origin': '*', 'cross-origin-resource-policy': 'cross-origin' });
     if (routes[path] != null) {
       res.writeHead(200, { ...headers, 'content-type': 'text/html; charset=utf-8' });
@@ -94,8 +96,9 @@ export async function startStatic(dir, { cors = false, cutAfter = null, routes =
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${server.address().port}/`;
   return {
-    url, requests,
+    url, requests, options: opts,
     async stop() {
+      if (!server.listening) return;
       server.closeAllConnections?.();
       await new Promise((r) => server.close(r));
     },
