@@ -434,7 +434,7 @@ export class PlumbingChat extends HTMLElement {
       e.run.disabled = false;
       e.stop.hidden = true;
       e.progress.hidden = true;
-      this.#els.runLabel.textContent = 'Run again';
+      this.#els.runLabel.textContent = this.state === 'error' ? 'Try again' : 'Run again';
     }
   }
 
@@ -555,7 +555,11 @@ export class PlumbingChat extends HTMLElement {
     this.#emit('plumbing-error', { kind: err.kind ?? 'unknown', message: err.message });
   }
 
-  #setState(s) { this.#els.box.dataset.state = s; }
+  #setState(s) {
+    this.#els.box.dataset.state = s;
+    const label = { queued: 'Queued…', loading: 'Loading…', running: 'Writing…' }[s];
+    if (label) this.#els.runLabel.textContent = label;
+  }
 
   #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
