@@ -32,12 +32,17 @@ for line in "${MODELS[@]}"; do
 done
 
 rm -rf "$OUT"
-mkdir -p "$OUT/components" "$OUT/pkg" "$OUT/models"
+mkdir -p "$OUT/components" "$OUT/models"
 
 # The shell: every page, script and stylesheet of www/ (not the tests, not the symlinked models).
 cp www/*.html www/*.js www/*.css www/favicon.svg "$OUT/"
 cp www/components/*.js "$OUT/components/"
-cp www/pkg/plumbing.js www/pkg/plumbing_bg.wasm "$OUT/pkg/"
+# Every wasm build the worker may pick (www/pkg, and www/pkg-relaxed where built).
+for pkg in www/pkg www/pkg-*; do
+  [ -f "$pkg/plumbing.js" ] && [ -f "$pkg/plumbing_bg.wasm" ] || continue
+  mkdir -p "$OUT/${pkg#www/}"
+  cp "$pkg/plumbing.js" "$pkg/plumbing_bg.wasm" "$OUT/${pkg#www/}/"
+done
 cp models/manifest.json "$OUT/models/"
 for line in "${MODELS[@]}"; do
   IFS=$'\t' read -r file _ _ <<<"$line"

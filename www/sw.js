@@ -26,17 +26,24 @@ const DEV_FILES = [
   'pkg/plumbing.js', 'pkg/plumbing_bg.wasm', 'models/manifest.json',
 ];
 
+// Built only by some builds (./build.sh's relaxed-SIMD wasm): cached when present.
+const DEV_OPTIONAL = ['pkg-relaxed/plumbing.js', 'pkg-relaxed/plumbing_bg.wasm'];
+
 const VERSION = BUILD?.version ?? 'dev';
 const SHELL = `plumbing-shell-${VERSION}`;
 const MODELS = 'plumbing-models-v1'; // same name as MODEL_CACHE in protocol.js
 const FILES = (BUILD?.files ?? DEV_FILES).map((f) => new URL(f, self.registration.scope).href);
-const LISTED = new Set(FILES);
+const LISTED = new Set([...FILES, ...(BUILD ? [] : DEV_OPTIONAL.map((f) => new URL(f, self.registration.scope).href))]);
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(SHELL);
     // cache: 'reload' skips the HTTP cache so the shell is the server's current one.
     await cache.addAll(FILES.map((url) => new Request(url, { cache: 'reload' })));
+    if (!BUILD) {
+      await Promise.all(DEV_OPTIONAL.map((f) => cache.add(new Request(new URL(f, self.registration.scope), { cache: 'reload' }))
+        .catch(() => {})));
+    }
     await self.skipWaiting();
   })());
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { launch, openPage, serverUp, BASE_URL, readWidget, waitWidget, clickRun } from './lib.mjs';
 import { startPlumbing, startStatic, WWW, MODEL } from './servers.mjs';
 
-const HEAVY = /\.gguf$|\.wasm$|\/pkg\/|\/worker\.js$|\/sw\.js$/;
+const HEAVY = /\.gguf$|\.wasm$|\/pkg[^/]*\/|\/worker\.js$|\/sw\.js$/;
 const isModel = (u) => u.endsWith('.gguf');
 
 /** Records every request of the browser context (pages, frames, workers): [{url, at}] */
