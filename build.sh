@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One entry point: ./build.sh [build | serve | test | bench [--peers] | dist | fuzz [seconds] | model]
+# One entry point: ./build.sh [build | serve | test | bench [--runs N] [--peers] | dist | fuzz [seconds] | model]
 # Installs what is missing (wasm target, wasm-bindgen-cli pinned to Cargo.lock, the model,
 # Chromium and playwright-core for the browser tests), then does the job.
 set -euo pipefail
@@ -72,15 +72,25 @@ build_native() {
   cargo build --release --bin plumbing
 }
 
+# Two wasm builds: www/pkg (SIMD128, runs everywhere wasm SIMD does) and www/pkg-relaxed
+# (SIMD128 + relaxed-simd's 8-bit dot product), which the worker picks where the browser
+# validates it. Both compute the same numbers (src/kernels/scalar.rs states the order).
 build_wasm() {
   need_wasm_tools
   log "building for wasm32 (+simd128)"
   cargo build --release --lib --target wasm32-unknown-unknown
   wasm-bindgen --target web --no-typescript --out-dir www/pkg \
     target/wasm32-unknown-unknown/release/plumbing.wasm
-  local raw gz
-  raw=$(stat -c %s www/pkg/plumbing_bg.wasm); gz=$(gzip -9c www/pkg/plumbing_bg.wasm | wc -c)
-  log "www/pkg/plumbing_bg.wasm: $raw bytes, $gz gzipped"
+  log "building for wasm32 (+simd128 +relaxed-simd)"
+  RUSTFLAGS='-C target-feature=+simd128,+relaxed-simd --cfg getrandom_backend="wasm_js"' \
+    cargo build --release --lib --target wasm32-unknown-unknown --target-dir target/relaxed
+  wasm-bindgen --target web --no-typescript --out-dir www/pkg-relaxed \
+    target/relaxed/wasm32-unknown-unknown/release/plumbing.wasm
+  local d raw gz
+  for d in pkg pkg-relaxed; do
+    raw=$(stat -c %s www/$d/plumbing_bg.wasm); gz=$(gzip -9c www/$d/plumbing_bg.wasm | wc -c)
+    log "www/$d/plumbing_bg.wasm: $raw bytes, $gz gzipped"
+  done
 }
 
 build() {
@@ -131,8 +141,15 @@ case "$cmd" in
     serve_bg
     PLUMBING_URL="http://127.0.0.1:$PORT/" node tests/bench/bench.mjs "$@"
     ;;
+  dist)
+    build
+    scripts/dist.sh "$@"
+    ;;
+  fuzz)
+    scripts/fuzz.sh "$@"
+    ;;
   *)
-    echo "usage: ./build.sh [build | serve | test | bench [--peers] | model]" >&2
+    echo "usage: ./build.sh [build | serve | test | bench [--runs N] [--peers] | dist | fuzz [seconds] | model]" >&2
     exit 2
     ;;
 esac

@@ -271,8 +271,9 @@ impl Engine {
         self.step_with(None)
     }
 
-    /// Rewinds to generated position `pos` and puts `id` there; returns the whole answer's text.
-    pub fn choose(&mut self, pos: usize, id: u32) -> Result<String, Error> {
+    /// Rewinds to generated position `pos` and puts `id` there; returns the whole answer's text
+    /// and, if this token ends the generation, why.
+    pub fn choose(&mut self, pos: usize, id: u32) -> Result<(String, Option<StopReason>), Error> {
         let Engine { model, tokenizer, session } = self;
         let s = session.as_mut().ok_or_else(|| Error::Limit("no generation has been started".into()))?;
         if id as usize >= model.config.n_vocab {
@@ -306,7 +307,7 @@ impl Engine {
                 text.push_str(&s.decoder.push(tokenizer.token_bytes(t)));
             }
         }
-        Ok(text)
+        Ok((text, s.finished))
     }
 
     pub fn stats(&self) -> Stats {

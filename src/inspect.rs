@@ -26,12 +26,15 @@ pub fn info(engine: &Engine, max_items: usize) -> Json {
         .collect();
     let tensors: Vec<Json> = g.tensors.iter().map(tensor_entry).collect();
     let t = &engine.tokenizer;
+    let mut config = json!(m.config);
+    // The context a session gets unless it asks for another (GenParams.n_ctx).
+    config["n_ctx"] = json!(crate::generate::DEFAULT_N_CTX.min(m.config.n_ctx_train));
     json!({
         "file_bytes": g.file_len,
         "gguf_version": g.version,
         "architecture": m.config.architecture,
         "name": g.get("general.name").and_then(|v| v.as_str()).unwrap_or(""),
-        "config": m.config,
+        "config": config,
         "kernels": kernels::ARCH,
         "alignment": g.alignment,
         "data_offset": g.data_offset,

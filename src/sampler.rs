@@ -100,45 +100,38 @@ impl Sampler {
 
         let greedy = p.temperature <= 0.0;
         let temp = if greedy { 1.0 } else { p.temperature };
-        // Softmax at the temperature over the whole vocabulary (for display and sampling).
+        // Softmax at the temperature over the whole vocabulary, without storing it: Z, and the
+        // entropy as ln Z − E[(l − max)/T]. Terms below e^-40 of the largest change neither.
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut probs: Vec<f32> = logits.iter().map(|&l| ((l - max) / temp).exp()).collect();
-        let sum: f64 = probs.iter().map(|&x| x as f64).sum();
-        let inv = (1.0 / sum) as f32;
-        let mut entropy = 0f64;
-        for pr in probs.iter_mut() {
-            *pr *= inv;
-            if *pr > 0.0 {
-                entropy -= (*pr as f64) * (*pr as f64).ln();
+        let (mut z, mut zl) = (0f64, 0f64);
+        for &l in logits.iter() {
+            let x = (l - max) / temp;
+            if x > -40.0 {
+                let e = x.exp() as f64;
+                z += e;
+                zl += e * x as f64;
             }
         }
+        let entropy = z.ln() - zl / z;
+        let prob = |id: u32| (((logits[id as usize] - max) / temp).exp() as f64 / z) as f32;
 
-        // Candidates sorted by logit: enough for top-k, and for top-p until the mass is reached.
+        // The best candidates by logit: enough for top-k and for the display.
         let k = if p.top_k == 0 { logits.len() } else { p.top_k.min(logits.len()) };
-        let want = k.max(n_top).min(logits.len());
-        let mut order: Vec<u32> = (0..logits.len() as u32).collect();
-        let by_logit = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b));
-        if want < order.len() {
-            order.select_nth_unstable_by(want, by_logit);
-            order.truncate(want);
-        }
-        order.sort_unstable_by(by_logit);
+        let want = if greedy { n_top.max(1) } else { k.max(n_top) }.min(logits.len());
+        let order = best_by_logit(logits, want);
 
-        let top: Vec<Candidate> = order
-            .iter()
-            .take(n_top)
-            .map(|&id| Candidate { id, logit: logits[id as usize], prob: probs[id as usize] })
-            .collect();
+        let top: Vec<Candidate> = order.iter().take(n_top).map(|&id| Candidate { id, logit: logits[id as usize], prob: prob(id) }).collect();
 
         let (id, kept) = if greedy {
             (order[0], 1)
         } else {
             // top-k, then top-p over the remaining candidates.
-            let mut kept = k.min(order.len());
+            let probs: Vec<f32> = order[..k.min(order.len())].iter().map(|&id| prob(id)).collect();
+            let mut kept = probs.len();
             if p.top_p < 1.0 {
                 let mut acc = 0f32;
-                for (i, &id) in order[..kept].iter().enumerate() {
-                    acc += probs[id as usize];
+                for (i, &pr) in probs.iter().enumerate() {
+                    acc += pr;
                     if acc >= p.top_p {
                         kept = i + 1;
                         break;
@@ -146,20 +139,49 @@ impl Sampler {
                 }
             }
             let kept = kept.max(1);
-            let mass: f32 = order[..kept].iter().map(|&id| probs[id as usize]).sum();
+            let mass: f32 = probs[..kept].iter().sum();
             let mut r = self.rng.next_f32() * mass;
             let mut chosen = order[kept - 1];
-            for &id in &order[..kept] {
-                r -= probs[id as usize];
+            for (i, &pr) in probs[..kept].iter().enumerate() {
+                r -= pr;
                 if r < 0.0 {
-                    chosen = id;
+                    chosen = order[i];
                     break;
                 }
             }
             (chosen, kept)
         };
-        Choice { id, prob: probs[id as usize], top, entropy: entropy as f32, kept }
+        Choice { id, prob: prob(id), top, entropy: entropy as f32, kept }
     }
+}
+
+/// The `n` ids with the largest logits, best first (ties: lower id first).
+fn best_by_logit(logits: &[f32], n: usize) -> Vec<u32> {
+    let better = |a: u32, b: u32| {
+        let (x, y) = (logits[a as usize], logits[b as usize]);
+        x > y || (x == y && a < b)
+    };
+    if n <= 64 {
+        // One pass with a small sorted buffer: most ids lose against its last entry at once.
+        let mut best: Vec<u32> = Vec::with_capacity(n + 1);
+        for id in 0..logits.len() as u32 {
+            if best.len() == n && !better(id, best[n - 1]) {
+                continue;
+            }
+            let at = best.iter().position(|&b| better(id, b)).unwrap_or(best.len());
+            best.insert(at, id);
+            best.truncate(n);
+        }
+        return best;
+    }
+    let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+    let cmp = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b));
+    if n < order.len() {
+        order.select_nth_unstable_by(n, cmp);
+        order.truncate(n);
+    }
+    order.sort_unstable_by(cmp);
+    order
 }
 
 #[cfg(test)]

@@ -85,7 +85,8 @@ pub struct Engine {
 
 #[wasm_bindgen]
 impl Engine {
-    /// Takes the bytes (no copy) and reads the model. `progress(phase, done, total)`.
+    /// Takes the file out of `bytes` (no copy; the handle is left empty) and reads the model.
+    /// `progress(phase, done, total)`.
     pub fn load(bytes: &mut ModelBytes, progress: &js_sys::Function) -> Result<Engine, JsError> {
         let file = bytes.file.take().ok_or_else(|| JsError::new("these bytes were already handed to an engine"))?;
         let mut cb = |phase: &str, done: usize, total: usize| {
@@ -153,8 +154,8 @@ impl Engine {
     }
 
     pub fn choose(&mut self, pos: u32, id: u32) -> Result<String, JsError> {
-        let text = self.core.choose(pos as usize, id).map_err(js_err)?;
-        Ok(serde_json::json!({"pos": pos, "id": id, "text": text}).to_string())
+        let (text, done) = self.core.choose(pos as usize, id).map_err(js_err)?;
+        Ok(serde_json::json!({"pos": pos, "id": id, "text": text, "done": done}).to_string())
     }
 
     pub fn attention(&self, layer: u32) -> Result<Vec<f32>, JsError> {

@@ -123,7 +123,8 @@ fn choose_continues_from_an_alternative() {
     e.start(prompt.clone(), GenParams { max_tokens: 8, ..GenParams::default() }).unwrap();
     let steps: Vec<_> = (0..4).map(|_| e.step().unwrap()).collect();
     let alt = steps[1].top[1].id;
-    let text = e.choose(1, alt).unwrap();
+    let (text, done) = e.choose(1, alt).unwrap();
+    assert_eq!(done, None);
     assert!(text.starts_with(&format!("{}{}", steps[0].text, e.tokenizer.token_text(alt))), "{text:?}");
     let next = e.step().unwrap();
     assert_eq!(next.pos, 2);

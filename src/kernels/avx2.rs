@@ -84,39 +84,32 @@ impl Block for BlockQ8_0 {
 }
 
 #[inline(always)]
-fn row<B: Block, const NT: usize>(wr: &[B], x: &[BlockQ8_1], t0: usize) -> [f32; NT] {
+fn row<B: Block, const NT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Scales, t0: usize) -> [f32; NT] {
     let nb = wr.len();
     unsafe {
         let mut acc = [_mm_setzero_ps(); NT];
         let mut g = 0;
         while g < nb {
             let cnt = (nb - g).min(4);
-            let mut dw = [0f32; 4];
-            let mut mw = [0f32; 4];
             let mut p = [[_mm_setzero_si128(); 4]; NT];
             for k in 0..cnt {
-                let b = &wr[g + k];
-                dw[k] = b.d();
-                mw[k] = b.m();
-                let w = b.decode();
+                let w = wr[g + k].decode();
                 for j in 0..NT {
                     p[j][k] = B::dot(w, &x[(t0 + j) * nb + g + k]);
                 }
             }
-            let dw4 = _mm_loadu_ps(dw.as_ptr());
-            let mw4 = _mm_loadu_ps(mw.as_ptr());
+            // Built in registers (a round trip through memory would stall store forwarding).
+            let sd = |k: usize| if k < cnt { wr[g + k].d() } else { 0.0 };
+            let sm = |k: usize| if k < cnt { wr[g + k].m() } else { 0.0 };
+            let dw4 = _mm_setr_ps(sd(0), sd(1), sd(2), sd(3));
+            let mw4 = _mm_setr_ps(sm(0), sm(1), sm(2), sm(3));
             for j in 0..NT {
                 // hadd twice: the four blocks' exact integer sums in four lanes.
                 let sums = _mm_cvtepi32_ps(_mm_hadd_epi32(_mm_hadd_epi32(p[j][0], p[j][1]), _mm_hadd_epi32(p[j][2], p[j][3])));
-                let mut dx = [0f32; 4];
-                let mut sx = [0f32; 4];
-                for k in 0..cnt {
-                    let a = &x[(t0 + j) * nb + g + k];
-                    dx[k] = a.d;
-                    sx[k] = a.s;
-                }
-                let mut term = _mm_mul_ps(sums, _mm_mul_ps(dw4, _mm_loadu_ps(dx.as_ptr())));
-                term = _mm_add_ps(term, if B::HAS_MIN { _mm_mul_ps(mw4, _mm_loadu_ps(sx.as_ptr())) } else { _mm_setzero_ps() });
+                let i = (t0 + j) * ds.nbp + g;
+                let (dx, sx) = (_mm_loadu_ps(ds.d.as_ptr().add(i)), _mm_loadu_ps(ds.s.as_ptr().add(i)));
+                let mut term = _mm_mul_ps(sums, _mm_mul_ps(dw4, dx));
+                term = _mm_add_ps(term, if B::HAS_MIN { _mm_mul_ps(mw4, sx) } else { _mm_setzero_ps() });
                 acc[j] = _mm_add_ps(acc[j], term);
             }
             g += 4;
@@ -129,8 +122,24 @@ fn row<B: Block, const NT: usize>(wr: &[B], x: &[BlockQ8_1], t0: usize) -> [f32;
     }
 }
 
+/// The activations' d and s, each token's row padded with zeros to a multiple of four blocks.
+struct Scales {
+    d: Vec<f32>,
+    s: Vec<f32>,
+    nbp: usize,
+}
+
 fn matmul<B: Block>(w: &[B], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
     let nb = w.len() / rows;
+    let nbp = nb.div_ceil(4) * 4;
+    let mut ds = Scales { d: vec![0.0; ntok * nbp], s: vec![0.0; ntok * nbp], nbp };
+    for t in 0..ntok {
+        for k in 0..nb {
+            ds.d[t * nbp + k] = x[t * nb + k].d;
+            ds.s[t * nbp + k] = x[t * nb + k].s;
+        }
+    }
+    let ds = &ds;
     let mut t0 = 0;
     while t0 < ntok {
         let nt = (ntok - t0).min(4);
@@ -138,24 +147,24 @@ fn matmul<B: Block>(w: &[B], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mu
             let wr = &w[r * nb..(r + 1) * nb];
             match nt {
                 4 => {
-                    let v = row::<B, 4>(wr, x, t0);
+                    let v = row::<B, 4>(wr, x, ds, t0);
                     for j in 0..4 {
                         out[(t0 + j) * rows + r] = v[j];
                     }
                 }
                 3 => {
-                    let v = row::<B, 3>(wr, x, t0);
+                    let v = row::<B, 3>(wr, x, ds, t0);
                     for j in 0..3 {
                         out[(t0 + j) * rows + r] = v[j];
                     }
                 }
                 2 => {
-                    let v = row::<B, 2>(wr, x, t0);
+                    let v = row::<B, 2>(wr, x, ds, t0);
                     for j in 0..2 {
                         out[(t0 + j) * rows + r] = v[j];
                     }
                 }
-                _ => out[t0 * rows + r] = row::<B, 1>(wr, x, t0)[0],
+                _ => out[t0 * rows + r] = row::<B, 1>(wr, x, ds, t0)[0],
             }
         }
         t0 += nt;

@@ -30,7 +30,9 @@ use scalar as arch;
 pub use arch::{axpy_f32, dot_f32, matmul_q4_1, matmul_q8_0};
 
 /// Which kernel set this build runs.
-pub const ARCH: &str = if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+pub const ARCH: &str = if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
+    "simd128+relaxed"
+} else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
     "simd128"
 } else if cfg!(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")) {
     "avx2"

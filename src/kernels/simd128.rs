@@ -1,27 +1,36 @@
 //! WebAssembly SIMD128 kernels: the same names and the same results as scalar.rs, bit for bit
 //! (scalar.rs states the fixed float order; four blocks fill the four lanes of one f32x4).
 //!
-//! WebAssembly has no 8-bit multiply-add, so products go through i32x4.dot_i16x8_s: 4-bit
+//! Plain SIMD128 has no 8-bit multiply-add, so products go through i32x4.dot_i16x8_s: 4-bit
 //! codes are widened to i16 per weight block, and the activations are widened to i16 once per
-//! matrix product, not once per weight row. Up to four tokens share each decoded weight block,
+//! matrix product, not once per weight row. Built with relaxed-simd (a second wasm file, which
+//! the worker picks where the browser validates it), products use
+//! i32x4.relaxed_dot_i8x16_i7x16_add_s instead: 16 byte products per instruction, exact here
+//! because one side is always 7-bit (Q4_1 codes 0..15; |w| for Q8_0, its sign moved onto x). Up to four tokens share each decoded weight block,
 //! which makes prefill a matrix × matrix product rather than a loop of dot products.
 
 use core::arch::wasm32::*;
 
-use super::{f16_to_f32, BlockQ4_1, BlockQ8_0, BlockQ8_1};
+use super::{BlockQ4_1, BlockQ8_0, BlockQ8_1};
 
-/// Activations widened to i16: four i16x8 per block of 32, with d and s; each token's row is
-/// padded with zero blocks to a multiple of four.
-struct Wide {
+/// The activations as the products want them, with d and s; each token's row is padded with
+/// zero blocks to a multiple of four. Plain SIMD128: widened to i16 once per matrix product
+/// (four i16x8 per block). With relaxed-simd: the bytes as they are (two i8x16 per block).
+struct Acts {
     v: Vec<v128>,
     d: Vec<f32>,
     s: Vec<f32>,
     nbp: usize,
 }
 
-fn widen(x: &[BlockQ8_1], nb: usize, ntok: usize) -> Wide {
+#[cfg(not(target_feature = "relaxed-simd"))]
+const VPB: usize = 4;
+#[cfg(target_feature = "relaxed-simd")]
+const VPB: usize = 2;
+
+fn prepare(x: &[BlockQ8_1], nb: usize, ntok: usize) -> Acts {
     let nbp = nb.div_ceil(4) * 4;
-    let mut v = vec![i16x8_splat(0); ntok * nbp * 4];
+    let mut v = vec![i16x8_splat(0); ntok * nbp * VPB];
     let mut d = vec![0f32; ntok * nbp];
     let mut s = vec![0f32; ntok * nbp];
     for t in 0..ntok {
@@ -30,23 +39,23 @@ fn widen(x: &[BlockQ8_1], nb: usize, ntok: usize) -> Wide {
             let i = t * nbp + k;
             // SAFETY: qs is 32 bytes; v128_load has no alignment requirement.
             let (lo, hi) = unsafe { (v128_load(b.qs.as_ptr() as *const v128), v128_load(b.qs.as_ptr().add(16) as *const v128)) };
-            v[i * 4] = i16x8_extend_low_i8x16(lo);
-            v[i * 4 + 1] = i16x8_extend_high_i8x16(lo);
-            v[i * 4 + 2] = i16x8_extend_low_i8x16(hi);
-            v[i * 4 + 3] = i16x8_extend_high_i8x16(hi);
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            {
+                v[i * 4] = i16x8_extend_low_i8x16(lo);
+                v[i * 4 + 1] = i16x8_extend_high_i8x16(lo);
+                v[i * 4 + 2] = i16x8_extend_low_i8x16(hi);
+                v[i * 4 + 3] = i16x8_extend_high_i8x16(hi);
+            }
+            #[cfg(target_feature = "relaxed-simd")]
+            {
+                v[i * 2] = lo;
+                v[i * 2 + 1] = hi;
+            }
             d[i] = b.d;
             s[i] = b.s;
         }
     }
-    Wide { v, d, s, nbp }
-}
-
-#[inline(always)]
-fn dot4(w: &[v128; 4], a: &[v128]) -> v128 {
-    i32x4_add(
-        i32x4_add(i32x4_dot_i16x8(w[0], a[0]), i32x4_dot_i16x8(w[1], a[1])),
-        i32x4_add(i32x4_dot_i16x8(w[2], a[2]), i32x4_dot_i16x8(w[3], a[3])),
-    )
+    Acts { v, d, s, nbp }
 }
 
 /// [a0+a1, a2+a3, b0+b1, b2+b3]; applied twice to four blocks' partial sums it gives the four
@@ -56,20 +65,11 @@ fn hadd(a: v128, b: v128) -> v128 {
     i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(a, b), i32x4_shuffle::<1, 3, 5, 7>(a, b))
 }
 
+/// Four f16 values (in the low half of u32 lanes) to f32, exactly as kernels::f16_to_f32.
 #[inline(always)]
-fn decode_q4_1(b: &BlockQ4_1) -> [v128; 4] {
-    // SAFETY: qs is 16 bytes.
-    let q = unsafe { v128_load(b.qs.as_ptr() as *const v128) };
-    let lo = v128_and(q, u8x16_splat(0x0f));
-    let hi = u8x16_shr(q, 4);
-    [u16x8_extend_low_u8x16(lo), u16x8_extend_high_u8x16(lo), u16x8_extend_low_u8x16(hi), u16x8_extend_high_u8x16(hi)]
-}
-
-#[inline(always)]
-fn decode_q8_0(b: &BlockQ8_0) -> [v128; 4] {
-    // SAFETY: qs is 32 bytes.
-    let (lo, hi) = unsafe { (v128_load(b.qs.as_ptr() as *const v128), v128_load(b.qs.as_ptr().add(16) as *const v128)) };
-    [i16x8_extend_low_i8x16(lo), i16x8_extend_high_i8x16(lo), i16x8_extend_low_i8x16(hi), i16x8_extend_high_i8x16(hi)]
+fn f16x4(h: v128) -> v128 {
+    let mag = f32x4_mul(i32x4_shl(v128_and(h, u32x4_splat(0x7fff)), 13), f32x4_splat(f32::from_bits(0x7780_0000)));
+    v128_or(mag, i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16))
 }
 
 #[inline(always)]
@@ -77,69 +77,114 @@ fn finish(acc: v128) -> f32 {
     (f32x4_extract_lane::<0>(acc) + f32x4_extract_lane::<1>(acc)) + (f32x4_extract_lane::<2>(acc) + f32x4_extract_lane::<3>(acc))
 }
 
-/// A weight block type: its integer decode and its per-block float terms.
+/// A weight block type: its decoded codes, its product with one activation block (four partial
+/// i32 sums), and its f16 scale bits (d, and m for Q4_1) packed d | m << 16.
 trait Block {
     const HAS_MIN: bool;
-    fn decode(&self) -> [v128; 4];
-    fn d(&self) -> f32;
-    fn m(&self) -> f32;
+    type W: Copy;
+    fn decode(&self) -> Self::W;
+    fn dot(w: &Self::W, a: &[v128]) -> v128;
+    fn scale_bits(&self) -> u32;
 }
 
 impl Block for BlockQ4_1 {
     const HAS_MIN: bool = true;
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    type W = [v128; 4];
+    #[cfg(target_feature = "relaxed-simd")]
+    type W = [v128; 2];
+
     #[inline(always)]
-    fn decode(&self) -> [v128; 4] {
-        decode_q4_1(self)
+    fn decode(&self) -> Self::W {
+        // SAFETY: qs is 16 bytes.
+        let q = unsafe { v128_load(self.qs.as_ptr() as *const v128) };
+        let lo = v128_and(q, u8x16_splat(0x0f)); // weights 0..15
+        let hi = u8x16_shr(q, 4); // weights 16..31
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        return [u16x8_extend_low_u8x16(lo), u16x8_extend_high_u8x16(lo), u16x8_extend_low_u8x16(hi), u16x8_extend_high_u8x16(hi)];
+        #[cfg(target_feature = "relaxed-simd")]
+        return [lo, hi];
     }
+
     #[inline(always)]
-    fn d(&self) -> f32 {
-        f16_to_f32(self.d)
+    fn dot(w: &Self::W, a: &[v128]) -> v128 {
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        return dot4(w, a);
+        // The codes are 0..15, inside the 7 bits where the relaxed dot product is exact.
+        #[cfg(target_feature = "relaxed-simd")]
+        return i32x4_relaxed_dot_i8x16_i7x16_add(a[0], w[0], i32x4_relaxed_dot_i8x16_i7x16_add(a[1], w[1], i32x4_splat(0)));
     }
+
     #[inline(always)]
-    fn m(&self) -> f32 {
-        f16_to_f32(self.m)
+    fn scale_bits(&self) -> u32 {
+        self.d as u32 | (self.m as u32) << 16
     }
 }
 
 impl Block for BlockQ8_0 {
     const HAS_MIN: bool = false;
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    type W = [v128; 4];
+    /// |w| (0..127, exact in the relaxed dot product) and the sign masks to put on x.
+    #[cfg(target_feature = "relaxed-simd")]
+    type W = [v128; 4];
+
     #[inline(always)]
-    fn decode(&self) -> [v128; 4] {
-        decode_q8_0(self)
+    fn decode(&self) -> Self::W {
+        // SAFETY: qs is 32 bytes.
+        let (lo, hi) = unsafe { (v128_load(self.qs.as_ptr() as *const v128), v128_load(self.qs.as_ptr().add(16) as *const v128)) };
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        return [i16x8_extend_low_i8x16(lo), i16x8_extend_high_i8x16(lo), i16x8_extend_low_i8x16(hi), i16x8_extend_high_i8x16(hi)];
+        #[cfg(target_feature = "relaxed-simd")]
+        return [i8x16_abs(lo), i8x16_abs(hi), i8x16_shr(lo, 7), i8x16_shr(hi, 7)];
     }
+
     #[inline(always)]
-    fn d(&self) -> f32 {
-        f16_to_f32(self.d)
+    fn dot(w: &Self::W, a: &[v128]) -> v128 {
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        return dot4(w, a);
+        #[cfg(target_feature = "relaxed-simd")]
+        {
+            // sign(w)·x: (x ^ s) - s with s = 0 or -1; x is never -128 (q8_1 codes are -127..127).
+            let x0 = i8x16_sub(v128_xor(a[0], w[2]), w[2]);
+            let x1 = i8x16_sub(v128_xor(a[1], w[3]), w[3]);
+            return i32x4_relaxed_dot_i8x16_i7x16_add(x0, w[0], i32x4_relaxed_dot_i8x16_i7x16_add(x1, w[1], i32x4_splat(0)));
+        }
     }
+
     #[inline(always)]
-    fn m(&self) -> f32 {
-        0.0
+    fn scale_bits(&self) -> u32 {
+        self.d as u32
     }
+}
+
+#[cfg(not(target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn dot4(w: &[v128; 4], a: &[v128]) -> v128 {
+    i32x4_add(
+        i32x4_add(i32x4_dot_i16x8(w[0], a[0]), i32x4_dot_i16x8(w[1], a[1])),
+        i32x4_add(i32x4_dot_i16x8(w[2], a[2]), i32x4_dot_i16x8(w[3], a[3])),
+    )
 }
 
 /// One weight row against NT tokens (t0..t0+NT).
 #[inline(always)]
-fn row<B: Block, const NT: usize>(wr: &[B], x: &Wide, t0: usize) -> [f32; NT] {
+fn row<B: Block, const NT: usize>(wr: &[B], x: &Acts, t0: usize) -> [f32; NT] {
     let nb = wr.len();
     let mut acc = [f32x4_splat(0.0); NT];
     let mut g = 0;
     while g < nb {
         let cnt = (nb - g).min(4);
-        let mut dw = [0f32; 4];
-        let mut mw = [0f32; 4];
         let mut u = [[i32x4_splat(0); 2]; NT];
         for pair in 0..2 {
             let mut p = [[i32x4_splat(0); 2]; NT];
             for h in 0..2 {
                 let k = pair * 2 + h;
                 if k < cnt {
-                    let b = &wr[g + k];
-                    dw[k] = b.d();
-                    mw[k] = b.m();
-                    let w = b.decode();
+                    let w = wr[g + k].decode();
                     for j in 0..NT {
-                        let i = ((t0 + j) * x.nbp + g + k) * 4;
-                        p[j][h] = dot4(&w, &x.v[i..i + 4]);
+                        let i = ((t0 + j) * x.nbp + g + k) * VPB;
+                        p[j][h] = B::dot(&w, &x.v[i..i + VPB]);
                     }
                 }
             }
@@ -147,8 +192,11 @@ fn row<B: Block, const NT: usize>(wr: &[B], x: &Wide, t0: usize) -> [f32; NT] {
                 u[j][pair] = hadd(p[j][0], p[j][1]);
             }
         }
-        // SAFETY: the arrays are 4 floats.
-        let (dw4, mw4) = unsafe { (v128_load(dw.as_ptr() as *const v128), v128_load(mw.as_ptr() as *const v128)) };
+        // Built in registers (a round trip through memory would stall store forwarding).
+        let sb = |k: usize| if k < cnt { wr[g + k].scale_bits() } else { 0 };
+        let bits = u32x4(sb(0), sb(1), sb(2), sb(3));
+        let dw4 = f16x4(bits);
+        let mw4 = f16x4(u32x4_shr(bits, 16));
         for j in 0..NT {
             let sums = f32x4_convert_i32x4(hadd(u[j][0], u[j][1]));
             let i = (t0 + j) * x.nbp + g;
@@ -169,7 +217,7 @@ fn row<B: Block, const NT: usize>(wr: &[B], x: &Wide, t0: usize) -> [f32; NT] {
 
 fn matmul<B: Block>(w: &[B], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
     let nb = w.len() / rows;
-    let wide = widen(x, nb, ntok);
+    let wide = prepare(x, nb, ntok);
     let mut t0 = 0;
     while t0 < ntok {
         let nt = (ntok - t0).min(4);
