@@ -390,7 +390,10 @@ fn handle(mut stream: TcpStream, root: &Path, isolation: bool) -> std::io::Resul
 }
 
 fn security_headers(isolation: bool) -> String {
-    let mut h = format!("Content-Security-Policy: {CSP}\r\nX-Content-Type-Options: nosniff\r\nCross-Origin-Resource-Policy: cross-origin\r\n");
+    // The widget may be embedded from any origin: its files (worker, wasm, model) are public.
+    let mut h = format!(
+        "Content-Security-Policy: {CSP}\r\nX-Content-Type-Options: nosniff\r\nCross-Origin-Resource-Policy: cross-origin\r\nAccess-Control-Allow-Origin: *\r\n"
+    );
     if isolation {
         h.push_str("Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n");
     }

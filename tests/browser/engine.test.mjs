@@ -50,7 +50,7 @@ test('tokenizer ids equal llama.cpp for every reference case', async () => {
   texts.forEach(([t, ids], i) => assert.deepEqual(got[i], ids, JSON.stringify(t)));
 });
 
-test('greedy decoding in the browser equals native for the first 16 tokens', async () => {
+test('greedy decoding in the browser equals native for the first 16 tokens (SIMD128 build)', async () => {
   const c = GOLDEN.generate.find((g) => g.name === 'capital');
   const native = execFileSync(CLI, ['generate', '--model', MODEL, '--raw', '--prompt', c.prompt, '--max-tokens', '16', '--ignore-eos', '--json'], { encoding: 'utf8' })
     .trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'id' in l).map((l) => l.id);
@@ -92,4 +92,27 @@ test('a prompt longer than the context is refused with the numbers', async () =>
     try { window.engine.start(new Uint32Array(40), JSON.stringify({ n_ctx: 32 })); return 'started'; } catch (e) { return e.message; }
   });
   assert.match(msg, /the prompt has 40 tokens; the context holds 32/);
+});
+
+test('the relaxed-SIMD build: kernels equal their scalar twins, and the same greedy ids as native', async () => {
+  const c = GOLDEN.generate.find((g) => g.name === 'capital');
+  const native = execFileSync(CLI, ['generate', '--model', MODEL, '--raw', '--prompt', c.prompt, '--max-tokens', '32', '--ignore-eos', '--json'], { encoding: 'utf8' })
+    .trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'id' in l).map((l) => l.id);
+  const r = await page.evaluate(async ([url, ids]) => {
+    const m = await import('/pkg-relaxed/plumbing.js');
+    await m.default();
+    const self = JSON.parse(m.kernel_selftest(9));
+    const buf = new Uint8Array(await (await fetch(url)).arrayBuffer());
+    const bytes = new m.ModelBytes(buf.length);
+    for (let off = 0; off < buf.length; off += 1 << 20) bytes.write(off, buf.subarray(off, off + (1 << 20)));
+    const e = m.Engine.load(bytes, () => {});
+    e.start(new Uint32Array(ids), JSON.stringify({ max_tokens: 32, ignore_eos: true, temperature: 0 }));
+    const out = [];
+    for (;;) { const s = JSON.parse(e.step()); out.push(s.id); if (s.done) break; }
+    e.free();
+    return { self, out };
+  }, [MODEL_URL, c.prompt_ids]);
+  assert.equal(r.self.arch, 'simd128+relaxed');
+  for (const k of r.self.checks) assert.ok(k.ok, `${k.name}: max error ${k.max_err}`);
+  assert.deepEqual(r.out, native, 'bit-identical arithmetic gives identical greedy ids');
 });
