@@ -17,6 +17,11 @@ const DEFAULT_ALIGNMENT: u64 = 32;
 /// Longest key or string value we accept (a chat template is a few KB; a vocabulary entry a few bytes).
 const MAX_STRING: u64 = 1 << 24;
 const MAX_DIMS: u32 = 4;
+/// Longest metadata array, and all array elements of a file together. A vocabulary is at most a
+/// few hundred thousand tokens (and as many merges); each element costs 32 bytes of memory,
+/// however few it takes in the file, so a file of one-byte elements must not be believed.
+const MAX_ARRAY: u64 = 1 << 22;
+const MAX_ARRAY_TOTAL: u64 = 1 << 23;
 
 // ------------------------------------------------------------------------------------------------
 // Types
@@ -254,6 +259,8 @@ pub struct Gguf {
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Array elements still allowed (MAX_ARRAY_TOTAL at the start).
+    elements_left: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -334,6 +341,12 @@ impl<'a> Reader<'a> {
                     9 => return Err(Error::Format(format!("metadata value {key}: nested arrays are not supported"))),
                     t => return Err(Error::Format(format!("metadata value {key}: unknown array element type {t}"))),
                 };
+                if count > MAX_ARRAY || count > self.elements_left {
+                    return Err(Error::Limit(format!(
+                        "metadata array {key} has {count} elements; at most {MAX_ARRAY} per array and {MAX_ARRAY_TOTAL} in all are accepted"
+                    )));
+                }
+                self.elements_left -= count;
                 // Every element takes at least `min_size` bytes: refuse counts the file cannot hold
                 // before reserving memory for them.
                 if count.checked_mul(min_size).map_or(true, |n| n > self.remaining()) {
@@ -360,7 +373,7 @@ impl<'a> Reader<'a> {
 impl Gguf {
     /// Parse the header of a GGUF file held in `buf`, checking every tensor lies inside it.
     pub fn read(buf: &[u8]) -> Result<Gguf, Error> {
-        let mut r = Reader { buf, pos: 0 };
+        let mut r = Reader { buf, pos: 0, elements_left: MAX_ARRAY_TOTAL };
         let file_len = buf.len() as u64;
         if buf.len() < 4 || &buf[..4] != MAGIC {
             let head: Vec<String> = buf.iter().take(4).map(|b| format!("{b:02x}")).collect();
@@ -380,13 +393,13 @@ impl Gguf {
         // least 8 + 4 + 8 + 4 + 8. Refuse counts the file cannot hold.
         if n_kv.checked_mul(13).map_or(true, |n| n > r.remaining()) {
             return Err(Error::Format(format!(
-                "the header claims {n_kv} metadata entries; the file has only {} bytes after the header",
+                "the header claims {n_kv} metadata entries (at least 13 bytes each); the file has {file_len} bytes, {} after the header",
                 r.remaining()
             )));
         }
         if n_tensors.checked_mul(32).map_or(true, |n| n > r.remaining()) {
             return Err(Error::Format(format!(
-                "the header claims {n_tensors} tensors; the file has only {} bytes after the header",
+                "the header claims {n_tensors} tensors (at least 32 bytes each); the file has {file_len} bytes, {} after the header",
                 r.remaining()
             )));
         }
@@ -406,8 +419,14 @@ impl Gguf {
         let alignment = match metadata.iter().find(|(k, _)| k == "general.alignment") {
             None => DEFAULT_ALIGNMENT,
             Some((_, v)) => match v.as_u64() {
-                Some(a) if a > 0 && a.is_power_of_two() && a <= 1 << 16 => a,
-                _ => return Err(Error::Format(format!("general.alignment is {v:?}; it must be a power of two"))),
+                // The spec asks for a multiple of 8; tensor data is read in place as f32 and f16.
+                Some(a) if (8..=1 << 16).contains(&a) && a.is_power_of_two() => a,
+                _ => {
+                    return Err(Error::Format(format!(
+                        "general.alignment is {}; it must be a power of two, a multiple of 8 and at most 65536",
+                        v.to_json_summary(4)
+                    )))
+                }
             },
         };
 

@@ -239,7 +239,8 @@ impl Model {
         let token_embd = matrix(&gguf, "token_embd.weight", n_embd, None)?;
         let n_vocab = token_embd.rows;
         step(&mut done);
-        let mut layers = Vec::with_capacity(n_layer);
+        // A lying block_count runs into a missing tensor; reserve only what the index can hold.
+        let mut layers = Vec::with_capacity(n_layer.min(gguf.tensors.len() / 9));
         for i in 0..n_layer {
             let p = |s: &str| format!("blk.{i}.{s}.weight");
             let lw = LayerWeights {
@@ -257,11 +258,14 @@ impl Model {
                 check_scales(file.bytes(), m)?;
                 step(&mut done);
             }
-            step(&mut done);
-            step(&mut done);
+            for v in [&lw.attn_norm, &lw.ffn_norm] {
+                check_finite(file.bytes(), v)?;
+                step(&mut done);
+            }
             layers.push(lw);
         }
         let output_norm = vector(&gguf, "output_norm.weight", n_embd)?;
+        check_finite(file.bytes(), &output_norm)?;
         step(&mut done);
         let (output, tied_output) = match gguf.tensor("output.weight") {
             Some(_) => (matrix(&gguf, "output.weight", n_embd, Some(n_vocab))?, false),
@@ -497,6 +501,15 @@ fn check_scales(file: &[u8], m: &Matrix) -> Result<(), Error> {
     };
     match bad {
         Some(i) => Err(Error::Format(format!("tensor {} has an infinite or NaN scale in block {i}", m.name))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses NaN or infinite norm weights (they would turn every logit into NaN).
+fn check_finite(file: &[u8], v: &Vector) -> Result<(), Error> {
+    let x = kernels::cast_f32(&file[v.offset..v.offset + v.len * 4]);
+    match x.iter().position(|w| !w.is_finite()) {
+        Some(i) => Err(Error::Format(format!("tensor {} has a NaN or infinite value at index {i}", v.name))),
         None => Ok(()),
     }
 }
