@@ -242,20 +242,52 @@ pub fn render_chat_template(
     bos_token: &str,
     eos_token: &str,
 ) -> Result<String, Error> {
+    // The template comes from the file: bound the work it may do (nested loops over big
+    // ranges would otherwise hang the worker) and the text it may produce.
     let mut env = minijinja::Environment::new();
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.add_function("raise_exception", |msg: String| -> Result<String, minijinja::Error> {
         Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
     });
     env.add_template("chat", template).map_err(|e| Error::Template(format!("the chat template does not parse: {e}")))?;
     let t = env.get_template("chat").map_err(|e| Error::Template(e.to_string()))?;
-    t.render(minijinja::context! {
+    // Rendered into a writer that refuses to grow past TEMPLATE_MAX_OUTPUT.
+    let mut out = CappedWriter(Vec::new());
+    let ctx = minijinja::context! {
         messages => messages,
         add_generation_prompt => add_generation_prompt,
         bos_token => bos_token,
         eos_token => eos_token,
-    })
-    .map_err(|e| Error::Template(format!("rendering the chat template failed: {e}")))
+    };
+    let rendered = t.render_captured_to(ctx, &mut out).map(drop).map_err(|e| e.to_string());
+    match rendered {
+        Ok(()) => String::from_utf8(out.0).map_err(|_| Error::Template("the chat template produced invalid UTF-8".into())),
+        Err(_) if out.0.len() >= TEMPLATE_MAX_OUTPUT => Err(Error::Template(format!(
+            "the chat template produced more than {TEMPLATE_MAX_OUTPUT} bytes; rendering was stopped"
+        ))),
+        Err(e) => Err(Error::Template(format!("rendering the chat template failed: {e}"))),
+    }
 }
+
+struct CappedWriter(Vec<u8>);
+
+impl std::io::Write for CappedWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + b.len() > TEMPLATE_MAX_OUTPUT {
+            self.0.resize(TEMPLATE_MAX_OUTPUT, 0);
+            return Err(std::io::Error::other("too much output"));
+        }
+        self.0.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Instructions a chat template may run (rendering SmolLM's takes a few hundred per message).
+const TEMPLATE_FUEL: u64 = 1_000_000;
+const TEMPLATE_MAX_OUTPUT: usize = 4 << 20;
 
 fn string_array(g: &Gguf, key: &str) -> Result<Vec<String>, Error> {
     let arr = g
