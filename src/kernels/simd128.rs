@@ -117,7 +117,9 @@ impl Block for BlockQ4_1 {
 
     #[inline(always)]
     fn scale_bits(&self) -> u32 {
-        self.d as u32 | (self.m as u32) << 16
+        // d and m are adjacent: one 32-bit load.
+        // SAFETY: the block starts with these 4 bytes; unaligned loads are fine in wasm.
+        unsafe { core::ptr::read_unaligned(self as *const Self as *const u32) }
     }
 }
 
@@ -184,7 +186,10 @@ fn row<B: Block, const NT: usize>(wr: &[B], x: &Acts, t0: usize) -> [f32; NT] {
                     let w = wr[g + k].decode();
                     for j in 0..NT {
                         let i = ((t0 + j) * x.nbp + g + k) * VPB;
-                        p[j][h] = B::dot(&w, &x.v[i..i + VPB]);
+                        debug_assert!(i + VPB <= x.v.len());
+                        // SAFETY: t0 + j < ntok and g + k < nb <= nbp, so i + VPB <= x.v.len()
+                        // (checked once in matmul()).
+                        p[j][h] = B::dot(&w, unsafe { x.v.get_unchecked(i..i + VPB) });
                     }
                 }
             }
@@ -217,6 +222,7 @@ fn row<B: Block, const NT: usize>(wr: &[B], x: &Acts, t0: usize) -> [f32; NT] {
 
 fn matmul<B: Block>(w: &[B], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
     let nb = w.len() / rows;
+    assert!(rows * nb == w.len() && x.len() >= ntok * nb && out.len() >= ntok * rows, "matmul shapes");
     let wide = prepare(x, nb, ntok);
     let mut t0 = 0;
     while t0 < ntok {
