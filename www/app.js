@@ -108,8 +108,11 @@ function startEngine() {
   return engine;
 }
 
-async function loadModel() {
+/** Loads the manifest's model, or `file` (a File the person chose or dropped: no sha256 to
+ * check against, so its hash is shown instead). */
+async function loadModel(file = null) {
   const loader = $('loader'), bar = $('progress');
+  $('file-hash').hidden = true;
   loader.dataset.state = 'loading';
   $('load-error').hidden = true;
   $('load-retry').hidden = true;
@@ -126,9 +129,16 @@ async function loadModel() {
   state.loadController = controller;
   const t0 = performance.now();
   try {
-    bar.label = 'Reading the manifest…';
-    state.model = await readManifest(MANIFEST_URL);
-    $('model-chip').textContent = `${state.model.name} · ${state.model.quantization?.split(' ')[0] ?? ''}`;
+    if (file) {
+      if (!file.size) throw Object.assign(new Error(`${file.name} is empty (0 bytes)`), { kind: 'model' });
+      // A blob: URL the worker fetches like any other (the CSP allows connect-src blob:).
+      state.model = { name: file.name, url: URL.createObjectURL(file), bytes: file.size, user: true };
+      $('model-chip').textContent = `${file.name} · your file`;
+    } else {
+      bar.label = 'Reading the manifest…';
+      state.model = await readManifest(MANIFEST_URL);
+      $('model-chip').textContent = `${state.model.name} · ${state.model.quantization?.split(' ')[0] ?? ''}`;
+    }
     renderOpenness();
     bar.label = 'Starting the WebAssembly engine…';
     await engine.ready;
@@ -155,7 +165,8 @@ async function loadModel() {
           phase('download', 'done');
           phase('verify', 'done', 'match');
           state.sha256 = p.sha256;
-          bar.label = 'sha256 matches the manifest; reading the file…';
+          bar.label = file ? 'Reading the file…' : 'sha256 matches the manifest; reading the file…';
+          if (file) showFileHash(file, p.sha256);
         } else {
           for (const [k] of PHASES) {
             if (k === p.phase) break;
@@ -171,7 +182,7 @@ async function loadModel() {
     state.sha256 = result.sha256;
     const tm = result.timings;
     phase('download', 'done', `${fmtMs(tm.download)} · ${fmtBytes((result.info.file_bytes / tm.download) * 1000)}/s`);
-    phase('verify', 'done', `${fmtMs(tm.hash)} (while downloading)`);
+    phase('verify', 'done', file ? 'no manifest hash for your file' : `${fmtMs(tm.hash)} (while downloading)`);
     for (const k of ['header', 'tensors', 'tokenizer']) phase(k, 'done', tm[k] != null ? fmtMs(tm[k]) : '');
     bar.value = 100;
     bar.state = 'done';
@@ -195,8 +206,34 @@ async function loadModel() {
     renderOpenness();
   } finally {
     state.loadController = null;
+    if (file) URL.revokeObjectURL(state.model?.url);
   }
 }
+
+function showFileHash(file, sha256) {
+  $('file-hash').textContent = `${file.name} · ${fmtBytes(file.size)} · sha256 ${sha256}`;
+  $('file-hash').hidden = false;
+}
+
+// A GGUF of one's own: chosen, or dropped anywhere on the page.
+$('file-input').addEventListener('change', (e) => {
+  const f = e.target.files?.[0];
+  e.target.value = '';
+  if (f) loadModel(f);
+});
+document.addEventListener('dragover', (e) => {
+  if (![...(e.dataTransfer?.types ?? [])].includes('Files')) return;
+  e.preventDefault();
+  document.body.classList.add('dragging');
+});
+document.addEventListener('dragleave', (e) => { if (!e.relatedTarget) document.body.classList.remove('dragging'); });
+document.addEventListener('drop', (e) => {
+  document.body.classList.remove('dragging');
+  const f = e.dataTransfer?.files?.[0];
+  if (!f) return;
+  e.preventDefault();
+  loadModel(f);
+});
 
 $('load-cancel').addEventListener('click', () => state.loadController?.abort());
 $('load-retry').addEventListener('click', () => loadModel());

@@ -338,8 +338,10 @@ fn mime(path: &Path) -> &'static str {
     }
 }
 
+// connect-src blob:: the worker reads a GGUF the person chose or dropped through a blob: URL
+// that this page made (only same-origin script can make one).
 const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; \
-connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'";
+connect-src 'self' blob:; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'";
 
 fn handle(mut stream: TcpStream, root: &Path, isolation: bool) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
