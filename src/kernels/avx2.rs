@@ -140,35 +140,15 @@ fn matmul<B: Block>(w: &[B], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mu
         }
     }
     let ds = &ds;
-    let mut t0 = 0;
-    while t0 < ntok {
-        let nt = (ntok - t0).min(4);
-        for r in 0..rows {
-            let wr = &w[r * nb..(r + 1) * nb];
-            match nt {
-                4 => {
-                    let v = row::<B, 4>(wr, x, ds, t0);
-                    for j in 0..4 {
-                        out[(t0 + j) * rows + r] = v[j];
-                    }
-                }
-                3 => {
-                    let v = row::<B, 3>(wr, x, ds, t0);
-                    for j in 0..3 {
-                        out[(t0 + j) * rows + r] = v[j];
-                    }
-                }
-                2 => {
-                    let v = row::<B, 2>(wr, x, ds, t0);
-                    for j in 0..2 {
-                        out[(t0 + j) * rows + r] = v[j];
-                    }
-                }
-                _ => out[t0 * rows + r] = row::<B, 1>(wr, x, ds, t0)[0],
-            }
+    super::for_tiles(rows, ntok, out, |r, t0, nt| {
+        let wr = &w[r * nb..(r + 1) * nb];
+        match nt {
+            4 => row::<B, 4>(wr, x, ds, t0),
+            3 => super::pad4(row::<B, 3>(wr, x, ds, t0)),
+            2 => super::pad4(row::<B, 2>(wr, x, ds, t0)),
+            _ => super::pad4(row::<B, 1>(wr, x, ds, t0)),
         }
-        t0 += nt;
-    }
+    });
 }
 
 pub fn matmul_q4_1(w: &[BlockQ4_1], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {

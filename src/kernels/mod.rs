@@ -178,6 +178,31 @@ pub fn matmul(w: &QWeights, rows: usize, acts: &[BlockQ8_1], ntok: usize, out: &
     }
 }
 
+/// Drives a row kernel over a matrix product: for every weight row, `tile(row, t0, nt)` gives
+/// the row's products with tokens t0..t0+nt (nt <= 4), written to `out[t * rows + row]`.
+#[inline(always)]
+pub(crate) fn for_tiles(rows: usize, ntok: usize, out: &mut [f32], mut tile: impl FnMut(usize, usize, usize) -> [f32; 4]) {
+    let mut t0 = 0;
+    while t0 < ntok {
+        let nt = (ntok - t0).min(4);
+        for r in 0..rows {
+            let v = tile(r, t0, nt);
+            for j in 0..nt {
+                out[(t0 + j) * rows + r] = v[j];
+            }
+        }
+        t0 += nt;
+    }
+}
+
+/// A row kernel's N results in the 4 slots for_tiles takes.
+#[inline(always)]
+pub(crate) fn pad4<const N: usize>(a: [f32; N]) -> [f32; 4] {
+    let mut o = [0f32; 4];
+    o[..N].copy_from_slice(&a);
+    o
+}
+
 // ------------------------------------------------------------------------------------------------
 // Attention over the KV cache, one query head
 // ------------------------------------------------------------------------------------------------
