@@ -83,42 +83,57 @@ impl Block for BlockQ8_0 {
     }
 }
 
+/// One weight row against NT tokens (t0..t0+NT): whole groups of four blocks, then the rest.
 #[inline(always)]
 fn row<B: Block, const NT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Scales, t0: usize) -> [f32; NT] {
     let nb = wr.len();
+    let full = nb / 4 * 4;
+    let mut acc = [unsafe { _mm_setzero_ps() }; NT];
+    let mut g = 0;
+    while g < full {
+        group::<B, NT, 4>(wr, x, ds, t0, g, &mut acc);
+        g += 4;
+    }
+    match nb - full {
+        1 => group::<B, NT, 1>(wr, x, ds, t0, g, &mut acc),
+        2 => group::<B, NT, 2>(wr, x, ds, t0, g, &mut acc),
+        3 => group::<B, NT, 3>(wr, x, ds, t0, g, &mut acc),
+        _ => {}
+    }
+    let mut out = [0f32; NT];
+    for j in 0..NT {
+        out[j] = finish(acc[j]);
+    }
+    out
+}
+
+/// CNT (1 to 4) blocks starting at block g, into the four lanes of each token's accumulator
+/// (absent blocks add exactly +0).
+#[inline(always)]
+fn group<B: Block, const NT: usize, const CNT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Scales, t0: usize, g: usize, acc: &mut [__m128; NT]) {
+    let nb = wr.len();
     unsafe {
-        let mut acc = [_mm_setzero_ps(); NT];
-        let mut g = 0;
-        while g < nb {
-            let cnt = (nb - g).min(4);
-            let mut p = [[_mm_setzero_si128(); 4]; NT];
-            for k in 0..cnt {
-                let w = wr[g + k].decode();
-                for j in 0..NT {
-                    p[j][k] = B::dot(w, &x[(t0 + j) * nb + g + k]);
-                }
-            }
-            // Built in registers (a round trip through memory would stall store forwarding).
-            let sd = |k: usize| if k < cnt { wr[g + k].d() } else { 0.0 };
-            let sm = |k: usize| if k < cnt { wr[g + k].m() } else { 0.0 };
-            let dw4 = _mm_setr_ps(sd(0), sd(1), sd(2), sd(3));
-            let mw4 = _mm_setr_ps(sm(0), sm(1), sm(2), sm(3));
+        let mut p = [[_mm_setzero_si128(); 4]; NT];
+        for k in 0..CNT {
+            let w = wr[g + k].decode();
             for j in 0..NT {
-                // hadd twice: the four blocks' exact integer sums in four lanes.
-                let sums = _mm_cvtepi32_ps(_mm_hadd_epi32(_mm_hadd_epi32(p[j][0], p[j][1]), _mm_hadd_epi32(p[j][2], p[j][3])));
-                let i = (t0 + j) * ds.nbp + g;
-                let (dx, sx) = (_mm_loadu_ps(ds.d.as_ptr().add(i)), _mm_loadu_ps(ds.s.as_ptr().add(i)));
-                let mut term = _mm_mul_ps(sums, _mm_mul_ps(dw4, dx));
-                term = _mm_add_ps(term, if B::HAS_MIN { _mm_mul_ps(mw4, sx) } else { _mm_setzero_ps() });
-                acc[j] = _mm_add_ps(acc[j], term);
+                p[j][k] = B::dot(w, &x[(t0 + j) * nb + g + k]);
             }
-            g += 4;
         }
-        let mut out = [0f32; NT];
+        // Built in registers (a round trip through memory would stall store forwarding).
+        let sd = |k: usize| if k < CNT { wr[g + k].d() } else { 0.0 };
+        let sm = |k: usize| if k < CNT { wr[g + k].m() } else { 0.0 };
+        let dw4 = _mm_setr_ps(sd(0), sd(1), sd(2), sd(3));
+        let mw4 = _mm_setr_ps(sm(0), sm(1), sm(2), sm(3));
         for j in 0..NT {
-            out[j] = finish(acc[j]);
+            // hadd twice: the four blocks' exact integer sums in four lanes.
+            let sums = _mm_cvtepi32_ps(_mm_hadd_epi32(_mm_hadd_epi32(p[j][0], p[j][1]), _mm_hadd_epi32(p[j][2], p[j][3])));
+            let i = (t0 + j) * ds.nbp + g;
+            let (dx, sx) = (_mm_loadu_ps(ds.d.as_ptr().add(i)), _mm_loadu_ps(ds.s.as_ptr().add(i)));
+            let mut term = _mm_mul_ps(sums, _mm_mul_ps(dw4, dx));
+            term = _mm_add_ps(term, if B::HAS_MIN { _mm_mul_ps(mw4, sx) } else { _mm_setzero_ps() });
+            acc[j] = _mm_add_ps(acc[j], term);
         }
-        out
     }
 }
 

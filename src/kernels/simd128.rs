@@ -169,55 +169,68 @@ fn dot4(w: &[v128; 4], a: &[v128]) -> v128 {
     )
 }
 
-/// One weight row against NT tokens (t0..t0+NT).
+/// One weight row against NT tokens (t0..t0+NT): whole groups of four blocks, then the rest.
 #[inline(always)]
 fn row<B: Block, const NT: usize>(wr: &[B], x: &Acts, t0: usize) -> [f32; NT] {
     let nb = wr.len();
+    let full = nb / 4 * 4;
     let mut acc = [f32x4_splat(0.0); NT];
     let mut g = 0;
-    while g < nb {
-        let cnt = (nb - g).min(4);
-        let mut u = [[i32x4_splat(0); 2]; NT];
-        for pair in 0..2 {
-            let mut p = [[i32x4_splat(0); 2]; NT];
-            for h in 0..2 {
-                let k = pair * 2 + h;
-                if k < cnt {
-                    let w = wr[g + k].decode();
-                    for j in 0..NT {
-                        let i = ((t0 + j) * x.nbp + g + k) * VPB;
-                        debug_assert!(i + VPB <= x.v.len());
-                        // SAFETY: t0 + j < ntok and g + k < nb <= nbp, so i + VPB <= x.v.len()
-                        // (checked once in matmul()).
-                        p[j][h] = B::dot(&w, unsafe { x.v.get_unchecked(i..i + VPB) });
-                    }
-                }
-            }
-            for j in 0..NT {
-                u[j][pair] = hadd(p[j][0], p[j][1]);
-            }
-        }
-        // Built in registers (a round trip through memory would stall store forwarding).
-        let sb = |k: usize| if k < cnt { wr[g + k].scale_bits() } else { 0 };
-        let bits = u32x4(sb(0), sb(1), sb(2), sb(3));
-        let dw4 = f16x4(bits);
-        let mw4 = f16x4(u32x4_shr(bits, 16));
-        for j in 0..NT {
-            let sums = f32x4_convert_i32x4(hadd(u[j][0], u[j][1]));
-            let i = (t0 + j) * x.nbp + g;
-            // SAFETY: each row of d and s is padded to a multiple of 4.
-            let (dx, sx) = unsafe { (v128_load(x.d.as_ptr().add(i) as *const v128), v128_load(x.s.as_ptr().add(i) as *const v128)) };
-            let mut term = f32x4_mul(sums, f32x4_mul(dw4, dx));
-            term = f32x4_add(term, if B::HAS_MIN { f32x4_mul(mw4, sx) } else { f32x4_splat(0.0) });
-            acc[j] = f32x4_add(acc[j], term);
-        }
+    while g < full {
+        group::<B, NT, 4>(&wr[g..g + 4], x, t0, g, &mut acc);
         g += 4;
+    }
+    match nb - full {
+        1 => group::<B, NT, 1>(&wr[g..], x, t0, g, &mut acc),
+        2 => group::<B, NT, 2>(&wr[g..], x, t0, g, &mut acc),
+        3 => group::<B, NT, 3>(&wr[g..], x, t0, g, &mut acc),
+        _ => {}
     }
     let mut out = [0f32; NT];
     for j in 0..NT {
         out[j] = finish(acc[j]);
     }
     out
+}
+
+/// CNT (1 to 4) blocks starting at block g, into the four lanes of each token's accumulator
+/// (absent blocks add exactly +0).
+#[inline(always)]
+fn group<B: Block, const NT: usize, const CNT: usize>(wb: &[B], x: &Acts, t0: usize, g: usize, acc: &mut [v128; NT]) {
+    let mut u = [[i32x4_splat(0); 2]; NT];
+    for pair in 0..2 {
+        let mut p = [[i32x4_splat(0); 2]; NT];
+        for h in 0..2 {
+            let k = pair * 2 + h;
+            if k < CNT {
+                let w = wb[k].decode();
+                for j in 0..NT {
+                    let i = ((t0 + j) * x.nbp + g + k) * VPB;
+                    debug_assert!(i + VPB <= x.v.len());
+                    // SAFETY: t0 + j < ntok and g + k < nb <= nbp, so i + VPB <= x.v.len()
+                    // (checked once in matmul()).
+                    p[j][h] = B::dot(&w, unsafe { x.v.get_unchecked(i..i + VPB) });
+                }
+            }
+        }
+        for j in 0..NT {
+            u[j][pair] = hadd(p[j][0], p[j][1]);
+        }
+    }
+    // Built in registers (a round trip through memory would stall store forwarding).
+    let sb = |k: usize| if k < CNT { wb[k].scale_bits() } else { 0 };
+    let bits = u32x4(sb(0), sb(1), sb(2), sb(3));
+    let dw4 = f16x4(bits);
+    let mw4 = f16x4(u32x4_shr(bits, 16));
+    for j in 0..NT {
+        let sums = f32x4_convert_i32x4(hadd(u[j][0], u[j][1]));
+        let i = (t0 + j) * x.nbp + g;
+        // SAFETY: each row of d and s is padded to a multiple of 4.
+        let (dx, sx) = unsafe { (v128_load(x.d.as_ptr().add(i) as *const v128), v128_load(x.s.as_ptr().add(i) as *const v128)) };
+        let mut term = f32x4_mul(sums, f32x4_mul(dw4, dx));
+        term = f32x4_add(term, if B::HAS_MIN { f32x4_mul(mw4, sx) } else { f32x4_splat(0.0) });
+        acc[j] = f32x4_add(acc[j], term);
+    }
 }
 
 fn matmul<B: Block>(w: &[B], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {

@@ -1,0 +1,50 @@
+//! Where a decode step's time goes (native): `cargo run --release --example profile`.
+use plumbing::kernels::*;
+use plumbing::*;
+
+fn main() {
+    let bytes = std::fs::read("models/SmolLM2-135M-Instruct.Q4_1.gguf").expect("run ./build.sh model");
+    let e = Engine::load(ModelFile::from_bytes(&bytes).unwrap(), &mut |_, _, _| {}).unwrap();
+    let m = &e.model;
+    let c = &m.config;
+    let mut st = m.new_state(2048);
+    let prompt: Vec<u32> = (0..101).map(|i| 100 + i).collect();
+    let t = now_ms();
+    m.forward(&mut st, &prompt).unwrap();
+    println!("prefill, 101 tokens: {:.1} ms ({:.0} tok/s)", now_ms() - t, 101.0 * 1000.0 / (now_ms() - t));
+    let t = now_ms();
+    for i in 0..64 {
+        m.forward(&mut st, &[200 + i]).unwrap();
+    }
+    let fwd = (now_ms() - t) / 64.0;
+    println!("decode forward: {fwd:.2} ms/token ({:.0} tok/s)", 1000.0 / fwd);
+
+    let x: Vec<f32> = (0..c.n_embd).map(|i| (i as f32 * 0.1).sin()).collect();
+    let mut acts = Vec::new();
+    quantize_rows_q8_1(&x, c.n_embd, &mut acts);
+    let time = |f: &mut dyn FnMut()| {
+        let t = now_ms();
+        for _ in 0..20 {
+            f();
+        }
+        (now_ms() - t) / 20.0
+    };
+    let w = &m.weights.output;
+    let wb = cast_blocks::<BlockQ8_0>(&m.file()[w.offset..w.offset + w.bytes]);
+    let mut out = vec![0f32; w.rows];
+    println!("  output head (Q8_0, {} rows): {:.2} ms", w.rows, time(&mut || matmul_q8_0(wb, w.rows, &acts, 1, &mut out)));
+    let mut q41 = 0.0;
+    for l in &m.weights.layers {
+        for w in [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up] {
+            let wb = cast_blocks::<BlockQ4_1>(&m.file()[w.offset..w.offset + w.bytes]);
+            let mut out = vec![0f32; w.rows];
+            q41 += time(&mut || matmul_q4_1(wb, w.rows, &acts, 1, &mut out));
+        }
+    }
+    println!("  Q4_1 matrices but ffn_down: {q41:.2} ms");
+    let logits: Vec<f32> = (0..c.n_vocab).map(|i| ((i * 7919) % 1000) as f32 / 100.0).collect();
+    let mut s = sampler::Sampler::new(SamplingParams::default());
+    println!("  sampler (greedy, top 10): {:.2} ms", time(&mut || {
+        s.sample(&mut logits.clone(), &[], &[], 10);
+    }));
+}
