@@ -19,6 +19,16 @@ fn main() {
     let fwd = (now_ms() - t) / 64.0;
     println!("decode forward: {fwd:.2} ms/token ({:.0} tok/s)", 1000.0 / fwd);
 
+    // Attention grows with the context: the same step after 900 more tokens.
+    let filler: Vec<u32> = (0..900).map(|i| 300 + i).collect();
+    m.forward(&mut st, &filler).unwrap();
+    let t = now_ms();
+    for i in 0..16 {
+        m.forward(&mut st, &[200 + i]).unwrap();
+    }
+    let long = (now_ms() - t) / 16.0;
+    println!("decode forward at {} tokens of context: {long:.2} ms/token", st.n_past);
+
     let x: Vec<f32> = (0..c.n_embd).map(|i| (i as f32 * 0.1).sin()).collect();
     let mut acts = Vec::new();
     quantize_rows_q8_1(&x, c.n_embd, &mut acts);

@@ -139,6 +139,15 @@ impl Engine {
         if let Some(&bad) = prompt.iter().find(|&&id| id as usize >= self.model.config.n_vocab) {
             return Err(Error::Limit(format!("token id {bad} is outside the vocabulary of {}", self.model.config.n_vocab)));
         }
+        // The KV cache grows with use; refuse up front a context whose full cache cannot fit.
+        let c = &self.model.config;
+        let kv_bytes = (n_ctx as u64) * (c.n_layer as u64) * 2 * (c.n_head_kv * c.head_dim) as u64 * 4;
+        let budget = crate::model::MAX_FILE_BYTES.saturating_sub(self.model.file().len() as u64);
+        if kv_bytes > budget {
+            return Err(Error::Limit(format!(
+                "a context of {n_ctx} tokens needs {kv_bytes} bytes of KV cache; {budget} bytes are left beside the model"
+            )));
+        }
         let mut state = self.model.new_state(n_ctx);
         state.capture_attention = params.capture_attention;
         self.session = Some(Session {
@@ -294,10 +303,11 @@ impl Engine {
             s.finished = Some(StopReason::MaxTokens);
         }
         if s.finished.is_none() {
+            if s.state.n_past < s.state.n_ctx {
+                s.logits = Some(model.forward(&mut s.state, &[id])?);
+            }
             if s.state.n_past >= s.state.n_ctx {
                 s.finished = Some(StopReason::ContextFull);
-            } else {
-                s.logits = Some(model.forward(&mut s.state, &[id])?);
             }
         }
         s.decoder = StreamDecoder::default();

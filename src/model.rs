@@ -388,7 +388,7 @@ impl Model {
         let mut proj = vec![0f32; t_n * d];
         let mut gate = vec![0f32; t_n * c.n_ff];
         let mut up = vec![0f32; t_n * c.n_ff];
-        let mut scores = vec![0f32; p0 + t_n];
+        let mut scores = vec![0f32; group * (p0 + t_n)];
         let n_final = p0 + t_n;
         if state.capture_attention {
             state.attention.clear();
@@ -411,14 +411,17 @@ impl Model {
             let (kc, vc) = (&state.k[l], &state.v[l]);
             for t in 0..t_n {
                 let n = p0 + t + 1; // causal: this token sees itself and everything before
-                for h in 0..nh {
-                    let kvh = h / group;
-                    let qh = &q[t * d + h * hd..t * d + (h + 1) * hd];
-                    let out = &mut att[t * d + h * hd..t * d + (h + 1) * hd];
-                    kernels::attention_head(qh, &kc[kvh * hd..], &vc[kvh * hd..], kvd, n, scale, &mut scores, out);
+                for kvh in 0..c.n_head_kv {
+                    // The `group` query heads that share this KV head.
+                    let (h0, h1) = (kvh * group, (kvh + 1) * group);
+                    let qg = &q[t * d + h0 * hd..t * d + h1 * hd];
+                    let out = &mut att[t * d + h0 * hd..t * d + h1 * hd];
+                    kernels::attention_group(qg, hd, &kc[kvh * hd..], &vc[kvh * hd..], kvd, n, scale, &mut scores[..group * n], out);
                     if state.capture_attention && t == t_n - 1 {
-                        let base = (l * nh + h) * n_final;
-                        state.attention[base..base + n].copy_from_slice(&scores[..n]);
+                        for (i, h) in (h0..h1).enumerate() {
+                            let base = (l * nh + h) * n_final;
+                            state.attention[base..base + n].copy_from_slice(&scores[i * n..(i + 1) * n]);
+                        }
                     }
                 }
             }

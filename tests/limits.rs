@@ -63,10 +63,9 @@ fn generation_that_fills_the_context_stops_with_context_full() {
     let st = e.stats();
     assert_eq!((st.n_ctx_used, st.n_ctx, st.generated), (16, 16, 11));
     assert_eq!(e.step().unwrap_err().to_string(), "this generation has ended (context_full)");
-    // choose() at the last position also ends with context_full rather than overrunning.
-    // choose() at the last position: the next step is the last one, and nothing overruns.
-    e.choose(10, 270).unwrap();
-    assert_eq!(e.step().unwrap().done, Some(StopReason::ContextFull));
+    // choose() at the last position fills the context itself, and says so.
+    let (_, done) = e.choose(10, 270).unwrap();
+    assert_eq!(done, Some(StopReason::ContextFull));
     assert_eq!(e.stats().n_ctx_used, 16);
     assert_eq!(e.step().unwrap_err().to_string(), "this generation has ended (context_full)");
 }

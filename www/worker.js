@@ -313,11 +313,9 @@ async function choose(req) {
     const capture = session.params.capture_attention;
     const chosen = JSON.parse(engine.choose(req.pos, req.token));
     for (const p of [...attention.keys()]) if (p > req.pos) dropAttention(p);
-    // choose() feeds the chosen token unless it ends the generation (the engine's own rules).
+    // choose() feeds the chosen token and says whether it ends the generation.
     const st = stats();
-    const ended = info?.eog_ids?.includes(req.token) ? 'eos'
-      : req.pos + 1 >= (session.params.max_tokens ?? 256) ? 'max_tokens'
-        : st.n_ctx_used >= st.n_ctx ? 'context_full' : null;
+    const ended = chosen.done ?? null;
     if (capture && !ended) captureAttention(req.pos + 1);
     post({ id: req.id, type: Msg.TOKEN, chosen, stats: st, memory: wasm.wasm_memory_bytes() });
     if (ended) return finish(req, ended);

@@ -211,3 +211,78 @@ pub fn axpy_f32(y: &mut [f32], a: f32, x: &[f32]) {
         i += 1;
     }
 }
+
+/// attention_group for head size 64: the group's heads share each key and value load, and the
+/// outputs stay in registers, 16 dimensions at a time. Other head sizes go head by head.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_group(q: &[f32], hd: usize, keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
+    let group = q.len() / hd;
+    assert!(scores.len() >= group * n && out.len() >= group * hd && (n == 0 || keys.len() >= (n - 1) * stride + hd && values.len() >= (n - 1) * stride + hd));
+    match (hd, group) {
+        (64, 1) => attention64::<1>(q, keys, values, stride, n, scale, scores, out),
+        (64, 2) => attention64::<2>(q, keys, values, stride, n, scale, scores, out),
+        (64, 3) => attention64::<3>(q, keys, values, stride, n, scale, scores, out),
+        (64, 4) => attention64::<4>(q, keys, values, stride, n, scale, scores, out),
+        _ => {
+            for (h, qh) in q.chunks_exact(hd).enumerate() {
+                let sc = &mut scores[h * n..(h + 1) * n];
+                for t in 0..n {
+                    sc[t] = dot_f32(qh, &keys[t * stride..t * stride + hd]) * scale;
+                }
+                super::softmax_in_place(sc);
+                let o = &mut out[h * hd..(h + 1) * hd];
+                o.fill(0.0);
+                for t in 0..n {
+                    axpy_f32(o, sc[t], &values[t * stride..t * stride + hd]);
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attention64<const G: usize>(q: &[f32], keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
+    // SAFETY (all loads and stores below): attention_group checked that q holds G × 64 floats,
+    // keys and values n positions of 64 at `stride`, scores G × n and out G × 64.
+    // Four lanes wide, as simd128.rs, so that the sums round alike.
+    unsafe {
+        for t in 0..n {
+            let k = keys.as_ptr().add(t * stride);
+            let mut acc = [[_mm_setzero_ps(); 4]; G];
+            for c in 0..4 {
+                let kv = [_mm_loadu_ps(k.add(16 * c)), _mm_loadu_ps(k.add(16 * c + 4)), _mm_loadu_ps(k.add(16 * c + 8)), _mm_loadu_ps(k.add(16 * c + 12))];
+                for h in 0..G {
+                    let qh = q.as_ptr().add(h * 64 + 16 * c);
+                    for i in 0..4 {
+                        acc[h][i] = _mm_add_ps(acc[h][i], _mm_mul_ps(_mm_loadu_ps(qh.add(4 * i)), kv[i]));
+                    }
+                }
+            }
+            for h in 0..G {
+                let a = &acc[h];
+                *scores.get_unchecked_mut(h * n + t) = finish(_mm_add_ps(_mm_add_ps(a[0], a[1]), _mm_add_ps(a[2], a[3]))) * scale;
+            }
+        }
+        for h in 0..G {
+            super::softmax_in_place(&mut scores[h * n..(h + 1) * n]);
+        }
+        for c in 0..4 {
+            let mut o = [[_mm_setzero_ps(); 4]; G];
+            for t in 0..n {
+                let v = values.as_ptr().add(t * stride + 16 * c);
+                let vv = [_mm_loadu_ps(v), _mm_loadu_ps(v.add(4)), _mm_loadu_ps(v.add(8)), _mm_loadu_ps(v.add(12))];
+                for h in 0..G {
+                    let p = _mm_set1_ps(*scores.get_unchecked(h * n + t));
+                    for i in 0..4 {
+                        o[h][i] = _mm_add_ps(o[h][i], _mm_mul_ps(p, vv[i]));
+                    }
+                }
+            }
+            for h in 0..G {
+                for i in 0..4 {
+                    _mm_storeu_ps(out.as_mut_ptr().add(h * 64 + 16 * c + 4 * i), o[h][i]);
+                }
+            }
+        }
+    }
+}

@@ -128,7 +128,8 @@ pub fn quantize_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
     for (xb, b) in x.chunks_exact(QK).zip(out.iter_mut()) {
         let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
         let d = amax / 127.0;
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        // A subnormal d has no finite inverse: such a row is all but zero and quantizes to zeros.
+        let id = if d.is_normal() { 1.0 / d } else { 0.0 };
         let mut sum = 0i32;
         for (q, &v) in b.qs.iter_mut().zip(xb) {
             let r = (v * id).round_ties_even() as i32;
@@ -207,26 +208,29 @@ pub(crate) fn pad4<const N: usize>(a: [f32; N]) -> [f32; 4] {
 // Attention over the KV cache, one query head
 // ------------------------------------------------------------------------------------------------
 
-/// softmax(q · K / sqrt(d)) · V for one head (libm's expf, so that every build rounds alike). `keys` and `values` hold `n` positions with
-/// `stride` floats between them, this head's `q.len()` floats at the start of each.
-/// `scores` receives the attention weights (the page draws them).
-pub fn attention_head(q: &[f32], keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
-    let hd = q.len();
-    let mut max = f32::NEG_INFINITY;
-    for t in 0..n {
-        let s = dot_f32(q, &keys[t * stride..t * stride + hd]) * scale;
-        scores[t] = s;
-        max = max.max(s);
-    }
+/// Attention of the `group` query heads that share one KV head (grouped-query attention):
+/// for each head h, softmax(q_h · K / sqrt(d)) · V. `q` holds the group's heads one after the
+/// other (`hd` floats each); `keys` and `values` hold `n` positions with `stride` floats between
+/// them, this KV head's `hd` floats at the start of each. `scores` receives the attention weights
+/// (group × n; the page draws them), `out` the group's outputs (group × hd).
+///
+/// Each head is computed in the order scalar.rs states (its dot product order, then softmax with
+/// libm's expf, then the values added position by position), whatever the instruction set.
+pub fn attention_group(q: &[f32], hd: usize, keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
+    arch::attention_group(q, hd, keys, values, stride, n, scale, scores, out)
+}
+
+/// The softmax step shared by every instruction set: scores (already scaled) to weights.
+#[inline(always)]
+pub(crate) fn softmax_in_place(scores: &mut [f32]) {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0f32;
-    for s in scores[..n].iter_mut() {
+    for s in scores.iter_mut() {
         *s = libm::expf(*s - max);
         sum += *s;
     }
     let inv = 1.0 / sum;
-    out.fill(0.0);
-    for t in 0..n {
-        scores[t] *= inv;
-        axpy_f32(out, scores[t], &values[t * stride..t * stride + hd]);
+    for s in scores.iter_mut() {
+        *s *= inv;
     }
 }

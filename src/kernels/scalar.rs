@@ -7,7 +7,9 @@
 //!   `(acc0 + acc1) + (acc2 + acc3)`;
 //! - f32 dot products: element i is added to accumulator i mod 16 (16 = four 4-lane vectors);
 //!   `t_j = (acc_j + acc_{4+j}) + (acc_{8+j} + acc_{12+j})`, then `(t0 + t1) + (t2 + t3)`,
-//!   then the tail one by one. No fused multiply-add anywhere.
+//!   then the tail one by one. No fused multiply-add anywhere;
+//! - attention: per head, scores by that dot product, softmax with libm's expf, then the values
+//!   added position by position to a zeroed output (`attention_group` below).
 
 use super::{f16_to_f32, BlockQ4_1, BlockQ8_0, BlockQ8_1};
 
@@ -73,6 +75,23 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
         i += 1;
     }
     s
+}
+
+/// The reference for every instruction set's attention_group (see kernels::attention_group).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_group(q: &[f32], hd: usize, keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
+    for (h, qh) in q.chunks_exact(hd).enumerate() {
+        let sc = &mut scores[h * n..(h + 1) * n];
+        for t in 0..n {
+            sc[t] = dot_f32(qh, &keys[t * stride..t * stride + hd]) * scale;
+        }
+        super::softmax_in_place(sc);
+        let o = &mut out[h * hd..(h + 1) * hd];
+        o.fill(0.0);
+        for t in 0..n {
+            axpy_f32(o, sc[t], &values[t * stride..t * stride + hd]);
+        }
+    }
 }
 
 /// y += a·x

@@ -156,6 +156,20 @@ pub fn run(seed: u64) -> Value {
     }
     checks.push(cd);
     checks.push(ca);
+    let mut cg = Check::new("attention_group", true);
+    for &(hd, group, n, stride) in &[(64usize, 3usize, 1usize, 192usize), (64, 3, 37, 192), (64, 1, 5, 64), (64, 4, 9, 320), (32, 2, 7, 96)] {
+        let q: Vec<f32> = (0..group * hd).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+        let kv_len = (n - 1) * stride + hd;
+        let k: Vec<f32> = (0..kv_len).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+        let v: Vec<f32> = (0..kv_len).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
+        let (mut s1, mut s2) = (vec![0f32; group * n], vec![0f32; group * n]);
+        let (mut o1, mut o2) = (vec![0f32; group * hd], vec![0f32; group * hd]);
+        arch::attention_group(&q, hd, &k, &v, stride, n, 0.125, &mut s1, &mut o1);
+        scalar::attention_group(&q, hd, &k, &v, stride, n, 0.125, &mut s2, &mut o2);
+        cg.compare(&s1, &s2, &vec![1.0; s2.len()]);
+        cg.compare(&o1, &o2, &vec![1.0; o2.len()]);
+    }
+    checks.push(cg);
     let ok = checks.iter().all(|c| c.ok);
     json!({"arch": ARCH, "ok": ok, "checks": checks.iter().map(Check::json).collect::<Vec<_>>()})
 }
