@@ -435,7 +435,7 @@ impl Model {
             kernels::matmul(&self.qweights(&lw.w_gate), c.n_ff, &acts, t_n, &mut gate);
             kernels::matmul(&self.qweights(&lw.w_up), c.n_ff, &acts, t_n, &mut up);
             for (g, u) in gate.iter_mut().zip(&up) {
-                *g = *g / (1.0 + libm::expf(-*g)) * u;
+                *g = *g / (1.0 + kernels::exp_f32(-*g)) * u;
             }
             kernels::quantize_rows_q8_1(&gate, c.n_ff, &mut acts);
             kernels::matmul(&self.qweights(&lw.w_down), d, &acts, t_n, &mut proj);

@@ -102,18 +102,18 @@ impl Sampler {
         let temp = if greedy { 1.0 } else { p.temperature };
         // Softmax at the temperature over the whole vocabulary, without storing it: Z, and the
         // entropy as ln Z − E[(l − max)/T]. Terms below e^-40 of the largest change neither.
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let max = crate::kernels::max_f32(logits);
         let (mut z, mut zl) = (0f64, 0f64);
         for &l in logits.iter() {
             let x = (l - max) / temp;
             if x > -40.0 {
-                let e = x.exp() as f64;
+                let e = crate::kernels::exp_f32(x) as f64;
                 z += e;
                 zl += e * x as f64;
             }
         }
         let entropy = z.ln() - zl / z;
-        let prob = |id: u32| (((logits[id as usize] - max) / temp).exp() as f64 / z) as f32;
+        let prob = |id: u32| (crate::kernels::exp_f32((logits[id as usize] - max) / temp) as f64 / z) as f32;
 
         // The best candidates by logit: enough for top-k and for the display.
         let k = if p.top_k == 0 { logits.len() } else { p.top_k.min(logits.len()) };

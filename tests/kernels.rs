@@ -36,3 +36,18 @@ fn f16_conversion_is_exact() {
         assert_eq!(got.to_bits(), want.to_bits(), "f16 bits {h:#06x}");
     }
 }
+
+#[test]
+fn exp_f32_is_within_2_ulp_of_libm() {
+    let mut worst = 0u32;
+    let mut x = -87.0f32;
+    while x < 88.0 {
+        let (a, b) = (plumbing::kernels::exp_f32(x), libm::expf(x));
+        let ulp = (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32;
+        worst = worst.max(ulp);
+        x += 0.0137;
+    }
+    assert!(worst <= 2, "exp_f32 is {worst} ulp from libm's expf");
+    assert_eq!(plumbing::kernels::exp_f32(-100.0), 0.0);
+    assert_eq!(plumbing::kernels::exp_f32(0.0), 1.0);
+}

@@ -126,7 +126,7 @@ pub fn cast_f32(bytes: &[u8]) -> &[f32] {
 pub fn quantize_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
     debug_assert_eq!(x.len(), out.len() * QK);
     for (xb, b) in x.chunks_exact(QK).zip(out.iter_mut()) {
-        let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let amax = xb.iter().fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m });
         let d = amax / 127.0;
         // A subnormal d has no finite inverse: such a row is all but zero and quantizes to zeros.
         let id = if d.is_normal() { 1.0 / d } else { 0.0 };
@@ -215,7 +215,7 @@ pub(crate) fn pad4<const N: usize>(a: [f32; N]) -> [f32; 4] {
 /// (group × n; the page draws them), `out` the group's outputs (group × hd).
 ///
 /// Each head is computed in the order scalar.rs states (its dot product order, then softmax with
-/// libm's expf, then the values added position by position), whatever the instruction set.
+/// exp_f32, then the values added position by position), whatever the instruction set.
 pub fn attention_group(q: &[f32], hd: usize, keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
     arch::attention_group(q, hd, keys, values, stride, n, scale, scores, out)
 }
@@ -223,14 +223,47 @@ pub fn attention_group(q: &[f32], hd: usize, keys: &[f32], values: &[f32], strid
 /// The softmax step shared by every instruction set: scores (already scaled) to weights.
 #[inline(always)]
 pub(crate) fn softmax_in_place(scores: &mut [f32]) {
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
+    let max = max_f32(scores);
     for s in scores.iter_mut() {
-        *s = libm::expf(*s - max);
+        *s = exp_f32(*s - max);
+    }
+    let mut sum = 0f32;
+    for s in scores.iter() {
         sum += *s;
     }
     let inv = 1.0 / sum;
     for s in scores.iter_mut() {
         *s *= inv;
     }
+}
+
+/// The largest value (NEG_INFINITY for none; NaNs are passed over). A compare and a select,
+/// where `f32::max` would be a call to fmaxf in WebAssembly.
+#[inline(always)]
+pub fn max_f32(x: &[f32]) -> f32 {
+    x.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+}
+
+/// e^x in plain f32 arithmetic (Cephes' expf: x = n·ln 2 + r, a degree-6 polynomial in r,
+/// 2^n put into the exponent; within 2 ulp), so that the compiler can vectorise it and every
+/// build rounds alike. Below -87.3 it is 0 (the smallest normal is e^-87.3).
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = 1.442_695_f32;
+    const C1: f32 = 0.693_359_4; // ln 2 = C1 - C2, C1 exact in few bits
+    const C2: f32 = -2.121_944_4e-4;
+    if x < -87.33 {
+        return 0.0;
+    }
+    let x = if x > 88.72 { 88.72 } else { x };
+    let n = (x * LOG2E).round_ties_even();
+    let r = x - n * C1 - n * C2;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let e = p * (r * r) + r + 1.0;
+    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }

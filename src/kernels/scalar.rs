@@ -8,7 +8,7 @@
 //! - f32 dot products: element i is added to accumulator i mod 16 (16 = four 4-lane vectors);
 //!   `t_j = (acc_j + acc_{4+j}) + (acc_{8+j} + acc_{12+j})`, then `(t0 + t1) + (t2 + t3)`,
 //!   then the tail one by one. No fused multiply-add anywhere;
-//! - attention: per head, scores by that dot product, softmax with libm's expf, then the values
+//! - attention: per head, scores by that dot product, softmax with exp_f32, then the values
 //!   added position by position to a zeroed output (`attention_group` below).
 
 use super::{f16_to_f32, BlockQ4_1, BlockQ8_0, BlockQ8_1};

@@ -146,12 +146,14 @@ function peers() {
   return [normalisePeer(JSON.parse(py.stdout)), normalisePeer(JSON.parse(wl.stdout))].flat();
 }
 
-// The peers' JSON: {peer, results: {"n_threads=1" | "st": {summary: {load_ms, prefill_tok_s,
-// decode_tok_s: {min, median, max}}, ...}}}.
+// The peers' JSON: llama.cpp {peer, threads: {"1": {summary, text}}}, wllama {peer, modes:
+// {"st": {summary, threads, text}}}; summary = {load_ms, prefill_tok_s, decode_tok_s: {min, median, max}}.
 function normalisePeer(j) {
-  return Object.entries(j.results ?? {}).map(([config, r]) => ({
-    name: `${j.peer} (${config})`, threads: r.threads ?? (/mt|=2/.test(config) ? 2 : 1), runs: [],
-    summary: r.summary, text: r.text,
+  const configs = j.threads ?? j.modes ?? {};
+  return Object.entries(configs).map(([config, r]) => ({
+    name: `${j.peer} (${/^\d+$/.test(config) ? `n_threads=${config}` : config})`,
+    threads: r.threads ?? (/^\d+$/.test(config) ? Number(config) : 1),
+    runs: [], summary: r.summary, text: r.text,
   }));
 }
 
