@@ -64,7 +64,9 @@ test('greedy decoding in the browser equals native for the first 16 tokens (SIMD
   }, c.prompt_ids);
   assert.equal(native.length, 16);
   assert.deepEqual(wasm, native);
-  assert.deepEqual(wasm.slice(0, 10), c.token_ids.slice(0, 10), 'and llama.cpp, before the first near-tie');
+  const tie = c.positions.findIndex((p) => p.margin < 0.3);
+  assert.ok(tie > 0);
+  assert.deepEqual(wasm.slice(0, tie), c.token_ids.slice(0, tie), `and llama.cpp's, up to its first near-tie (position ${tie})`);
 });
 
 test('bad files get a clear error, and the engine module survives them', async () => {
