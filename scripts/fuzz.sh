@@ -17,7 +17,7 @@ if ! rustup toolchain list | grep -q '^nightly'; then
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "== installing cargo-fuzz" >&2
-  cargo install cargo-fuzz --locked
+  cargo install cargo-fuzz --locked || cargo install cargo-fuzz
 fi
 
 echo "== writing the crafted files (seeds)" >&2
