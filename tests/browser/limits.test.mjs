@@ -60,3 +60,29 @@ test('a prompt longer than the context is refused with the numbers, and the page
   await waitDone();
   assert.match((await answer()).status, /^Done/);
 });
+
+test('the worker dying mid-generation is reported, and Load again starts a new one that works', async () => {
+  await page.fill('#prompt', 'Tell me about pipes.');
+  await page.fill('#max-tokens', '200');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.getElementById('answer').length >= 2, null, { timeout: 60_000 });
+  // Crash the engine's worker from the inside: an uncaught error, as a crash or an out-of-memory
+  // abort would raise.
+  const workers = page.workers();
+  assert.ok(workers.length >= 1, 'the engine runs in a worker');
+  for (const w of workers) await w.evaluate(() => { setTimeout(() => { throw new Error('simulated crash'); }); }).catch(() => {});
+  await page.waitForFunction(() => document.getElementById('loader').dataset.state === 'error', null, { timeout: 20_000 });
+  assert.match(await page.textContent('#load-error'), /worker stopped/);
+  assert.ok(await page.isVisible('#load-retry'));
+  page.problems.length = 0;
+  await page.click('#load-retry');
+  await waitForModel(page);
+  await page.click('#tab-inference');
+  await page.fill('#prompt', 'Hi');
+  await page.fill('#max-tokens', '5');
+  await page.click('#generate');
+  await waitDone();
+  const a = await answer();
+  assert.match(a.status, /^Done/);
+  assert.ok(a.n >= 1, 'the new worker generates');
+});
