@@ -216,8 +216,28 @@ pub(crate) fn pad4<const N: usize>(a: [f32; N]) -> [f32; 4] {
 ///
 /// Each head is computed in the order scalar.rs states (its dot product order, then softmax with
 /// exp_f32, then the values added position by position), whatever the instruction set.
+#[allow(clippy::too_many_arguments)]
 pub fn attention_group(q: &[f32], hd: usize, keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
-    arch::attention_group(q, hd, keys, values, stride, n, scale, scores, out)
+    let group = q.len() / hd;
+    assert!(
+        scores.len() >= group * n && out.len() >= group * hd && (n == 0 || keys.len() >= (n - 1) * stride + hd && values.len() >= (n - 1) * stride + hd),
+        "attention shapes"
+    );
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")
+    ))]
+    if hd == 64 {
+        match group {
+            1 => return arch::attention64::<1>(q, keys, values, stride, n, scale, scores, out),
+            2 => return arch::attention64::<2>(q, keys, values, stride, n, scale, scores, out),
+            3 => return arch::attention64::<3>(q, keys, values, stride, n, scale, scores, out),
+            4 => return arch::attention64::<4>(q, keys, values, stride, n, scale, scores, out),
+            _ => {}
+        }
+    }
+    // Any other shape: the reference itself (same order, so the same numbers).
+    scalar::attention_group(q, hd, keys, values, stride, n, scale, scores, out)
 }
 
 /// The softmax step shared by every instruction set: scores (already scaled) to weights.

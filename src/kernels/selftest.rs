@@ -164,7 +164,7 @@ pub fn run(seed: u64) -> Value {
         let v: Vec<f32> = (0..kv_len).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
         let (mut s1, mut s2) = (vec![0f32; group * n], vec![0f32; group * n]);
         let (mut o1, mut o2) = (vec![0f32; group * hd], vec![0f32; group * hd]);
-        arch::attention_group(&q, hd, &k, &v, stride, n, 0.125, &mut s1, &mut o1);
+        super::attention_group(&q, hd, &k, &v, stride, n, 0.125, &mut s1, &mut o1);
         scalar::attention_group(&q, hd, &k, &v, stride, n, 0.125, &mut s2, &mut o2);
         cg.compare(&s1, &s2, &vec![1.0; s2.len()]);
         cg.compare(&o1, &o2, &vec![1.0; o2.len()]);

@@ -295,37 +295,12 @@ pub fn axpy_f32(y: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
-/// attention_group for head size 64: the group's heads share each key and value load, and the
-/// outputs stay in registers, 16 dimensions at a time. Other head sizes go head by head.
+/// The attention of G query heads sharing one KV head, head size 64 (see
+/// kernels::attention_group, which checks the sizes): the heads share each key and value load,
+/// and the outputs stay in registers, 16 dimensions at a time.
 #[allow(clippy::too_many_arguments)]
-pub fn attention_group(q: &[f32], hd: usize, keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
-    let group = q.len() / hd;
-    assert!(scores.len() >= group * n && out.len() >= group * hd && (n == 0 || keys.len() >= (n - 1) * stride + hd && values.len() >= (n - 1) * stride + hd));
-    match (hd, group) {
-        (64, 1) => attention64::<1>(q, keys, values, stride, n, scale, scores, out),
-        (64, 2) => attention64::<2>(q, keys, values, stride, n, scale, scores, out),
-        (64, 3) => attention64::<3>(q, keys, values, stride, n, scale, scores, out),
-        (64, 4) => attention64::<4>(q, keys, values, stride, n, scale, scores, out),
-        _ => {
-            for (h, qh) in q.chunks_exact(hd).enumerate() {
-                let sc = &mut scores[h * n..(h + 1) * n];
-                for t in 0..n {
-                    sc[t] = dot_f32(qh, &keys[t * stride..t * stride + hd]) * scale;
-                }
-                super::softmax_in_place(sc);
-                let o = &mut out[h * hd..(h + 1) * hd];
-                o.fill(0.0);
-                for t in 0..n {
-                    axpy_f32(o, sc[t], &values[t * stride..t * stride + hd]);
-                }
-            }
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn attention64<const G: usize>(q: &[f32], keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
-    // SAFETY (all loads and stores below): attention_group checked that q holds G × 64 floats,
+pub fn attention64<const G: usize>(q: &[f32], keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
+    // SAFETY (all loads and stores below): kernels::attention_group checked that q holds G × 64 floats,
     // keys and values n positions of 64 at `stride`, scores G × n and out G × 64.
     unsafe {
         let ld = |p: *const f32| v128_load(p as *const v128);
