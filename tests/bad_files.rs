@@ -161,7 +161,7 @@ fn fuzz_like(data: &[u8]) -> Result<Vec<u32>, Error> {
 /// the release behaviour: no panic.
 #[test]
 fn fuzz_crash_50f185b9_subnormal_activation_scale() {
-    let data = include_bytes!("fuzz-regressions/crash-50f185b9-q8_1-sum-overflow.bin");
+    let data = include_bytes!("fuzz-regressions/crash-50f185b9-q8_1-sum-overflow.fuzz");
     let r = catch_unwind(|| fuzz_like(data));
     assert!(r.is_ok(), "panicked");
 }
