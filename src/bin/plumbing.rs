@@ -365,7 +365,7 @@ fn handle(mut stream: TcpStream, root: &Path, isolation: bool) -> std::io::Resul
         match c {
             Component::Normal(p) => rel.push(p),
             Component::CurDir => {}
-            _ => return respond(&mut stream, 400, "text/plain", b"bad path", isolation, None),
+            _ => return respond(&mut stream, 400, "text/plain", b"bad path", isolation),
         }
     }
     let mut full = root.join(&rel);
@@ -373,10 +373,10 @@ fn handle(mut stream: TcpStream, root: &Path, isolation: bool) -> std::io::Resul
         full.push("index.html");
     }
     if method != "GET" && method != "HEAD" {
-        return respond(&mut stream, 405, "text/plain", b"method not allowed", isolation, None);
+        return respond(&mut stream, 405, "text/plain", b"method not allowed", isolation);
     }
     let Ok(mut file) = std::fs::File::open(&full) else {
-        return respond(&mut stream, 404, "text/plain; charset=utf-8", format!("not found: {path}").as_bytes(), isolation, None);
+        return respond(&mut stream, 404, "text/plain; charset=utf-8", format!("not found: {path}").as_bytes(), isolation);
     };
     let len = file.metadata()?.len();
     let head = format!(
@@ -402,7 +402,7 @@ fn security_headers(isolation: bool) -> String {
     h
 }
 
-fn respond(s: &mut TcpStream, code: u16, ct: &str, body: &[u8], isolation: bool, _extra: Option<&str>) -> std::io::Result<()> {
+fn respond(s: &mut TcpStream, code: u16, ct: &str, body: &[u8], isolation: bool) -> std::io::Result<()> {
     let reason = match code {
         400 => "Bad Request",
         404 => "Not Found",

@@ -174,44 +174,6 @@ pub fn matmul_q8_0(w: &[BlockQ8_0], rows: usize, x: &[BlockQ8_1], ntok: usize, o
     matmul(w, rows, x, ntok, out)
 }
 
-pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    let mut s;
-    unsafe {
-        let mut acc = [_mm_setzero_ps(); 4];
-        while i + 16 <= n {
-            for k in 0..4 {
-                acc[k] = _mm_add_ps(acc[k], _mm_mul_ps(_mm_loadu_ps(a.as_ptr().add(i + 4 * k)), _mm_loadu_ps(b.as_ptr().add(i + 4 * k))));
-            }
-            i += 16;
-        }
-        s = finish(_mm_add_ps(_mm_add_ps(acc[0], acc[1]), _mm_add_ps(acc[2], acc[3])));
-    }
-    while i < n {
-        s += a[i] * b[i];
-        i += 1;
-    }
-    s
-}
-
-pub fn axpy_f32(y: &mut [f32], a: f32, x: &[f32]) {
-    let n = y.len().min(x.len());
-    let mut i = 0;
-    unsafe {
-        let av = _mm256_set1_ps(a);
-        while i + 8 <= n {
-            let p = y.as_mut_ptr().add(i);
-            _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), _mm256_mul_ps(av, _mm256_loadu_ps(x.as_ptr().add(i)))));
-            i += 8;
-        }
-    }
-    while i < n {
-        y[i] += a * x[i];
-        i += 1;
-    }
-}
-
 /// The attention of G query heads sharing one KV head, head size 64 (see
 /// kernels::attention_group, which checks the sizes): the heads share each key and value load,
 /// and the outputs stay in registers, 16 dimensions at a time.

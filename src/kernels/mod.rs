@@ -27,7 +27,7 @@ use avx2 as arch;
 )))]
 use scalar as arch;
 
-pub use arch::{axpy_f32, dot_f32, matmul_q4_1, matmul_q8_0};
+pub use arch::{matmul_q4_1, matmul_q8_0};
 
 /// Which kernel set this build runs.
 pub const ARCH: &str = if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {

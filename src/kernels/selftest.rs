@@ -140,22 +140,6 @@ pub fn run(seed: u64) -> Value {
         checks.push(c4);
         checks.push(c8);
     }
-    let mut cd = Check::new("dot_f32", false);
-    let mut ca = Check::new("axpy_f32", false);
-    for &n in &[1usize, 7, 16, 64, 100, 576] {
-        let a: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
-        let b: Vec<f32> = (0..n).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
-        let scale: f32 = a.iter().zip(&b).map(|(x, y)| (x * y).abs()).sum();
-        cd.compare(&[arch::dot_f32(&a, &b)], &[scalar::dot_f32(&a, &b)], &[scale]);
-        let alpha = rng.next_f32();
-        let (mut y1, mut y2) = (b.clone(), b.clone());
-        arch::axpy_f32(&mut y1, alpha, &a);
-        scalar::axpy_f32(&mut y2, alpha, &a);
-        let sc: Vec<f32> = a.iter().zip(&b).map(|(x, y)| (alpha * x).abs() + y.abs()).collect();
-        ca.compare(&y1, &y2, &sc);
-    }
-    checks.push(cd);
-    checks.push(ca);
     let mut cg = Check::new("attention_group", true);
     for &(hd, group, n, stride) in &[(64usize, 3usize, 1usize, 192usize), (64, 3, 37, 192), (64, 1, 5, 64), (64, 4, 9, 320), (32, 2, 7, 96)] {
         let q: Vec<f32> = (0..group * hd).map(|_| rng.next_f32() * 2.0 - 1.0).collect();

@@ -256,45 +256,6 @@ pub fn matmul_q8_0(w: &[BlockQ8_0], rows: usize, x: &[BlockQ8_1], ntok: usize, o
     matmul(w, rows, x, ntok, out)
 }
 
-pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let mut acc = [f32x4_splat(0.0); 4];
-    let mut i = 0;
-    while i + 16 <= n {
-        for k in 0..4 {
-            // SAFETY: i + 16 <= n, within both slices.
-            let (x, y) = unsafe { (v128_load(a.as_ptr().add(i + 4 * k) as *const v128), v128_load(b.as_ptr().add(i + 4 * k) as *const v128)) };
-            acc[k] = f32x4_add(acc[k], f32x4_mul(x, y));
-        }
-        i += 16;
-    }
-    let t = f32x4_add(f32x4_add(acc[0], acc[1]), f32x4_add(acc[2], acc[3]));
-    let mut s = finish(t);
-    while i < n {
-        s += a[i] * b[i];
-        i += 1;
-    }
-    s
-}
-
-pub fn axpy_f32(y: &mut [f32], a: f32, x: &[f32]) {
-    let n = y.len().min(x.len());
-    let av = f32x4_splat(a);
-    let mut i = 0;
-    while i + 4 <= n {
-        // SAFETY: i + 4 <= n, within both slices.
-        unsafe {
-            let p = y.as_mut_ptr().add(i) as *mut v128;
-            v128_store(p, f32x4_add(v128_load(p), f32x4_mul(av, v128_load(x.as_ptr().add(i) as *const v128))));
-        }
-        i += 4;
-    }
-    while i < n {
-        y[i] += a * x[i];
-        i += 1;
-    }
-}
-
 /// The attention of G query heads sharing one KV head, head size 64 (see
 /// kernels::attention_group, which checks the sizes): the heads share each key and value load,
 /// and the outputs stay in registers, 16 dimensions at a time.
