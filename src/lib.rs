@@ -9,6 +9,8 @@ pub mod inspect;
 pub mod kernels;
 pub mod model;
 pub mod sampler;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod serve;
 pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -2,9 +2,9 @@
 //! Tests and benchmarks drive it; keep the flags stable.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Component, Path, PathBuf};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use plumbing::{inspect, now_ms, ChatMessage, Engine, GenParams, ModelFile, SamplingParams};
@@ -314,124 +314,6 @@ fn serve(opts: &Opts) -> Result<(), String> {
     let isolation = !opts.flag("no-isolation");
     let listener = TcpListener::bind((host, port)).map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
     eprintln!("serving {} on http://{host}:{port}/ (cross-origin isolation {})", dir.display(), if isolation { "on" } else { "off" });
-    for stream in listener.incoming().flatten() {
-        let dir = dir.clone();
-        std::thread::spawn(move || {
-            let _ = handle(stream, &dir, isolation);
-        });
-    }
+    plumbing::serve::run(listener, dir, isolation);
     Ok(())
-}
-
-fn mime(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "html" => "text/html; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "json" | "webmanifest" => "application/json",
-        "wasm" => "application/wasm",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "ico" => "image/x-icon",
-        "txt" | "md" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    }
-}
-
-// connect-src blob:: the worker reads a GGUF the person chose or dropped through a blob: URL
-// that this page made (only same-origin script can make one).
-const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; \
-connect-src 'self' blob:; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'";
-
-fn handle(mut stream: TcpStream, root: &Path, isolation: bool) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
-            break;
-        }
-        headers.push(h);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("");
-    let target = parts.next().unwrap_or("/");
-    let path = target.split(['?', '#']).next().unwrap_or("/");
-    let path = percent_decode(path);
-    let mut rel = PathBuf::new();
-    for c in Path::new(path.trim_start_matches('/')).components() {
-        match c {
-            Component::Normal(p) => rel.push(p),
-            Component::CurDir => {}
-            _ => return respond(&mut stream, 400, "text/plain", b"bad path", isolation),
-        }
-    }
-    let mut full = root.join(&rel);
-    if full.is_dir() {
-        full.push("index.html");
-    }
-    if method != "GET" && method != "HEAD" {
-        return respond(&mut stream, 405, "text/plain", b"method not allowed", isolation);
-    }
-    let Ok(mut file) = std::fs::File::open(&full) else {
-        return respond(&mut stream, 404, "text/plain; charset=utf-8", format!("not found: {path}").as_bytes(), isolation);
-    };
-    let len = file.metadata()?.len();
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {len}\r\nCache-Control: no-cache\r\n{}Connection: close\r\n\r\n",
-        mime(&full),
-        security_headers(isolation)
-    );
-    stream.write_all(head.as_bytes())?;
-    if method == "GET" {
-        std::io::copy(&mut file, &mut stream)?;
-    }
-    Ok(())
-}
-
-fn security_headers(isolation: bool) -> String {
-    // The widget may be embedded from any origin: its files (worker, wasm, model) are public.
-    let mut h = format!(
-        "Content-Security-Policy: {CSP}\r\nX-Content-Type-Options: nosniff\r\nCross-Origin-Resource-Policy: cross-origin\r\nAccess-Control-Allow-Origin: *\r\n"
-    );
-    if isolation {
-        h.push_str("Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n");
-    }
-    h
-}
-
-fn respond(s: &mut TcpStream, code: u16, ct: &str, body: &[u8], isolation: bool) -> std::io::Result<()> {
-    let reason = match code {
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "OK",
-    };
-    let head = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n",
-        body.len(),
-        security_headers(isolation)
-    );
-    s.write_all(head.as_bytes())?;
-    s.write_all(body)
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
