@@ -107,7 +107,8 @@ test('a bad file of ones own says exactly why, and the page recovers', async () 
   await loadFile(`${DIR}/${qwen.file}`);
   assert.equal(await page.$eval('#loader', (e) => e.dataset.state), 'error');
   const msg = await page.textContent('#load-error');
-  assert.match(msg, /^\[model\] unsupported: architecture "qwen2"; this engine runs "llama" models/);
+  // The engine's kind ("unsupported") starts its message, so the page says it once.
+  assert.match(msg, /^unsupported: architecture "qwen2"; this engine runs "llama" models/);
   assert.equal(await page.$eval('#generate', (b) => b.disabled), true, 'nothing to generate with');
 
   const nan = CASES.find((c) => c.name === 'NaN scale (Q4_1 d)');

@@ -1,0 +1,265 @@
+// The inference view: the message and the sampling controls, Generate / Restart / Stop, the answer
+// streaming token by token, the prompt as fed, and the live stats. Selecting a token of the answer
+// opens it in the inspector (views/inspector.js); picking a candidate there continues from it.
+// The controls start from the engine's defaults (info.defaults, the one GenParams::default());
+// ?temperature=, ?top-k=, ?top-p=, ?seed=, ?max-tokens= override them.
+// DOM: #gen-form and what is inside it, #answer, #fed, #fed-count, #live (#st-*).
+
+import { Stop, Kind } from '../protocol.js';
+import { fmtInt, fmtMs, fmtRate, fmtBytes } from '../format.js';
+import { latestOnly } from '../latest.js';
+
+const $ = (id) => document.getElementById(id);
+
+const WHY = {
+  [Stop.EOS]: 'the model ended its answer', [Stop.MAX_TOKENS]: 'max tokens reached',
+  [Stop.CONTEXT_FULL]: 'the context is full', [Stop.ABORTED]: 'stopped',
+};
+
+// The controls and the GenParams key each one sets.
+const CONTROLS = [
+  ['temperature', 'temperature'], ['top-k', 'top_k'], ['top-p', 'top_p'], ['seed', 'seed'], ['max-tokens', 'max_tokens'],
+];
+
+/**
+ * inspector: views/inspector.js; onMemory(bytes) the wasm memory grew; onBusy(on) a generation
+ * runs (the network meter); onWorkerDied(error) the engine's worker is gone.
+ */
+export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied }) {
+  let engine = null, info = null;
+  let run = null;              // the generation shown: { fed, steps, capture, seed }
+  let running = null;          // { controller, promise } while one runs
+  let follow = true;           // the inspector follows the newest token until a person picks one
+  let initialised = false;     // the controls got the engine's defaults
+  const runs = latestOnly();   // the newest generation owns the answer
+
+  // ------------------------------------------------------------ controls
+
+  // The value next to each slider: as the engine gave it, then with two decimals as it moves.
+  function showOutputs(e) {
+    const show = (v) => (e ? Number(v).toFixed(2) : String(Number(v)));
+    $('temp-out').textContent = show($('temperature').value);
+    $('topp-out').textContent = show($('top-p').value);
+  }
+
+  /** Sets the controls to the engine's defaults, then to the query's overrides (once). */
+  function initControls(defaults) {
+    if (initialised) return;
+    initialised = true;
+    const q = new URLSearchParams(location.search);
+    for (const [id, key] of CONTROLS) {
+      // The engine's floats are f32 (0.7 arrives as 0.699999988): seven digits say them exactly.
+      const d = defaults[key];
+      const v = q.get(id) || (typeof d === 'number' ? String(Number(d.toPrecision(7))) : '');
+      $(id).value = v;
+    }
+    $('seed').placeholder = defaults.seed == null ? 'random' : '';
+    showOutputs(null);
+  }
+
+  /** The params of the controls; an empty one is left to the engine's default. */
+  function params() {
+    const num = (id) => { const s = $(id).value.trim(); const v = Number(s); return s !== '' && Number.isFinite(v) ? v : null; };
+    const p = { capture_attention: $('capture').checked };
+    const t = num('temperature'), k = num('top-k'), tp = num('top-p'), seed = num('seed'), max = num('max-tokens');
+    if (t != null) p.temperature = t;
+    if (k != null) p.top_k = Math.max(0, Math.round(k));
+    if (tp != null) p.top_p = tp;
+    if (seed != null) p.seed = Math.max(0, Math.round(seed));
+    if (max != null) p.max_tokens = Math.max(1, Math.round(max));
+    return p;
+  }
+
+  function setEnabled(on) { $('generate').disabled = !on; }
+
+  function setRunning(on) {
+    $('stop').disabled = !on;
+    $('generate').textContent = on ? 'Restart' : 'Generate';
+    onBusy?.(on);
+  }
+
+  // ------------------------------------------------------------ generating
+
+  async function stopRunning() {
+    const r = running;
+    if (!r) return;
+    r.controller.abort();
+    try { await r.promise; } catch { /* reported by its own handler */ }
+  }
+
+  async function start() {
+    if (!info) return;
+    await stopRunning();
+    const ticket = runs.start();
+    const p = params();
+    run = { fed: [], steps: [], capture: p.capture_attention, seed: p.seed ?? null };
+    const r = run;
+    follow = true;
+    $('answer').set([]);
+    $('fed').set([]);
+    inspector.reset();
+    const controller = new AbortController();
+    $('gen-status').textContent = 'Reading the prompt…';
+    $('answer').dataset.state = 'running';
+    const promise = engine.generate($('prompt').value, {
+      ...p,
+      signal: controller.signal,
+      onPrompt: (m) => {
+        if (!ticket.current) return;
+        r.fed = m.ids.map((id, i) => ({ id, text: m.pieces[i], special: m.special?.[i] }));
+        if (m.params?.seed != null) r.seed = m.params.seed;
+        $('fed').set(r.fed);
+        $('fed-count').textContent = `(${m.ids.length} tokens)`;
+      },
+      onProgress: (m) => {
+        if (ticket.current) $('gen-status').textContent = `Prefill: ${m.done} of ${m.total} prompt tokens`;
+      },
+      onToken: (m) => ticket.current && onToken(r, m),
+    });
+    await followRun(ticket, r, controller, promise);
+  }
+
+  async function continueFrom(pos, id) {
+    const r = run;
+    if (!info || !r || pos < 0 || pos >= r.steps.length) return;
+    await stopRunning();
+    const ticket = runs.start();
+    inspector.forgetAfter(pos);
+    follow = true;
+    const controller = new AbortController();
+    $('gen-status').textContent = `Continuing from token ${pos}…`;
+    $('answer').dataset.state = 'running';
+    const promise = engine.choose(pos, id, {
+      ...params(),
+      signal: controller.signal,
+      onToken: (m) => ticket.current && onToken(r, m),
+    });
+    await followRun(ticket, r, controller, promise);
+  }
+
+  async function followRun(ticket, r, controller, promise) {
+    running = { controller, promise };
+    setRunning(true);
+    try {
+      const res = await promise;
+      if (!ticket.current) return;
+      const s = res.stats;
+      $('gen-status').textContent = `Done: ${WHY[res.reason] ?? res.reason} · ${s?.generated ?? r.steps.length} tokens`
+        + `${s?.decode_tok_s ? ` · ${fmtRate(s.decode_tok_s)}` : ''}${r.seed != null ? ` · seed ${r.seed}` : ''}`;
+      $('answer').dataset.reason = res.reason;
+      if (s) setStats(s, res.memory);
+    } catch (e) {
+      if (ticket.current) $('gen-status').textContent = `Error [${e.kind}]: ${e.message}`;
+      if (e.kind === Kind.WORKER) { info = null; setEnabled(false); onWorkerDied?.(e); }
+    } finally {
+      if (ticket.current) {
+        running = null;
+        setRunning(false);
+        $('answer').dataset.state = 'done';
+      }
+    }
+  }
+
+  function answerToken(step, chosen) {
+    const id = chosen?.id ?? step.id;
+    const text = chosen ? chosen.text : step.text;
+    const eog = info.eog_ids?.includes(id);
+    return {
+      id,
+      text: text !== '' ? text : eog ? (chosen ? chosen.text : step.piece) || '⏎end' : '▯',
+      special: eog,
+      prob: chosen ? step.top.find((c) => c.id === id)?.prob : step.prob,
+      chosen: !!chosen,
+    };
+  }
+
+  function onToken(r, m) {
+    const answer = $('answer');
+    if (m.chosen) {
+      // choose(): position pos now holds the chosen id; the distribution it came from is unchanged.
+      const pos = m.chosen.pos;
+      const prev = r.steps[pos];
+      r.steps.length = pos + 1;
+      answer.truncate(pos);
+      const alt = prev.step.top.find((c) => c.id === m.chosen.id);
+      prev.chosenId = m.chosen.id;
+      prev.chosenText = alt?.text ?? '';
+      answer.append(answerToken(prev.step, { id: m.chosen.id, text: prev.chosenText }));
+      select(pos);
+    }
+    if (m.step) {
+      const step = m.step;
+      if (step.pos !== r.steps.length) {
+        // Should not happen: positions arrive in order. Keep the page consistent anyway.
+        r.steps.length = Math.min(r.steps.length, step.pos);
+        answer.truncate(r.steps.length);
+      }
+      r.steps.push({ step });
+      answer.append(answerToken(step));
+      $('gen-status').textContent = `Generating… ${r.steps.length} tokens`;
+      if (follow) select(step.pos, true);
+    }
+    if (m.stats) setStats(m.stats, m.memory);
+  }
+
+  /** Selects position pos of the answer and shows it in the inspector. */
+  function select(pos, live = false) {
+    if (!run?.steps[pos]) return;
+    if ($('answer').selectedIndex !== pos) $('answer').select(pos);
+    inspector.show(run, pos, live);
+  }
+
+  function setStats(s, memory) {
+    $('st-ttft').textContent = s.ttft_ms != null ? fmtMs(s.ttft_ms) : '–';
+    $('st-prefill').textContent = fmtRate(s.prefill_tok_s);
+    $('st-decode').textContent = fmtRate(s.decode_tok_s);
+    $('st-ctx').textContent = `${fmtInt(s.n_ctx_used)} / ${fmtInt(s.n_ctx)}`;
+    $('st-gen').textContent = fmtInt(s.generated);
+    if (memory) setMemory(memory);
+  }
+
+  function setMemory(bytes) {
+    $('st-mem').textContent = fmtBytes(bytes);
+    onMemory?.(bytes);
+  }
+
+  $('temperature').addEventListener('input', showOutputs);
+  $('top-p').addEventListener('input', showOutputs);
+  $('gen-form').addEventListener('submit', (e) => { e.preventDefault(); start(); });
+  $('prompt').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); start(); }
+  });
+  $('stop').addEventListener('click', () => {
+    if (!running) return;
+    running.controller.abort();
+    $('gen-status').textContent = 'Stopping…';
+  });
+  $('answer').addEventListener('pl-select', (e) => {
+    follow = false;
+    select(e.detail.index);
+  });
+
+  return {
+    /** A model was loaded: the engine to ask, its info; the controls get the engine's defaults. */
+    show(e, newInfo, memory) {
+      engine = e;
+      info = newInfo;
+      inspector.setModel(e, newInfo);
+      initControls(newInfo.defaults);
+      if (memory != null) $('st-mem').textContent = fmtBytes(memory);
+      setEnabled(true);
+    },
+    /** Nothing to run on (a load started, the engine crashed). */
+    disable() { setEnabled(false); },
+    /** The engine crashed and was restarted with the model reloaded: say so, and go on. */
+    restarted(message, newInfo) {
+      inspector.forgetAll();
+      info = newInfo;
+      $('gen-status').textContent = info ? `The engine crashed: ${message}. It was restarted and the model reloaded.`
+        : `The engine crashed: ${message}. It was restarted, but the model could not be reloaded: load it again.`;
+      setEnabled(!!info);
+    },
+    /** Continue the shown generation from position pos with token id (the inspector's choice). */
+    continueFrom,
+  };
+}

@@ -1,0 +1,266 @@
+// The weights view: what the GGUF header says (facts, all metadata), where the file's bytes go,
+// and the table of every tensor (sortable, filterable, grouped by layer, keyboard-navigable).
+// Picking a row hands the tensor to views/tensor.js. Each tensor's group (embedding, attention,
+// mlp, norm, output, other) and layer come from the engine's info. DOM: the Weights panel's
+// #file-lede, #facts, #metadata, #meta-count, #bytes-bar, #bytes-legend, #tensors, #tensor-count,
+// #tensor-filter, #group-layers.
+
+import { el } from '../components/util.js';
+import { fmtBytes, fmtInt, fmtNum, fmtPct } from '../format.js';
+
+const $ = (id) => document.getElementById(id);
+
+// The engine's tensor groups, in the order the bar shows them, and the bytes that are no tensor's.
+const CATEGORIES = [
+  ['embedding', 'token embedding'], ['attention', 'attention (q, k, v, output)'],
+  ['mlp', 'MLP (gate, up, down)'], ['norm', 'norms'], ['output', 'output head'],
+  ['other', 'other tensors'], ['header', 'header, metadata, vocabulary'],
+];
+
+/** onSelect(tensor, row): a row was picked (click, Enter or Space). */
+export function weightsView({ onSelect }) {
+  let info = null, model = null;
+  let tensors = [];        // info.tensors + index and share of the file
+  let selected = null;     // name
+  let sort = { key: 'name', dir: 1 };
+  const collapsed = new Set();
+  const table = $('tensors');
+
+  function metaValue(key) {
+    return info.metadata?.find((m) => m.key === key)?.value;
+  }
+
+  function renderFacts() {
+    const c = info.config;
+    const params = info.tensors.reduce((s, t) => s + t.n_params, 0);
+    const licence = metaValue('general.license') ?? model?.licence?.spdx;
+    const rows = [
+      ['name', info.name ?? metaValue('general.name') ?? '–'],
+      ['architecture', info.architecture],
+      ['file', `${fmtBytes(info.file_bytes)} · GGUF v${info.gguf_version}`],
+      ['parameters', `${fmtInt(params)} (${(params / 1e6).toFixed(1)} M)`],
+      ['tensors', fmtInt(info.tensors.length)],
+      ['layers', c.n_layer],
+      ['attention heads', `${c.n_head} query · ${c.n_head_kv} key/value`],
+      ['head size', c.head_dim],
+      ['embedding width', c.n_embd],
+      ['MLP width', c.n_ff],
+      ['vocabulary', fmtInt(c.n_vocab)],
+      ['context', c.n_ctx ? `${fmtInt(c.n_ctx)} tokens (trained ${fmtInt(c.n_ctx_train)})` : `trained on ${fmtInt(c.n_ctx_train)} tokens`],
+      ['RoPE θ', fmtInt(c.rope_theta)],
+      ['RMSNorm ε', fmtNum(c.rms_eps, 3)],
+      ['output head', c.tied_output ? 'tied to token_embd' : c.tied_output === false ? 'its own tensor' : '–'],
+      ['licence', licence ?? 'not stated in the file'],
+      ['special ids', `bos ${info.bos_id} · eos ${info.eos_id} · end-of-generation ${(info.eog_ids ?? []).join(', ')}`],
+    ];
+    const dl = $('facts');
+    dl.replaceChildren();
+    for (const [k, v] of rows) {
+      const d = el('div');
+      d.append(el('dt', '', k), el('dd', '', String(v)));
+      if (k === 'special ids') d.className = 'wide';
+      dl.append(d);
+    }
+    $('file-lede').textContent = `${info.name ?? 'The model'} as stored in this GGUF file: what the header says about itself.`;
+  }
+
+  function renderMetadata() {
+    const tbody = $('metadata').tBodies[0];
+    tbody.replaceChildren();
+    const meta = info.metadata ?? [];
+    $('meta-count').textContent = `(${meta.length} keys)`;
+    for (const m of meta) {
+      const tr = el('tr');
+      const td = el('td');
+      if (Array.isArray(m.value) || m.len != null) {
+        const items = Array.isArray(m.value) ? m.value : [];
+        const shown = items.map((x) => (typeof x === 'string' ? JSON.stringify(x) : String(x))).join(', ');
+        td.append(document.createTextNode(`[${shown}${(m.len ?? items.length) > items.length ? ', …' : ''}]`));
+        if ((m.len ?? 0) > items.length) td.append(el('span', 'summary', ` first ${items.length} of ${fmtInt(m.len)}`));
+      } else if (typeof m.value === 'string' && (m.value.length > 160 || m.value.includes('\n'))) {
+        td.append(el('span', 'long', m.value));
+      } else {
+        td.textContent = typeof m.value === 'string' ? m.value : JSON.stringify(m.value);
+      }
+      const type = m.len != null ? `${m.type} × ${fmtInt(m.len)}` : m.type;
+      tr.append(el('td', '', m.key), el('td', '', type), td);
+      tbody.append(tr);
+    }
+  }
+
+  // ------------------------------------------------------------ where the bytes go
+
+  function renderBytes() {
+    const file = info.file_bytes;
+    const sums = Object.fromEntries(CATEGORIES.map(([k]) => [k, 0]));
+    let tensorBytes = 0;
+    for (const t of tensors) { sums[t.group] = (sums[t.group] ?? 0) + t.bytes; tensorBytes += t.bytes; }
+    sums.header += file - tensorBytes;
+    const bar = $('bytes-bar'), legend = $('bytes-legend');
+    bar.replaceChildren();
+    legend.replaceChildren();
+    for (const [k, label] of CATEGORIES) {
+      const v = sums[k];
+      if (!v) continue;
+      const share = v / file;
+      const seg = el('span', `cat-${k}`);
+      seg.style.flexBasis = `${share * 100}%`;
+      seg.title = `${label}: ${fmtBytes(v)} (${fmtPct(share)})`;
+      bar.append(seg);
+      const li = el('li');
+      li.append(el('span', `sw cat-${k}`), el('span', '', label), el('span', 'n', `${fmtBytes(v)} · ${fmtPct(share)}`));
+      legend.append(li);
+    }
+    bar.setAttribute('aria-label', `Share of the file: ${CATEGORIES.filter(([k]) => sums[k])
+      .map(([k, l]) => `${l} ${fmtPct(sums[k] / file)}`).join(', ')}`);
+  }
+
+  // ------------------------------------------------------------ the tensor table
+
+  function renderTable() {
+    for (const tb of [...table.tBodies]) tb.remove();
+    const filter = $('tensor-filter').value.trim().toLowerCase();
+    const grouped = $('group-layers').checked;
+    const { key, dir } = sort;
+    const cmp = (a, b) => {
+      let r;
+      if (key === 'name') r = a.name.localeCompare(b.name, 'en', { numeric: true });
+      else if (key === 'type' || key === 'shape') r = String(key === 'shape' ? a.shape.join('×') : a.type).localeCompare(String(key === 'shape' ? b.shape.join('×') : b.type), 'en', { numeric: true });
+      else r = a[key] - b[key];
+      return r * dir || a.index - b.index;
+    };
+    const rows = tensors.filter((t) => !filter || t.name.toLowerCase().includes(filter) || t.type.toLowerCase().includes(filter));
+    $('tensor-count').textContent = filter ? `(${rows.length} of ${tensors.length})` : `(${tensors.length})`;
+
+    // Grouped: the tensors outside the layers first, then layer by layer.
+    const groups = new Map();
+    if (grouped) {
+      const layers = [...new Set(rows.map((t) => t.layer))].sort((a, b) => (a ?? -1) - (b ?? -1));
+      for (const l of layers) groups.set(l, rows.filter((t) => t.layer === l).sort(cmp));
+    } else {
+      groups.set(undefined, [...rows].sort(cmp));
+    }
+    const maxShare = Math.max(...tensors.map((t) => t.share));
+    for (const [layer, list] of groups) {
+      const tb = el('tbody');
+      if (layer !== undefined) tb.append(groupRow(tb, layer, list));
+      for (const t of list) tb.append(tensorRow(t, maxShare));
+      table.append(tb);
+    }
+    for (const th of table.tHead.rows[0].cells) {
+      const b = th.querySelector('button');
+      const on = b.dataset.sort === key;
+      th.setAttribute('aria-sort', on ? (dir > 0 ? 'ascending' : 'descending') : 'none');
+    }
+    const sel = table.querySelector('tr.t-row[aria-selected="true"]') ?? table.querySelector('tr.t-row');
+    if (sel) sel.tabIndex = 0;
+  }
+
+  function groupRow(tb, layer, list) {
+    const gkey = String(layer);
+    if (collapsed.has(gkey)) tb.classList.add('collapsed');
+    const tr = el('tr', 'group');
+    const th = el('th');
+    th.colSpan = 6;
+    th.scope = 'rowgroup';
+    const b = el('button');
+    b.type = 'button';
+    b.setAttribute('aria-expanded', String(!collapsed.has(gkey)));
+    const bytes = list.reduce((s, t) => s + t.bytes, 0), params = list.reduce((s, t) => s + t.n_params, 0);
+    b.append(el('span', 'chev', '▾'), el('span', '', layer == null ? 'outside the layers' : `layer ${layer}`),
+      el('span', 'g-meta', `${list.length} tensors · ${fmtInt(params)} params · ${fmtBytes(bytes)}`));
+    b.addEventListener('click', () => {
+      const now = !tb.classList.toggle('collapsed');
+      b.setAttribute('aria-expanded', String(now));
+      if (now) collapsed.delete(gkey); else collapsed.add(gkey);
+    });
+    th.append(b);
+    tr.append(th);
+    return tr;
+  }
+
+  function tensorRow(t, maxShare) {
+    const tr = el('tr', 't-row');
+    tr.dataset.name = t.name;
+    tr.setAttribute('data-testid', 'tensor-row');
+    tr.tabIndex = -1;
+    tr.setAttribute('aria-selected', String(selected === t.name));
+    const name = el('td', 'name');
+    const dot = t.name.lastIndexOf('.', t.name.length - 8);
+    if (t.layer != null && dot > 0) {
+      name.append(el('span', 'pre', t.name.slice(0, dot + 1)), document.createTextNode(t.name.slice(dot + 1)));
+    } else name.textContent = t.name;
+    const type = el('td', 'type');
+    type.append(el('span', '', t.type));
+    const share = el('td', 'num share-cell');
+    const s = el('span', 'share');
+    const i = el('i');
+    i.style.width = `${(t.share / maxShare) * 3}rem`;
+    s.append(i, document.createTextNode(fmtPct(t.share, 2)));
+    share.append(s);
+    tr.append(name, type, el('td', 'shape', t.shape.join(' × ')), el('td', 'num params', fmtInt(t.n_params)),
+      el('td', 'num', fmtBytes(t.bytes)), share);
+    return tr;
+  }
+
+  /** Marks `name` as the selected row (the table's one tab stop) and asks for its detail. */
+  function select(name, row) {
+    const t = tensors.find((x) => x.name === name);
+    if (!t) return;
+    selected = name;
+    for (const r of table.querySelectorAll('tr.t-row')) {
+      const on = r.dataset.name === name;
+      r.setAttribute('aria-selected', String(on));
+      r.tabIndex = on ? 0 : -1;
+    }
+    row?.focus?.({ preventScroll: true });
+    onSelect(t);
+  }
+
+  table.tHead.addEventListener('click', (e) => {
+    const b = e.target.closest('button[data-sort]');
+    if (!b) return;
+    const key = b.dataset.sort;
+    sort = { key, dir: sort.key === key ? -sort.dir : key === 'name' ? 1 : -1 };
+    renderTable();
+  });
+  table.addEventListener('click', (e) => {
+    const tr = e.target.closest('tr.t-row');
+    if (tr) select(tr.dataset.name, tr);
+  });
+  table.addEventListener('keydown', (e) => {
+    const tr = e.target.closest?.('tr.t-row');
+    if (!tr) return;
+    const rows = [...table.querySelectorAll('tr.t-row')].filter((r) => r.offsetParent);
+    const i = rows.indexOf(tr);
+    let j = null;
+    if (e.key === 'ArrowDown') j = Math.min(rows.length - 1, i + 1);
+    else if (e.key === 'ArrowUp') j = Math.max(0, i - 1);
+    else if (e.key === 'Home') j = 0;
+    else if (e.key === 'End') j = rows.length - 1;
+    else if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); select(tr.dataset.name, tr); return; }
+    if (j == null) return;
+    e.preventDefault();
+    tr.tabIndex = -1;
+    rows[j].tabIndex = 0;
+    rows[j].focus();
+  });
+  $('tensor-filter').addEventListener('input', () => renderTable());
+  $('group-layers').addEventListener('change', () => renderTable());
+
+  return {
+    /** A model was loaded: draw its facts, metadata, bytes and tensors; pick a first tensor. */
+    show(newInfo, newModel) {
+      info = newInfo;
+      model = newModel;
+      tensors = info.tensors.map((t, i) => ({ ...t, index: i, share: t.bytes / info.file_bytes }));
+      renderFacts();
+      renderMetadata();
+      renderBytes();
+      renderTable();
+      // Start with something to look at: the first attention matrix.
+      const first = tensors.find((t) => t.name === 'blk.0.attn_q.weight') ?? tensors.find((t) => t.shape.length === 2);
+      if (first && !selected) select(first.name);
+    },
+  };
+}
