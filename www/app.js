@@ -50,11 +50,9 @@ const loader = loaderView({
   onRestarted: (message, info) => inference.restarted(message, info),
 });
 
-// ?prompt=... (the widget's "See inside" link) opens the inference view with that message;
-// ?temperature= and the other sampling parameters are applied by the inference view.
-const query = new URLSearchParams(location.search);
-if (query.get('prompt')) document.getElementById('prompt').value = query.get('prompt');
-if (query.has('prompt') && !location.hash) tabs.show('inference');
+// ?prompt=... (the widget's "See inside" link) opens the inference view, which takes the message
+// and the sampling parameters (?temperature=, ?seed= ...) from the query itself.
+if (new URLSearchParams(location.search).has('prompt') && !location.hash) tabs.show('inference');
 
 // Offline: www/sw.js keeps the page; the worker keeps the verified model (see sw.js).
 keepStorage();

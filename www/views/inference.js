@@ -2,7 +2,7 @@
 // streaming token by token, the prompt as fed, and the live stats. Selecting a token of the answer
 // opens it in the inspector (views/inspector.js); picking a candidate there continues from it.
 // The controls start from the engine's defaults (info.defaults, the one GenParams::default());
-// ?temperature=, ?top-k=, ?top-p=, ?seed=, ?max-tokens= override them.
+// ?temperature=, ?top-k=, ?top-p=, ?seed=, ?max-tokens= override them; ?prompt= sets the message.
 // DOM: #gen-form and what is inside it, #answer, #fed, #fed-count, #live (#st-*).
 
 import { Stop, Kind } from '../protocol.js';
@@ -222,6 +222,10 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied }) {
     $('st-mem').textContent = fmtBytes(bytes);
     onMemory?.(bytes);
   }
+
+  // ?prompt=... (the widget's "See inside" link): the message to start from.
+  const asked = new URLSearchParams(location.search).get('prompt');
+  if (asked) $('prompt').value = asked;
 
   $('temperature').addEventListener('input', showOutputs);
   $('top-p').addEventListener('input', showOutputs);
