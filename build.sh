@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One entry point: ./build.sh [build | serve | test | bench [--runs N] [--peers] | dist | fuzz [seconds] | model]
-# Installs what is missing (wasm target, wasm-bindgen-cli pinned to Cargo.lock, the model,
-# Chromium and playwright-core for the browser tests), then does the job.
+# One entry point: ./build.sh [build | serve | test | bench [--runs N] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]
+# Installs what is missing (the toolchain of rust-toolchain.toml, wasm target, wasm-bindgen-cli
+# pinned to Cargo.lock, the model, Chromium and playwright-core for the browser tests), then does the job.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -40,6 +40,23 @@ PY
   mv "$MODEL_FILE.part" "$MODEL_FILE"
 }
 
+# The toolchain rust-toolchain.toml pins. Where it is missing but the installed stable is that
+# very release (a machine that cannot reach static.rust-lang.org), stable is linked under its name.
+need_toolchain() {
+  local want host stable
+  want=$(sed -n 's/^channel = "\(.*\)"$/\1/p' rust-toolchain.toml)
+  if rustup toolchain list | grep -q "^$want-"; then return; fi
+  host=$(rustc +stable -vV 2>/dev/null | sed -n 's/^host: //p' || true)
+  stable=$(rustc +stable -V 2>/dev/null || true)
+  if [ -n "$host" ] && [ "${stable#rustc "$want" }" != "$stable" ]; then
+    log "linking the installed stable ($stable) as toolchain $want"
+    ln -s "$(rustc +stable --print sysroot)" "${RUSTUP_HOME:-$HOME/.rustup}/toolchains/$want-$host"
+  else
+    log "installing the Rust toolchain $want (rust-toolchain.toml)"
+    rustup toolchain install "$want" --profile minimal --component clippy,rustfmt --target wasm32-unknown-unknown
+  fi
+}
+
 need_wasm_tools() {
   if ! rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
     log "adding the wasm32-unknown-unknown target"
@@ -75,21 +92,45 @@ build_native() {
 # Two wasm builds: www/pkg (SIMD128, runs everywhere wasm SIMD does) and www/pkg-relaxed
 # (SIMD128 + relaxed-simd's 8-bit dot product), which the worker picks where the browser
 # validates it. Both compute the same numbers (src/kernels/scalar.rs states the order).
-build_wasm() {
+#
+# Reproducible: the same commit gives the same .wasm bytes in any directory, on any machine with
+# the pinned toolchain and wasm-bindgen (docs/build.md; scripts/repro.sh checks it). rustc embeds
+# source paths (panic locations) but no timestamp; the paths it would embed are rewritten to fixed
+# names below, and RUSTFLAGS from the environment are ignored. The flags are appended, with
+# cargo's --config, to the wasm32 rustflags of .cargo/config.toml (+simd128, getrandom's backend).
+wasm_flags() { # [more rustc flags...] -> a --config value
+  local sysroot; sysroot=$(rustc --print sysroot)
+  local f out=
+  for f in "--remap-path-prefix=$ROOT=/plumbing" "--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
+           "--remap-path-prefix=$sysroot=/rust" "$@"; do
+    f=${f//\\/\\\\}; out+="${out:+, }\"${f//\"/\\\"}\""
+  done
+  printf 'target.wasm32-unknown-unknown.rustflags = [%s]' "$out"
+}
+
+build_wasm() { # [simd128 | relaxed] (default: both)
   need_wasm_tools
-  log "building for wasm32 (+simd128)"
-  cargo build --release --lib --target wasm32-unknown-unknown
-  wasm-bindgen --target web --no-typescript --out-dir www/pkg \
-    target/wasm32-unknown-unknown/release/plumbing.wasm
-  log "building for wasm32 (+simd128 +relaxed-simd)"
-  RUSTFLAGS='-C target-feature=+simd128,+relaxed-simd --cfg getrandom_backend="wasm_js"' \
-    cargo build --release --lib --target wasm32-unknown-unknown --target-dir target/relaxed
-  wasm-bindgen --target web --no-typescript --out-dir www/pkg-relaxed \
-    target/relaxed/wasm32-unknown-unknown/release/plumbing.wasm
+  local which=${1:-both}
+  if [ "$which" != relaxed ]; then
+    log "building for wasm32 (+simd128)"
+    env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS -u CARGO_TARGET_DIR \
+      cargo build --release --lib --target wasm32-unknown-unknown --config "$(wasm_flags)"
+    wasm-bindgen --target web --no-typescript --out-dir www/pkg \
+      target/wasm32-unknown-unknown/release/plumbing.wasm
+  fi
+  if [ "$which" != simd128 ]; then
+    log "building for wasm32 (+simd128 +relaxed-simd)"
+    env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS -u CARGO_TARGET_DIR \
+      cargo build --release --lib --target wasm32-unknown-unknown --target-dir target/relaxed \
+      --config "$(wasm_flags -C target-feature=+relaxed-simd)"
+    wasm-bindgen --target web --no-typescript --out-dir www/pkg-relaxed \
+      target/relaxed/wasm32-unknown-unknown/release/plumbing.wasm
+  fi
   local d raw gz
   for d in pkg pkg-relaxed; do
+    [ -f "www/$d/plumbing_bg.wasm" ] || continue
     raw=$(stat -c %s www/$d/plumbing_bg.wasm); gz=$(gzip -9c www/$d/plumbing_bg.wasm | wc -c)
-    log "www/$d/plumbing_bg.wasm: $raw bytes, $gz gzipped"
+    log "www/$d/plumbing_bg.wasm: $raw bytes, $gz gzipped, sha256 $(sha256sum www/$d/plumbing_bg.wasm | cut -d' ' -f1)"
   done
 }
 
@@ -114,12 +155,16 @@ serve_bg() {
 
 cmd=${1:-build}
 shift || true
+[ "$cmd" = model ] || need_toolchain
 case "$cmd" in
   build)
     build
     ;;
   model)
     need_model
+    ;;
+  wasm)
+    build_wasm "$@"
     ;;
   serve)
     build
@@ -128,6 +173,8 @@ case "$cmd" in
     ;;
   test)
     build
+    log "reproducible wasm: a second build in a fresh copy of the tree gives the same bytes"
+    scripts/repro.sh
     need_browser
     log "native tests"
     cargo test --release
@@ -151,7 +198,7 @@ case "$cmd" in
     scripts/fuzz.sh "$@"
     ;;
   *)
-    echo "usage: ./build.sh [build | serve | test | bench [--runs N] [--peers] | dist | fuzz [seconds] | model]" >&2
+    echo "usage: ./build.sh [build | serve | test | bench [--runs N] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]" >&2
     exit 2
     ;;
 esac
