@@ -40,13 +40,13 @@ fn main() {
         (now_ms() - t) / 20.0
     };
     let w = &m.weights.output;
-    let wb = cast_blocks::<BlockQ8_0>(&m.file()[w.offset..w.offset + w.bytes]);
+    let wb = cast_blocks::<BlockQ8_0>(&m.file()[w.offset..w.offset + w.bytes]).unwrap();
     let mut out = vec![0f32; w.rows];
     println!("  output head (Q8_0, {} rows): {:.2} ms", w.rows, time(&mut || matmul_q8_0(wb, w.rows, &acts, 1, &mut out)));
     let mut q41 = 0.0;
     for l in &m.weights.layers {
         for w in [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up] {
-            let wb = cast_blocks::<BlockQ4_1>(&m.file()[w.offset..w.offset + w.bytes]);
+            let wb = cast_blocks::<BlockQ4_1>(&m.file()[w.offset..w.offset + w.bytes]).unwrap();
             let mut out = vec![0f32; w.rows];
             q41 += time(&mut || matmul_q4_1(wb, w.rows, &acts, 1, &mut out));
         }

@@ -312,34 +312,41 @@ impl Model {
         }
     }
 
-    fn qweights(&self, m: &Matrix) -> QWeights<'_> {
+    fn qweights(&self, m: &Matrix) -> Result<QWeights<'_>, Error> {
         let b = &self.file.bytes()[m.offset..m.offset + m.bytes];
-        match m.ty {
-            GgmlType::Q8_0 => QWeights::Q8_0(kernels::cast_blocks::<BlockQ8_0>(b)),
-            _ => QWeights::Q4_1(kernels::cast_blocks::<BlockQ4_1>(b)),
-        }
+        Ok(match m.ty {
+            GgmlType::Q8_0 => QWeights::Q8_0(kernels::cast_blocks::<BlockQ8_0>(b)?),
+            _ => QWeights::Q4_1(kernels::cast_blocks::<BlockQ4_1>(b)?),
+        })
     }
 
-    fn vector(&self, v: &Vector) -> &[f32] {
+    fn vector(&self, v: &Vector) -> Result<&[f32], Error> {
         kernels::cast_f32(&self.file.bytes()[v.offset..v.offset + v.len * 4])
     }
 
     /// Row `row` of a quantized matrix, dequantized into `out` (cols values).
-    pub fn dequantize_row(&self, m: &Matrix, row: usize, out: &mut [f32]) {
+    pub fn dequantize_row(&self, m: &Matrix, row: usize, out: &mut [f32]) -> Result<(), Error> {
+        if row >= m.rows || out.len() != m.cols {
+            return Err(Error::Limit(format!(
+                "tensor {} has {} rows of {}; asked for row {row} into {} values",
+                m.name, m.rows, m.cols, out.len()
+            )));
+        }
         let row_bytes = m.bytes / m.rows;
         let b = &self.file.bytes()[m.offset + row * row_bytes..m.offset + (row + 1) * row_bytes];
         match m.ty {
             GgmlType::Q8_0 => {
-                for (blk, o) in kernels::cast_blocks::<BlockQ8_0>(b).iter().zip(out.chunks_exact_mut(QK)) {
+                for (blk, o) in kernels::cast_blocks::<BlockQ8_0>(b)?.iter().zip(out.chunks_exact_mut(QK)) {
                     kernels::dequantize_q8_0(blk, o);
                 }
             }
             _ => {
-                for (blk, o) in kernels::cast_blocks::<BlockQ4_1>(b).iter().zip(out.chunks_exact_mut(QK)) {
+                for (blk, o) in kernels::cast_blocks::<BlockQ4_1>(b)?.iter().zip(out.chunks_exact_mut(QK)) {
                     kernels::dequantize_q4_1(blk, o);
                 }
             }
         }
+        Ok(())
     }
 
     /// The embedding row of a token, decoded from the quantized `token_embd`.
@@ -347,8 +354,7 @@ impl Model {
         if id as usize >= self.config.n_vocab {
             return Err(Error::Limit(format!("token id {id} is outside the vocabulary of {}", self.config.n_vocab)));
         }
-        self.dequantize_row(&self.weights.token_embd, id as usize, out);
-        Ok(())
+        self.dequantize_row(&self.weights.token_embd, id as usize, out)
     }
 
     // --------------------------------------------------------------------------------------------
@@ -397,11 +403,11 @@ impl Model {
 
         for (l, lw) in self.weights.layers.iter().enumerate() {
             // Attention
-            rms_norm(&x, self.vector(&lw.attn_norm), c.rms_eps, &mut xn);
+            rms_norm(&x, self.vector(&lw.attn_norm)?, c.rms_eps, &mut xn);
             kernels::quantize_rows_q8_1(&xn, d, &mut acts);
-            kernels::matmul(&self.qweights(&lw.wq), d, &acts, t_n, &mut q);
-            kernels::matmul(&self.qweights(&lw.wk), kvd, &acts, t_n, &mut k);
-            kernels::matmul(&self.qweights(&lw.wv), kvd, &acts, t_n, &mut v);
+            kernels::matmul(&self.qweights(&lw.wq)?, d, &acts, t_n, &mut q);
+            kernels::matmul(&self.qweights(&lw.wk)?, kvd, &acts, t_n, &mut k);
+            kernels::matmul(&self.qweights(&lw.wv)?, kvd, &acts, t_n, &mut v);
             for t in 0..t_n {
                 rope(&mut q[t * d..(t + 1) * d], hd, c.rope_dim, &cos[t], &sin[t]);
                 rope(&mut k[t * kvd..(t + 1) * kvd], hd, c.rope_dim, &cos[t], &sin[t]);
@@ -426,19 +432,19 @@ impl Model {
                 }
             }
             kernels::quantize_rows_q8_1(&att, d, &mut acts);
-            kernels::matmul(&self.qweights(&lw.wo), d, &acts, t_n, &mut proj);
+            kernels::matmul(&self.qweights(&lw.wo)?, d, &acts, t_n, &mut proj);
             add_in_place(&mut x, &proj);
 
             // Feed-forward (SwiGLU)
-            rms_norm(&x, self.vector(&lw.ffn_norm), c.rms_eps, &mut xn);
+            rms_norm(&x, self.vector(&lw.ffn_norm)?, c.rms_eps, &mut xn);
             kernels::quantize_rows_q8_1(&xn, d, &mut acts);
-            kernels::matmul(&self.qweights(&lw.w_gate), c.n_ff, &acts, t_n, &mut gate);
-            kernels::matmul(&self.qweights(&lw.w_up), c.n_ff, &acts, t_n, &mut up);
+            kernels::matmul(&self.qweights(&lw.w_gate)?, c.n_ff, &acts, t_n, &mut gate);
+            kernels::matmul(&self.qweights(&lw.w_up)?, c.n_ff, &acts, t_n, &mut up);
             for (g, u) in gate.iter_mut().zip(&up) {
                 *g = *g / (1.0 + kernels::exp_f32(-*g)) * u;
             }
             kernels::quantize_rows_q8_1(&gate, c.n_ff, &mut acts);
-            kernels::matmul(&self.qweights(&lw.w_down), d, &acts, t_n, &mut proj);
+            kernels::matmul(&self.qweights(&lw.w_down)?, d, &acts, t_n, &mut proj);
             add_in_place(&mut x, &proj);
         }
         state.n_past += t_n;
@@ -446,10 +452,10 @@ impl Model {
         // Only the last position's logits are needed.
         let last = &x[(t_n - 1) * d..];
         let mut hn = vec![0f32; d];
-        rms_norm(last, self.vector(&self.weights.output_norm), c.rms_eps, &mut hn);
+        rms_norm(last, self.vector(&self.weights.output_norm)?, c.rms_eps, &mut hn);
         kernels::quantize_rows_q8_1(&hn, d, &mut acts);
         let mut logits = vec![0f32; c.n_vocab];
-        kernels::matmul(&self.qweights(&self.weights.output), c.n_vocab, &acts, 1, &mut logits);
+        kernels::matmul(&self.qweights(&self.weights.output)?, c.n_vocab, &acts, 1, &mut logits);
         Ok(logits)
     }
 }
@@ -497,8 +503,8 @@ fn vector(g: &Gguf, name: &str, len: usize) -> Result<Vector, Error> {
 fn check_scales(file: &[u8], m: &Matrix) -> Result<(), Error> {
     let b = &file[m.offset..m.offset + m.bytes];
     let bad = match m.ty {
-        GgmlType::Q8_0 => kernels::cast_blocks::<BlockQ8_0>(b).iter().position(|x| !kernels::f16_is_finite(x.d)),
-        _ => kernels::cast_blocks::<BlockQ4_1>(b)
+        GgmlType::Q8_0 => kernels::cast_blocks::<BlockQ8_0>(b)?.iter().position(|x| !kernels::f16_is_finite(x.d)),
+        _ => kernels::cast_blocks::<BlockQ4_1>(b)?
             .iter()
             .position(|x| !kernels::f16_is_finite(x.d) || !kernels::f16_is_finite(x.m)),
     };
@@ -510,7 +516,7 @@ fn check_scales(file: &[u8], m: &Matrix) -> Result<(), Error> {
 
 /// Refuses NaN or infinite norm weights (they would turn every logit into NaN).
 fn check_finite(file: &[u8], v: &Vector) -> Result<(), Error> {
-    let x = kernels::cast_f32(&file[v.offset..v.offset + v.len * 4]);
+    let x = kernels::cast_f32(&file[v.offset..v.offset + v.len * 4])?;
     match x.iter().position(|w| !w.is_finite()) {
         Some(i) => Err(Error::Format(format!("tensor {} has a NaN or infinite value at index {i}", v.name))),
         None => Ok(()),

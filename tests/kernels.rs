@@ -51,3 +51,21 @@ fn exp_f32_is_within_2_ulp_of_libm() {
     assert_eq!(plumbing::kernels::exp_f32(-100.0), 0.0);
     assert_eq!(plumbing::kernels::exp_f32(0.0), 1.0);
 }
+
+#[test]
+fn cast_blocks_refuses_partial_and_misaligned_blocks() {
+    use plumbing::kernels::{cast_blocks, cast_f32, BlockQ4_1, BlockQ8_0};
+    #[repr(align(8))]
+    struct Aligned([u8; 48]);
+    let buf = Aligned([0; 48]);
+    assert_eq!(cast_blocks::<BlockQ4_1>(&buf.0[..40]).unwrap().len(), 2);
+    assert_eq!(cast_blocks::<BlockQ8_0>(&buf.0[..34]).unwrap().len(), 1);
+    assert_eq!(cast_f32(&buf.0[..8]).unwrap().len(), 2);
+    let e = cast_blocks::<BlockQ4_1>(&buf.0[..30]).unwrap_err();
+    assert_eq!(e.kind(), "format");
+    assert!(e.to_string().contains("30 bytes are not a whole number of 20-byte blocks"), "{e}");
+    let e = cast_blocks::<BlockQ8_0>(&buf.0[1..35]).unwrap_err();
+    assert!(e.to_string().contains("is not aligned to 2 bytes"), "{e}");
+    let e = cast_f32(&buf.0[2..10]).unwrap_err();
+    assert!(e.to_string().contains("is not aligned to 4 bytes"), "{e}");
+}

@@ -6,7 +6,12 @@
 //! ggml-cpu does: Q4_1 codes are unsigned already; for Q8_0 the sign of the weight is moved onto
 //! the activation (|w| · sign(w)·x), exact for codes in -127..127, which is what ggml's quantizer
 //! writes.
-#![allow(unused_unsafe)]
+//!
+//! Unsafe here is of two kinds, and every block says which: calling the intrinsics, which is
+//! sound because this file is compiled only when the whole build enables AVX2 and FMA (the cfg in
+//! mod.rs; `-C target-cpu=native` on such a machine); and loads and stores through raw pointers,
+//! each bounded as its comment says.
+#![deny(unsafe_op_in_unsafe_fn)]
 
 use core::arch::x86_64::*;
 
@@ -15,13 +20,22 @@ use super::{f16_to_f32, BlockQ4_1, BlockQ8_0, BlockQ8_1};
 #[inline(always)]
 fn finish(acc: __m128) -> f32 {
     let mut l = [0f32; 4];
+    // SAFETY: SSE, enabled for this build; l has room for the 4 floats and _mm_storeu_ps needs no
+    // alignment.
     unsafe { _mm_storeu_ps(l.as_mut_ptr(), acc) };
     (l[0] + l[1]) + (l[2] + l[3])
 }
 
+/// 32 bytes in one 256-bit register.
+#[inline(always)]
+fn load32(b: &[i8; 32]) -> __m256i {
+    // SAFETY: AVX, enabled for this build; the array is 32 bytes, one unaligned 256-bit load.
+    unsafe { _mm256_loadu_si256(b.as_ptr() as *const __m256i) }
+}
+
 /// A weight block type: its products with one activation block (four partial i32 sums) and its
 /// per-block float terms.
-trait Block {
+trait WeightBlock {
     const HAS_MIN: bool;
     type W: Copy;
     fn decode(&self) -> Self::W;
@@ -30,11 +44,12 @@ trait Block {
     fn m(&self) -> f32;
 }
 
-impl Block for BlockQ4_1 {
+impl WeightBlock for BlockQ4_1 {
     const HAS_MIN: bool = true;
     type W = __m256i;
     #[inline(always)]
     fn decode(&self) -> __m256i {
+        // SAFETY: AVX2, enabled for this build; qs is 16 bytes, one unaligned 128-bit load.
         unsafe {
             let tmp = _mm_loadu_si128(self.qs.as_ptr() as *const __m128i);
             _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp), _mm256_set1_epi8(0x0f))
@@ -42,8 +57,9 @@ impl Block for BlockQ4_1 {
     }
     #[inline(always)]
     fn dot(w: __m256i, a: &BlockQ8_1) -> __m128i {
+        let y = load32(&a.qs);
+        // SAFETY: AVX2, enabled for this build; registers only.
         unsafe {
-            let y = _mm256_loadu_si256(a.qs.as_ptr() as *const __m256i);
             let p = _mm256_madd_epi16(_mm256_maddubs_epi16(w, y), _mm256_set1_epi16(1));
             _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1))
         }
@@ -58,17 +74,18 @@ impl Block for BlockQ4_1 {
     }
 }
 
-impl Block for BlockQ8_0 {
+impl WeightBlock for BlockQ8_0 {
     const HAS_MIN: bool = false;
     type W = __m256i;
     #[inline(always)]
     fn decode(&self) -> __m256i {
-        unsafe { _mm256_loadu_si256(self.qs.as_ptr() as *const __m256i) }
+        load32(&self.qs)
     }
     #[inline(always)]
     fn dot(w: __m256i, a: &BlockQ8_1) -> __m128i {
+        let y = load32(&a.qs);
+        // SAFETY: AVX2, enabled for this build; registers only.
         unsafe {
-            let y = _mm256_loadu_si256(a.qs.as_ptr() as *const __m256i);
             let p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w)), _mm256_set1_epi16(1));
             _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1))
         }
@@ -85,9 +102,10 @@ impl Block for BlockQ8_0 {
 
 /// One weight row against NT tokens (t0..t0+NT): whole groups of four blocks, then the rest.
 #[inline(always)]
-fn row<B: Block, const NT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Scales, t0: usize) -> [f32; NT] {
+fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Scales, t0: usize) -> [f32; NT] {
     let nb = wr.len();
     let full = nb / 4 * 4;
+    // SAFETY: SSE, enabled for this build; registers only.
     let mut acc = [unsafe { _mm_setzero_ps() }; NT];
     let mut g = 0;
     while g < full {
@@ -110,8 +128,10 @@ fn row<B: Block, const NT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Scales, t0: us
 /// CNT (1 to 4) blocks starting at block g, into the four lanes of each token's accumulator
 /// (absent blocks add exactly +0).
 #[inline(always)]
-fn group<B: Block, const NT: usize, const CNT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Scales, t0: usize, g: usize, acc: &mut [__m128; NT]) {
+fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Scales, t0: usize, g: usize, acc: &mut [__m128; NT]) {
     let nb = wr.len();
+    // SAFETY: AVX2, enabled for this build. The only memory accesses are the two 4-float loads
+    // from d4 and s4, slices of exactly 4 floats (bounds-checked where they are sliced).
     unsafe {
         let mut p = [[_mm_setzero_si128(); 4]; NT];
         for k in 0..CNT {
@@ -129,7 +149,8 @@ fn group<B: Block, const NT: usize, const CNT: usize>(wr: &[B], x: &[BlockQ8_1],
             // hadd twice: the four blocks' exact integer sums in four lanes.
             let sums = _mm_cvtepi32_ps(_mm_hadd_epi32(_mm_hadd_epi32(p[j][0], p[j][1]), _mm_hadd_epi32(p[j][2], p[j][3])));
             let i = (t0 + j) * ds.nbp + g;
-            let (dx, sx) = (_mm_loadu_ps(ds.d.as_ptr().add(i)), _mm_loadu_ps(ds.s.as_ptr().add(i)));
+            let (d4, s4) = (&ds.d[i..i + 4], &ds.s[i..i + 4]);
+            let (dx, sx) = (_mm_loadu_ps(d4.as_ptr()), _mm_loadu_ps(s4.as_ptr()));
             let mut term = _mm_mul_ps(sums, _mm_mul_ps(dw4, dx));
             term = _mm_add_ps(term, if B::HAS_MIN { _mm_mul_ps(mw4, sx) } else { _mm_setzero_ps() });
             acc[j] = _mm_add_ps(acc[j], term);
@@ -144,7 +165,7 @@ struct Scales {
     nbp: usize,
 }
 
-fn matmul<B: Block>(w: &[B], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
+fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
     let nb = w.len() / rows;
     let nbp = nb.div_ceil(4) * 4;
     let mut ds = Scales { d: vec![0.0; ntok * nbp], s: vec![0.0; ntok * nbp], nbp };
@@ -175,20 +196,26 @@ pub fn matmul_q8_0(w: &[BlockQ8_0], rows: usize, x: &[BlockQ8_1], ntok: usize, o
 }
 
 /// The attention of G query heads sharing one KV head, head size 64 (see
-/// kernels::attention_group, which checks the sizes): the heads share each key and value load,
-/// and the outputs stay in registers, 16 dimensions at a time.
+/// kernels::attention_group): the heads share each key and value load, and the outputs stay in
+/// registers, 16 dimensions at a time. Four lanes wide, as simd128.rs, so that the sums round alike.
+///
+/// # Safety
+/// `q` holds at least G × 64 floats, `scores` at least G × n, `out` at least G × 64, and, if
+/// n > 0, `keys` and `values` at least (n - 1) × stride + 64 (kernels::attention_group asserts
+/// exactly this before it calls).
 #[allow(clippy::too_many_arguments)]
-pub fn attention64<const G: usize>(q: &[f32], keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
-    // SAFETY (all loads and stores below): kernels::attention_group checked that q holds G × 64 floats,
-    // keys and values n positions of 64 at `stride`, scores G × n and out G × 64.
-    // Four lanes wide, as simd128.rs, so that the sums round alike.
+pub(crate) unsafe fn attention64<const G: usize>(q: &[f32], keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
+    // SAFETY: SSE, enabled for this build. Every load and store is inside its slice by the
+    // contract above, as noted at each one; softmax_in_place gets a checked slice.
     unsafe {
         for t in 0..n {
+            // keys: t < n and 16c + 15 < 64, so every float read is below (n - 1) × stride + 64.
             let k = keys.as_ptr().add(t * stride);
             let mut acc = [[_mm_setzero_ps(); 4]; G];
             for c in 0..4 {
                 let kv = [_mm_loadu_ps(k.add(16 * c)), _mm_loadu_ps(k.add(16 * c + 4)), _mm_loadu_ps(k.add(16 * c + 8)), _mm_loadu_ps(k.add(16 * c + 12))];
                 for h in 0..G {
+                    // q: h < G, so h × 64 + 16c + 4i + 3 < G × 64.
                     let qh = q.as_ptr().add(h * 64 + 16 * c);
                     for i in 0..4 {
                         acc[h][i] = _mm_add_ps(acc[h][i], _mm_mul_ps(_mm_loadu_ps(qh.add(4 * i)), kv[i]));
@@ -197,6 +224,7 @@ pub fn attention64<const G: usize>(q: &[f32], keys: &[f32], values: &[f32], stri
             }
             for h in 0..G {
                 let a = &acc[h];
+                // scores: h × n + t < G × n.
                 *scores.get_unchecked_mut(h * n + t) = finish(_mm_add_ps(_mm_add_ps(a[0], a[1]), _mm_add_ps(a[2], a[3]))) * scale;
             }
         }
@@ -206,6 +234,7 @@ pub fn attention64<const G: usize>(q: &[f32], keys: &[f32], values: &[f32], stri
         for c in 0..4 {
             let mut o = [[_mm_setzero_ps(); 4]; G];
             for t in 0..n {
+                // values: as the keys.
                 let v = values.as_ptr().add(t * stride + 16 * c);
                 let vv = [_mm_loadu_ps(v), _mm_loadu_ps(v.add(4)), _mm_loadu_ps(v.add(8)), _mm_loadu_ps(v.add(12))];
                 for h in 0..G {
@@ -217,6 +246,7 @@ pub fn attention64<const G: usize>(q: &[f32], keys: &[f32], values: &[f32], stri
             }
             for h in 0..G {
                 for i in 0..4 {
+                    // out: h × 64 + 16c + 4i + 3 < G × 64.
                     _mm_storeu_ps(out.as_mut_ptr().add(h * 64 + 16 * c + 4 * i), o[h][i]);
                 }
             }

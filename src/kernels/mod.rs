@@ -9,13 +9,18 @@
 //! Matrix products follow llama.cpp: the activations are quantized once per row to 8 bits in
 //! blocks of 32 (`BlockQ8_1`, with the block's sum so that Q4_1's minimum costs one multiply per
 //! block), then each weight block is multiplied in integers and scaled once.
+//!
+//! Unsafe code lives here and in the per-instruction-set files only: the casts of file bytes to
+//! blocks (bounded by the sealed `Block` trait and checked) and the SIMD loads (each block says
+//! why it stays in bounds).
+#![deny(unsafe_op_in_unsafe_fn)]
 
-pub mod scalar;
+pub(crate) mod scalar;
 pub mod selftest;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub mod simd128;
+pub(crate) mod simd128;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
-pub mod avx2;
+pub(crate) mod avx2;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use simd128 as arch;
@@ -28,6 +33,8 @@ use avx2 as arch;
 use scalar as arch;
 
 pub use arch::{matmul_q4_1, matmul_q8_0};
+
+use crate::Error;
 
 /// Which kernel set this build runs.
 pub const ARCH: &str = if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
@@ -103,17 +110,64 @@ pub fn f32_to_f16(x: f32) -> u16 {
     half::f16::from_f32(x).to_bits()
 }
 
-/// Reinterprets bytes as blocks. The loader checks sizes and alignment before it gets here.
-pub fn cast_blocks<T>(bytes: &[u8]) -> &[T] {
-    let size = std::mem::size_of::<T>();
-    assert!(bytes.len() % size == 0, "{} bytes is not a whole number of {size}-byte blocks", bytes.len());
-    assert!(bytes.as_ptr() as usize % std::mem::align_of::<T>() == 0, "misaligned block data");
-    // SAFETY: T is a repr(C) struct of plain integers (every bit pattern valid), the length is a
-    // whole number of T and the pointer is aligned, both checked above.
-    unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const T, bytes.len() / size) }
+// ------------------------------------------------------------------------------------------------
+// Reading file bytes as blocks, in place
+// ------------------------------------------------------------------------------------------------
+
+// The blocks are read in place from a little-endian file.
+const _: () = assert!(cfg!(target_endian = "little"), "the block layouts are read in place from little-endian GGUF files");
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::BlockQ4_1 {}
+    impl Sealed for super::BlockQ8_0 {}
+    impl Sealed for super::BlockQ8_1 {}
+    impl Sealed for f32 {}
 }
 
-pub fn cast_f32(bytes: &[u8]) -> &[f32] {
+/// A plain block type that bytes can be read as in place: `Copy`, no padding, no pointers, and
+/// every bit pattern a valid value. Sealed: only the types of this module implement it.
+///
+/// # Safety
+/// An implementor must be a `repr(C)` (or primitive) type of integers and floats only, with no
+/// padding bytes (the size asserts above check that for the blocks), so that any `size_of::<T>()`
+/// initialised bytes at an address aligned for `T` are a valid `T`.
+pub unsafe trait Block: sealed::Sealed + Copy + 'static {}
+
+// SAFETY: repr(C) { u16, u16, [u8; 16] }: 20 bytes, no padding (asserted), any bits valid.
+unsafe impl Block for BlockQ4_1 {}
+// SAFETY: repr(C) { u16, [i8; 32] }: 34 bytes, no padding (asserted), any bits valid.
+unsafe impl Block for BlockQ8_0 {}
+// SAFETY: repr(C) { f32, f32, [i8; 32] }: 40 bytes, no padding (asserted), any bits valid.
+unsafe impl Block for BlockQ8_1 {}
+// SAFETY: a primitive: 4 bytes, any bits valid (a NaN is a valid f32).
+unsafe impl Block for f32 {}
+
+/// Reads bytes in place as blocks of `T`. An error, never a panic, if the bytes are not a whole
+/// number of blocks or not aligned for `T`: the loader's checks (whole blocks per row, tensor
+/// offsets multiples of 8 in an 8-byte aligned `ModelFile`) make that unreachable from a file,
+/// but the cast does not rely on them.
+///
+/// Only plain block types can be cast to; anything else does not compile:
+/// ```compile_fail
+/// let _ = plumbing::kernels::cast_blocks::<bool>(&[2u8]);
+/// ```
+pub fn cast_blocks<T: Block>(bytes: &[u8]) -> Result<&[T], Error> {
+    let (size, align) = (std::mem::size_of::<T>(), std::mem::align_of::<T>());
+    if bytes.len() % size != 0 {
+        return Err(Error::Format(format!("{} bytes are not a whole number of {size}-byte blocks", bytes.len())));
+    }
+    if bytes.as_ptr() as usize % align != 0 {
+        return Err(Error::Format(format!("block data at address {:#x} is not aligned to {align} bytes", bytes.as_ptr() as usize)));
+    }
+    // SAFETY: T: Block, so any initialised bytes of T's size are a valid T; the pointer is
+    // aligned for T and the length is a whole number of T (both checked above); the result
+    // borrows `bytes`, so it lives no longer than they do and they cannot change meanwhile.
+    Ok(unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const T, bytes.len() / size) })
+}
+
+/// Reads bytes in place as f32 (see cast_blocks).
+pub fn cast_f32(bytes: &[u8]) -> Result<&[f32], Error> {
     cast_blocks::<f32>(bytes)
 }
 
@@ -218,10 +272,14 @@ pub(crate) fn pad4<const N: usize>(a: [f32; N]) -> [f32; 4] {
 /// exp_f32, then the values added position by position), whatever the instruction set.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_group(q: &[f32], hd: usize, keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
+    // The model passes shapes from its config (checked when it was loaded): a failure here is a
+    // bug in the caller, not in a file. The SIMD kernels' loads rely on this check.
     let group = q.len() / hd;
+    let kv_need = if n == 0 { 0 } else { (n - 1) * stride + hd };
     assert!(
-        scores.len() >= group * n && out.len() >= group * hd && (n == 0 || keys.len() >= (n - 1) * stride + hd && values.len() >= (n - 1) * stride + hd),
-        "attention shapes"
+        scores.len() >= group * n && out.len() >= group * hd && keys.len() >= kv_need && values.len() >= kv_need,
+        "attention shapes: {group} heads of {hd} over {n} positions (stride {stride}) need {} scores, {} outputs and {kv_need} keys and values; got {}, {}, {} and {}",
+        group * n, group * hd, scores.len(), out.len(), keys.len(), values.len()
     );
     #[cfg(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
@@ -229,10 +287,15 @@ pub fn attention_group(q: &[f32], hd: usize, keys: &[f32], values: &[f32], strid
     ))]
     if hd == 64 {
         match group {
-            1 => return arch::attention64::<1>(q, keys, values, stride, n, scale, scores, out),
-            2 => return arch::attention64::<2>(q, keys, values, stride, n, scale, scores, out),
-            3 => return arch::attention64::<3>(q, keys, values, stride, n, scale, scores, out),
-            4 => return arch::attention64::<4>(q, keys, values, stride, n, scale, scores, out),
+            // SAFETY: attention64's contract is the assert above with hd = 64 and group = G
+            // (q holds q.len() / 64 >= G heads).
+            1 => return unsafe { arch::attention64::<1>(q, keys, values, stride, n, scale, scores, out) },
+            // SAFETY: as for 1.
+            2 => return unsafe { arch::attention64::<2>(q, keys, values, stride, n, scale, scores, out) },
+            // SAFETY: as for 1.
+            3 => return unsafe { arch::attention64::<3>(q, keys, values, stride, n, scale, scores, out) },
+            // SAFETY: as for 1.
+            4 => return unsafe { arch::attention64::<4>(q, keys, values, stride, n, scale, scores, out) },
             _ => {}
         }
     }

@@ -8,6 +8,10 @@
 //! i32x4.relaxed_dot_i8x16_i7x16_add_s instead: 16 byte products per instruction, exact here
 //! because one side is always 7-bit (Q4_1 codes 0..15; |w| for Q8_0, its sign moved onto x). Up to four tokens share each decoded weight block,
 //! which makes prefill a matrix × matrix product rather than a loop of dot products.
+//!
+//! The arithmetic intrinsics are safe (simd128 is enabled for the whole build); the loads and
+//! stores through raw pointers are the unsafe part, and each says why it stays in bounds.
+#![deny(unsafe_op_in_unsafe_fn)]
 
 use core::arch::wasm32::*;
 
@@ -79,7 +83,7 @@ fn finish(acc: v128) -> f32 {
 
 /// A weight block type: its decoded codes, its product with one activation block (four partial
 /// i32 sums), and its f16 scale bits (d, and m for Q4_1) packed d | m << 16.
-trait Block {
+trait WeightBlock {
     const HAS_MIN: bool;
     type W: Copy;
     fn decode(&self) -> Self::W;
@@ -87,7 +91,7 @@ trait Block {
     fn scale_bits(&self) -> u32;
 }
 
-impl Block for BlockQ4_1 {
+impl WeightBlock for BlockQ4_1 {
     const HAS_MIN: bool = true;
     #[cfg(not(target_feature = "relaxed-simd"))]
     type W = [v128; 4];
@@ -118,12 +122,13 @@ impl Block for BlockQ4_1 {
     #[inline(always)]
     fn scale_bits(&self) -> u32 {
         // d and m are adjacent: one 32-bit load.
-        // SAFETY: the block starts with these 4 bytes; unaligned loads are fine in wasm.
+        // SAFETY: the block is repr(C) and starts with d and m, 4 bytes; read_unaligned needs
+        // no alignment.
         unsafe { core::ptr::read_unaligned(self as *const Self as *const u32) }
     }
 }
 
-impl Block for BlockQ8_0 {
+impl WeightBlock for BlockQ8_0 {
     const HAS_MIN: bool = false;
     #[cfg(not(target_feature = "relaxed-simd"))]
     type W = [v128; 4];
@@ -171,7 +176,7 @@ fn dot4(w: &[v128; 4], a: &[v128]) -> v128 {
 
 /// One weight row against NT tokens (t0..t0+NT): whole groups of four blocks, then the rest.
 #[inline(always)]
-fn row<B: Block, const NT: usize>(wr: &[B], x: &Acts, t0: usize) -> [f32; NT] {
+fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &Acts, t0: usize) -> [f32; NT] {
     let nb = wr.len();
     let full = nb / 4 * 4;
     let mut acc = [f32x4_splat(0.0); NT];
@@ -196,7 +201,7 @@ fn row<B: Block, const NT: usize>(wr: &[B], x: &Acts, t0: usize) -> [f32; NT] {
 /// CNT (1 to 4) blocks starting at block g, into the four lanes of each token's accumulator
 /// (absent blocks add exactly +0).
 #[inline(always)]
-fn group<B: Block, const NT: usize, const CNT: usize>(wb: &[B], x: &Acts, t0: usize, g: usize, acc: &mut [v128; NT]) {
+fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Acts, t0: usize, g: usize, acc: &mut [v128; NT]) {
     let mut u = [[i32x4_splat(0); 2]; NT];
     for pair in 0..2 {
         let mut p = [[i32x4_splat(0); 2]; NT];
@@ -225,15 +230,16 @@ fn group<B: Block, const NT: usize, const CNT: usize>(wb: &[B], x: &Acts, t0: us
     for j in 0..NT {
         let sums = f32x4_convert_i32x4(hadd(u[j][0], u[j][1]));
         let i = (t0 + j) * x.nbp + g;
-        // SAFETY: each row of d and s is padded to a multiple of 4.
-        let (dx, sx) = unsafe { (v128_load(x.d.as_ptr().add(i) as *const v128), v128_load(x.s.as_ptr().add(i) as *const v128)) };
+        let (d4, s4) = (&x.d[i..i + 4], &x.s[i..i + 4]);
+        // SAFETY: d4 and s4 are 4 floats each (sliced just above); v128_load needs no alignment.
+        let (dx, sx) = unsafe { (v128_load(d4.as_ptr() as *const v128), v128_load(s4.as_ptr() as *const v128)) };
         let mut term = f32x4_mul(sums, f32x4_mul(dw4, dx));
         term = f32x4_add(term, if B::HAS_MIN { f32x4_mul(mw4, sx) } else { f32x4_splat(0.0) });
         acc[j] = f32x4_add(acc[j], term);
     }
 }
 
-fn matmul<B: Block>(w: &[B], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
+fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
     let nb = w.len() / rows;
     assert!(rows * nb == w.len() && x.len() >= ntok * nb && out.len() >= ntok * rows, "matmul shapes");
     let wide = prepare(x, nb, ntok);
@@ -256,51 +262,74 @@ pub fn matmul_q8_0(w: &[BlockQ8_0], rows: usize, x: &[BlockQ8_1], ntok: usize, o
     matmul(w, rows, x, ntok, out)
 }
 
+/// Four floats from `p`.
+///
+/// # Safety
+/// `p .. p + 4` must lie inside one slice of f32.
+#[inline(always)]
+unsafe fn ld4(p: *const f32) -> v128 {
+    // SAFETY: the caller's contract; v128_load needs no alignment.
+    unsafe { v128_load(p as *const v128) }
+}
+
 /// The attention of G query heads sharing one KV head, head size 64 (see
-/// kernels::attention_group, which checks the sizes): the heads share each key and value load,
-/// and the outputs stay in registers, 16 dimensions at a time.
+/// kernels::attention_group): the heads share each key and value load, and the outputs stay in
+/// registers, 16 dimensions at a time.
+///
+/// # Safety
+/// `q` holds at least G × 64 floats, `scores` at least G × n, `out` at least G × 64, and, if
+/// n > 0, `keys` and `values` at least (n - 1) × stride + 64 (kernels::attention_group asserts
+/// exactly this before it calls).
 #[allow(clippy::too_many_arguments)]
-pub fn attention64<const G: usize>(q: &[f32], keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
-    // SAFETY (all loads and stores below): kernels::attention_group checked that q holds G × 64 floats,
-    // keys and values n positions of 64 at `stride`, scores G × n and out G × 64.
-    unsafe {
-        let ld = |p: *const f32| v128_load(p as *const v128);
-        for t in 0..n {
-            let k = keys.as_ptr().add(t * stride);
-            let mut acc = [[f32x4_splat(0.0); 4]; G];
-            for c in 0..4 {
-                let kv = [ld(k.add(16 * c)), ld(k.add(16 * c + 4)), ld(k.add(16 * c + 8)), ld(k.add(16 * c + 12))];
-                for h in 0..G {
-                    let qh = q.as_ptr().add(h * 64 + 16 * c);
-                    for i in 0..4 {
-                        acc[h][i] = f32x4_add(acc[h][i], f32x4_mul(ld(qh.add(4 * i)), kv[i]));
-                    }
-                }
-            }
+pub(crate) unsafe fn attention64<const G: usize>(q: &[f32], keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
+    let (qp, kp, vp) = (q.as_ptr(), keys.as_ptr(), values.as_ptr());
+    for t in 0..n {
+        let mut acc = [[f32x4_splat(0.0); 4]; G];
+        for c in 0..4 {
+            // SAFETY: t < n and 16c + 15 < 64, so every float read is below
+            // (n - 1) × stride + 64 <= keys.len() (the contract).
+            let kv = unsafe {
+                let k = kp.add(t * stride + 16 * c);
+                [ld4(k), ld4(k.add(4)), ld4(k.add(8)), ld4(k.add(12))]
+            };
             for h in 0..G {
-                let a = &acc[h];
-                *scores.get_unchecked_mut(h * n + t) = finish(f32x4_add(f32x4_add(a[0], a[1]), f32x4_add(a[2], a[3]))) * scale;
+                for i in 0..4 {
+                    // SAFETY: h < G, so h × 64 + 16c + 4i + 3 < G × 64 <= q.len() (the contract).
+                    let qv = unsafe { ld4(qp.add(h * 64 + 16 * c + 4 * i)) };
+                    acc[h][i] = f32x4_add(acc[h][i], f32x4_mul(qv, kv[i]));
+                }
             }
         }
         for h in 0..G {
-            super::softmax_in_place(&mut scores[h * n..(h + 1) * n]);
+            let a = &acc[h];
+            let s = finish(f32x4_add(f32x4_add(a[0], a[1]), f32x4_add(a[2], a[3]))) * scale;
+            // SAFETY: h × n + t < G × n <= scores.len() (the contract).
+            unsafe { *scores.get_unchecked_mut(h * n + t) = s };
         }
-        for c in 0..4 {
-            let mut o = [[f32x4_splat(0.0); 4]; G];
-            for t in 0..n {
-                let v = values.as_ptr().add(t * stride + 16 * c);
-                let vv = [ld(v), ld(v.add(4)), ld(v.add(8)), ld(v.add(12))];
-                for h in 0..G {
-                    let p = f32x4_splat(*scores.get_unchecked(h * n + t));
-                    for i in 0..4 {
-                        o[h][i] = f32x4_add(o[h][i], f32x4_mul(p, vv[i]));
-                    }
+    }
+    for h in 0..G {
+        super::softmax_in_place(&mut scores[h * n..(h + 1) * n]);
+    }
+    for c in 0..4 {
+        let mut o = [[f32x4_splat(0.0); 4]; G];
+        for t in 0..n {
+            // SAFETY: as for the keys: below (n - 1) × stride + 64 <= values.len().
+            let vv = unsafe {
+                let v = vp.add(t * stride + 16 * c);
+                [ld4(v), ld4(v.add(4)), ld4(v.add(8)), ld4(v.add(12))]
+            };
+            for h in 0..G {
+                // SAFETY: h × n + t < G × n <= scores.len() (the contract).
+                let p = f32x4_splat(unsafe { *scores.get_unchecked(h * n + t) });
+                for i in 0..4 {
+                    o[h][i] = f32x4_add(o[h][i], f32x4_mul(p, vv[i]));
                 }
             }
-            for h in 0..G {
-                for i in 0..4 {
-                    v128_store(out.as_mut_ptr().add(h * 64 + 16 * c + 4 * i) as *mut v128, o[h][i]);
-                }
+        }
+        for h in 0..G {
+            for i in 0..4 {
+                // SAFETY: h × 64 + 16c + 4i + 3 < G × 64 <= out.len() (the contract).
+                unsafe { v128_store(out.as_mut_ptr().add(h * 64 + 16 * c + 4 * i) as *mut v128, o[h][i]) };
             }
         }
     }
