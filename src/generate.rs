@@ -30,7 +30,34 @@ pub struct GenParams {
 
 impl Default for GenParams {
     fn default() -> Self {
-        GenParams { sampling: SamplingParams::default(), max_tokens: 256, ignore_eos: false, n_top: 10, capture_attention: false, n_ctx: 0 }
+        GenParams { sampling: SamplingParams::default(), max_tokens: 200, ignore_eos: false, n_top: 10, capture_attention: false, n_ctx: 0 }
+    }
+}
+
+/// The most alternatives a step reports.
+pub const MAX_N_TOP: usize = 100;
+
+impl GenParams {
+    /// Refuses values no sampler can use, naming the parameter and the value.
+    pub fn check(&self) -> Result<(), Error> {
+        let s = &self.sampling;
+        let bad = |name: &str, v: String, want: &str| Err(Error::Request(format!("parameter {name} is {v}; it must be {want}")));
+        if !(s.temperature.is_finite() && s.temperature >= 0.0) {
+            return bad("temperature", s.temperature.to_string(), "a number >= 0 (0 = greedy)");
+        }
+        if !(s.top_p > 0.0 && s.top_p <= 1.0) {
+            return bad("top_p", s.top_p.to_string(), "in (0, 1]");
+        }
+        if !(s.repeat_penalty.is_finite() && s.repeat_penalty > 0.0) {
+            return bad("repeat_penalty", s.repeat_penalty.to_string(), "a number > 0 (1 = off)");
+        }
+        if self.max_tokens == 0 {
+            return bad("max_tokens", "0".into(), "at least 1");
+        }
+        if self.n_top > MAX_N_TOP {
+            return bad("n_top", self.n_top.to_string(), &format!("at most {MAX_N_TOP}"));
+        }
+        Ok(())
     }
 }
 
@@ -124,8 +151,11 @@ impl Engine {
     }
 
     /// Starts a new session (dropping any previous one) and checks the prompt fits.
-    pub fn start(&mut self, prompt: Vec<u32>, params: GenParams) -> Result<(), Error> {
+    pub fn start(&mut self, prompt: Vec<u32>, mut params: GenParams) -> Result<(), Error> {
         self.session = None;
+        params.check()?;
+        // The seed this run uses, kept in its params so that it can be reported and repeated.
+        params.sampling.seed = Some(params.sampling.seed.unwrap_or_else(crate::sampler::random_seed));
         if prompt.is_empty() {
             return Err(Error::Limit("the prompt is empty".into()));
         }
@@ -170,6 +200,11 @@ impl Engine {
 
     fn session(&mut self) -> Result<&mut Session, Error> {
         self.session.as_mut().ok_or_else(|| Error::Limit("no generation has been started".into()))
+    }
+
+    /// The parameters of the current session (defaults filled, the seed it uses).
+    pub fn params(&self) -> Option<&GenParams> {
+        self.session.as_ref().map(|s| &s.params)
     }
 
     pub fn session_ref(&self) -> Option<&Session> {

@@ -35,6 +35,8 @@ pub fn info(engine: &Engine, max_items: usize) -> Json {
         "architecture": m.config.architecture,
         "name": g.get("general.name").and_then(|v| v.as_str()).unwrap_or(""),
         "config": config,
+        // The one set of defaults (GenParams::default()): callers read them here.
+        "defaults": crate::generate::GenParams::default(),
         "kernels": kernels::ARCH,
         "alignment": g.alignment,
         "data_offset": g.data_offset,
@@ -50,6 +52,8 @@ pub fn info(engine: &Engine, max_items: usize) -> Json {
 }
 
 pub fn tensor_entry(t: &TensorInfo) -> Json {
+    let g = geometry(t);
+    let (role, group, layer) = role(&t.name);
     json!({
         "name": t.name,
         "type": t.ggml_type.name(),
@@ -57,7 +61,70 @@ pub fn tensor_entry(t: &TensorInfo) -> Json {
         "n_params": t.n_elements,
         "bytes": t.n_bytes,
         "offset": t.offset,
+        "role": role,
+        "group": group,
+        "layer": layer,
+        "rows": g.rows,
+        "cols": g.cols,
+        "block": {"elements": g.elements, "bytes": g.bytes, "per_row": g.per_row},
     })
+}
+
+/// What a tensor is for, from its GGUF name: (role, group, layer).
+/// Roles: embedding, attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up,
+/// ffn_down, output_norm, output, other; groups: embedding, attention, mlp, norm, output, other.
+pub fn role(name: &str) -> (&'static str, &'static str, Option<usize>) {
+    let (layer, rest) = match name.strip_prefix("blk.").and_then(|r| r.split_once('.')) {
+        Some((n, rest)) => match n.parse::<usize>() {
+            Ok(l) => (Some(l), rest),
+            Err(_) => (None, name),
+        },
+        None => (None, name),
+    };
+    let base = rest.strip_suffix(".weight").or_else(|| rest.strip_suffix(".bias")).unwrap_or(rest);
+    let (role, group) = match (layer.is_some(), base) {
+        (false, "token_embd") => ("embedding", "embedding"),
+        (false, "output_norm") => ("output_norm", "norm"),
+        (false, "output") => ("output", "output"),
+        (true, "attn_norm") => ("attn_norm", "norm"),
+        (true, "attn_q") => ("attn_q", "attention"),
+        (true, "attn_k") => ("attn_k", "attention"),
+        (true, "attn_v") => ("attn_v", "attention"),
+        (true, "attn_output") => ("attn_output", "attention"),
+        (true, "ffn_norm") => ("ffn_norm", "norm"),
+        (true, "ffn_gate") => ("ffn_gate", "mlp"),
+        (true, "ffn_up") => ("ffn_up", "mlp"),
+        (true, "ffn_down") => ("ffn_down", "mlp"),
+        _ => ("other", "other"),
+    };
+    (role, group, layer)
+}
+
+/// How a tensor is cut for display: `rows` rows of `cols` values, and the unit `tensor_block`
+/// shows, `per_row` to a row: ggml's block for a quantized type (`elements` values in `bytes`
+/// bytes), a run of 32 values for F32/F16/BF16 (the last one shorter when cols is not a
+/// multiple of 32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub rows: usize,
+    pub cols: usize,
+    pub elements: usize,
+    pub bytes: usize,
+    pub per_row: usize,
+}
+
+/// Values shown per block of an unquantized tensor.
+const FLOAT_RUN: usize = 32;
+
+pub fn geometry(t: &TensorInfo) -> Geometry {
+    let (rows, cols) = shape(t);
+    let (be, bb) = t.ggml_type.block();
+    let (be, bb) = (be as usize, bb as usize);
+    if be == 1 {
+        Geometry { rows, cols, elements: FLOAT_RUN, bytes: FLOAT_RUN * bb, per_row: cols.div_ceil(FLOAT_RUN) }
+    } else {
+        Geometry { rows, cols, elements: be, bytes: bb, per_row: cols / be }
+    }
 }
 
 fn find<'a>(m: &'a Model, name: &str) -> Result<&'a TensorInfo, Error> {
@@ -89,12 +156,12 @@ fn for_each_row(m: &Model, t: &TensorInfo, mut f: impl FnMut(usize, &[f32])) -> 
                 }
             }
             GgmlType::Q4_1 => {
-                for (blk, o) in kernels::cast_blocks::<BlockQ4_1>(b).iter().zip(buf.chunks_exact_mut(32)) {
+                for (blk, o) in kernels::cast_blocks::<BlockQ4_1>(b)?.iter().zip(buf.chunks_exact_mut(32)) {
                     kernels::dequantize_q4_1(blk, o);
                 }
             }
             GgmlType::Q8_0 => {
-                for (blk, o) in kernels::cast_blocks::<BlockQ8_0>(b).iter().zip(buf.chunks_exact_mut(32)) {
+                for (blk, o) in kernels::cast_blocks::<BlockQ8_0>(b)?.iter().zip(buf.chunks_exact_mut(32)) {
                     kernels::dequantize_q8_0(blk, o);
                 }
             }
@@ -165,46 +232,63 @@ pub fn tensor_view(m: &Model, name: &str, max_w: usize, max_h: usize, bins: usiz
     Ok(TensorView { rows, cols, width, height, stats, heatmap, histogram })
 }
 
-/// One quantized block up close: its scale(s), codes and the values they decode to.
+/// One block up close: its scale(s), codes and the values they decode to (see `geometry` for
+/// what a block is for each type).
 pub fn tensor_block(m: &Model, name: &str, row: usize, block: usize) -> Result<Json, Error> {
     let t = find(m, name)?;
-    let (rows, cols) = shape(t);
-    let (be, bb) = t.ggml_type.block();
-    let (be, bb) = (be as usize, bb as usize);
-    let per_row = cols / be;
-    if row >= rows || block >= per_row.max(1) {
-        return Err(Error::Limit(format!("tensor {name} has {rows} rows of {per_row} blocks; asked for row {row}, block {block}")));
+    let g = geometry(t);
+    if row >= g.rows || block >= g.per_row {
+        return Err(Error::Limit(format!(
+            "tensor {name} has {} rows of {} blocks; asked for row {row}, block {block}",
+            g.rows, g.per_row
+        )));
     }
     let data = &m.file()[t.offset as usize..(t.offset + t.n_bytes) as usize];
-    let row_bytes = t.n_bytes as usize / rows;
+    let row_bytes = t.n_bytes as usize / g.rows;
+    let head = |off: usize| json!({"name": name, "type": t.ggml_type.name(), "row": row, "block": block, "offset": t.offset as usize + off});
     match t.ggml_type {
         GgmlType::Q4_1 => {
-            let off = row * row_bytes + block * bb;
-            let b = &kernels::cast_blocks::<BlockQ4_1>(&data[off..off + bb])[0];
+            let off = row * row_bytes + block * g.bytes;
+            let bytes = &data[off..off + g.bytes];
+            let b = &kernels::cast_blocks::<BlockQ4_1>(bytes)?[0];
             let mut values = [0f32; 32];
             kernels::dequantize_q4_1(b, &mut values);
             let codes: Vec<u8> = (0..32).map(|j| if j < 16 { b.qs[j] & 0x0f } else { b.qs[j - 16] >> 4 }).collect();
-            Ok(json!({"name": name, "type": "Q4_1", "row": row, "block": block, "offset": t.offset as usize + off,
-                "d": kernels::f16_to_f32(b.d), "m": kernels::f16_to_f32(b.m), "codes": codes, "values": values.to_vec(),
-                "bytes": data[off..off + bb].to_vec()}))
+            let mut j = head(off);
+            j["d"] = json!(kernels::f16_to_f32(b.d));
+            j["m"] = json!(kernels::f16_to_f32(b.m));
+            j["codes"] = json!(codes);
+            j["values"] = json!(values.to_vec());
+            j["bytes"] = json!(bytes);
+            Ok(j)
         }
         GgmlType::Q8_0 => {
-            let off = row * row_bytes + block * bb;
-            let b = &kernels::cast_blocks::<BlockQ8_0>(&data[off..off + bb])[0];
+            let off = row * row_bytes + block * g.bytes;
+            let bytes = &data[off..off + g.bytes];
+            let b = &kernels::cast_blocks::<BlockQ8_0>(bytes)?[0];
             let mut values = [0f32; 32];
             kernels::dequantize_q8_0(b, &mut values);
-            Ok(json!({"name": name, "type": "Q8_0", "row": row, "block": block, "offset": t.offset as usize + off,
-                "d": kernels::f16_to_f32(b.d), "codes": b.qs.to_vec(), "values": values.to_vec(),
-                "bytes": data[off..off + bb].to_vec()}))
+            let mut j = head(off);
+            j["d"] = json!(kernels::f16_to_f32(b.d));
+            j["codes"] = json!(b.qs.to_vec());
+            j["values"] = json!(values.to_vec());
+            j["bytes"] = json!(bytes);
+            Ok(j)
         }
-        _ => {
+        GgmlType::F32 | GgmlType::F16 => {
             let mut values = Vec::new();
+            let (a, b) = (block * g.elements, ((block + 1) * g.elements).min(g.cols));
             for_each_row(m, t, |r, v| {
                 if r == row {
-                    values = v[block * 32..((block + 1) * 32).min(v.len())].to_vec();
+                    values = v[a..b].to_vec();
                 }
             })?;
-            Ok(json!({"name": name, "type": t.ggml_type.name(), "row": row, "block": block, "values": values}))
+            let off = row * row_bytes + a * (g.bytes / g.elements);
+            let mut j = head(off);
+            j["values"] = json!(values);
+            j["bytes"] = json!(&data[off..row * row_bytes + b * (g.bytes / g.elements)]);
+            Ok(j)
         }
+        other => Err(Error::Unsupported(format!("tensor {name} has type {other}, whose blocks cannot be shown yet"))),
     }
 }

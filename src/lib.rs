@@ -1,13 +1,17 @@
 //! plumbing: a small open-weight language model, run from a GGUF file with nothing hidden.
 //!
 //! Reading order: `gguf` (the file) → `tokenizer` → `kernels` → `model` (the forward pass) →
-//! `sampler` → `generate` (sessions) → `inspect` (what the page draws) → `wasm` (the browser API).
+//! `sampler` → `generate` (sessions) → `request` (what a caller asks for) → `inspect` (what the
+//! page draws) → `wasm` (the browser API).
+
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod generate;
 pub mod gguf;
 pub mod inspect;
 pub mod kernels;
 pub mod model;
+pub mod request;
 pub mod sampler;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
@@ -17,6 +21,7 @@ pub mod wasm;
 
 pub use generate::{Engine, GenParams, Step, StopReason};
 pub use model::{Model, ModelFile};
+pub use request::{Fed, Request};
 pub use sampler::SamplingParams;
 pub use tokenizer::{ChatMessage, Tokenizer};
 
@@ -33,6 +38,8 @@ pub enum Error {
     Limit(String),
     Tokenizer(String),
     Template(String),
+    /// A request the engine cannot take as given (unknown parameter, bad value, bad JSON).
+    Request(String),
 }
 
 impl Error {
@@ -44,6 +51,7 @@ impl Error {
             Error::Limit(_) => "limit",
             Error::Tokenizer(_) => "tokenizer",
             Error::Template(_) => "template",
+            Error::Request(_) => "request",
         }
     }
 }
@@ -57,6 +65,7 @@ impl std::fmt::Display for Error {
             Error::Limit(s) => f.write_str(s),
             Error::Tokenizer(s) => write!(f, "tokenizer: {s}"),
             Error::Template(s) => write!(f, "chat template: {s}"),
+            Error::Request(s) => write!(f, "bad request: {s}"),
         }
     }
 }

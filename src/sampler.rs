@@ -15,12 +15,13 @@ pub struct SamplingParams {
     /// 1 = off. Logits of recently seen tokens are divided (if > 0) or multiplied by it.
     pub repeat_penalty: f32,
     pub repeat_last_n: usize,
-    pub seed: u64,
+    /// None = a fresh random seed for each run (the session reports the one it used).
+    pub seed: Option<u64>,
 }
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        SamplingParams { temperature: 0.0, top_k: 40, top_p: 0.95, repeat_penalty: 1.0, repeat_last_n: 64, seed: 42 }
+        SamplingParams { temperature: 0.7, top_k: 40, top_p: 0.95, repeat_penalty: 1.0, repeat_last_n: 64, seed: None }
     }
 }
 
@@ -43,6 +44,20 @@ pub struct Choice {
     pub entropy: f32,
     /// How many candidates survived top-k and top-p (1 when greedy).
     pub kept: usize,
+}
+
+/// A seed for a run that did not ask for one: 32 random bits (exact as a JavaScript number).
+pub fn random_seed() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        (js_sys::Math::random() * 4294967296.0) as u64
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::hash::BuildHasher;
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        std::collections::hash_map::RandomState::new().hash_one(t) >> 32
+    }
 }
 
 /// A small, seedable generator (SplitMix64): the same seed gives the same tokens everywhere.
@@ -73,7 +88,7 @@ pub struct Sampler {
 
 impl Sampler {
     pub fn new(params: SamplingParams) -> Sampler {
-        let rng = Rng::new(params.seed);
+        let rng = Rng::new(params.seed.unwrap_or_else(random_seed));
         Sampler { params, rng }
     }
 
@@ -203,7 +218,7 @@ mod tests {
     #[test]
     fn same_seed_same_tokens() {
         let run = |seed| {
-            let mut s = Sampler::new(SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, seed, ..Default::default() });
+            let mut s = Sampler::new(SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, seed: Some(seed), ..Default::default() });
             (0..50).map(|_| s.sample(&mut logits(), &[], &[], 1).id).collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
@@ -215,13 +230,13 @@ mod tests {
         let l = logits();
         let mut sorted: Vec<u32> = (0..100).collect();
         sorted.sort_by(|a, b| l[*b as usize].total_cmp(&l[*a as usize]));
-        let mut s = Sampler::new(SamplingParams { temperature: 5.0, top_k: 3, top_p: 1.0, seed: 1, ..Default::default() });
+        let mut s = Sampler::new(SamplingParams { temperature: 5.0, top_k: 3, top_p: 1.0, seed: Some(1), ..Default::default() });
         for _ in 0..200 {
             let c = s.sample(&mut l.clone(), &[], &[], 5);
             assert!(sorted[..3].contains(&c.id));
             assert_eq!(c.kept, 3);
         }
-        let mut s = Sampler::new(SamplingParams { temperature: 1.0, top_k: 0, top_p: 0.5, seed: 1, ..Default::default() });
+        let mut s = Sampler::new(SamplingParams { temperature: 1.0, top_k: 0, top_p: 0.5, seed: Some(1), ..Default::default() });
         let c = s.sample(&mut l.clone(), &[], &[], 100);
         let mass: f32 = c.top[..c.kept].iter().map(|x| x.prob).sum();
         assert!(mass >= 0.5 && mass - c.top[c.kept - 1].prob < 0.5);

@@ -4,7 +4,12 @@
 //! near-tie.
 mod common;
 
-use plumbing::GenParams;
+use plumbing::{GenParams, SamplingParams};
+
+/// Parity is judged on greedy decoding (the engine's default samples at 0.7).
+fn greedy() -> GenParams {
+    GenParams { sampling: SamplingParams { temperature: 0.0, ..Default::default() }, ..Default::default() }
+}
 
 fn percentile(v: &mut [f32], p: f64) -> f32 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -20,7 +25,7 @@ fn teacher_forced_logits_match_llama_cpp() {
         let name = case["name"].as_str().unwrap();
         let forced = common::ids(&case["token_ids"]);
         let positions = case["positions"].as_array().unwrap();
-        let params = GenParams { max_tokens: forced.len(), n_top: 5, ..GenParams::default() };
+        let params = GenParams { max_tokens: forced.len(), n_top: 5, ..greedy() };
         e.start(common::ids(&case["prompt_ids"]), params).unwrap();
         e.prefill(0).unwrap();
         let (mut abs, mut centred) = (Vec::new(), Vec::new());
@@ -70,7 +75,7 @@ fn greedy_decoding_matches_llama_cpp_up_to_the_first_near_tie() {
         let name = case["name"].as_str().unwrap();
         let want = common::ids(&case["token_ids"]);
         let margins: Vec<f64> = case["positions"].as_array().unwrap().iter().map(|p| p["margin"].as_f64().unwrap()).collect();
-        let params = GenParams { max_tokens: want.len(), ignore_eos: true, ..GenParams::default() };
+        let params = GenParams { max_tokens: want.len(), ignore_eos: true, ..greedy() };
         e.start(common::ids(&case["prompt_ids"]), params).unwrap();
         let mut got = Vec::new();
         loop {
@@ -96,7 +101,7 @@ fn same_seed_same_tokens_on_the_model() {
     let mut e = common::engine();
     let prompt = e.tokenizer.encode("<|im_start|>user\nTell me a story.<|im_end|>\n<|im_start|>assistant\n", true).unwrap();
     let mut run = |seed| {
-        let mut p = GenParams { max_tokens: 12, ignore_eos: true, ..GenParams::default() };
+        let mut p = GenParams { max_tokens: 12, ignore_eos: true, ..greedy() };
         p.sampling.temperature = 0.9;
         p.sampling.seed = seed;
         e.start(prompt.clone(), p).unwrap();
@@ -121,7 +126,7 @@ fn same_seed_same_tokens_on_the_model() {
 fn choose_continues_from_an_alternative() {
     let mut e = common::engine();
     let prompt = e.tokenizer.encode("<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n", true).unwrap();
-    e.start(prompt.clone(), GenParams { max_tokens: 8, ..GenParams::default() }).unwrap();
+    e.start(prompt.clone(), GenParams { max_tokens: 8, ..greedy() }).unwrap();
     let steps: Vec<_> = (0..4).map(|_| e.step().unwrap()).collect();
     let alt = steps[1].top[1].id;
     let (text, done) = e.choose(1, alt).unwrap();
@@ -133,6 +138,6 @@ fn choose_continues_from_an_alternative() {
     let mut fresh = prompt.clone();
     fresh.extend([steps[0].id, alt]);
     let mut e2 = common::engine();
-    e2.start(fresh, GenParams { max_tokens: 1, ..GenParams::default() }).unwrap();
+    e2.start(fresh, GenParams { max_tokens: 1, ..greedy() }).unwrap();
     assert_eq!(e2.step().unwrap().id, next.id);
 }
