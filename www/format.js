@@ -28,6 +28,15 @@ export function fmtNum(v, digits = 4) {
   return Number(v.toPrecision(digits)).toString();
 }
 
+/** A number for an axis label or a legend: three significant digits, no trailing zeros. */
+export function fmtAxis(v, digits = 3) {
+  if (!Number.isFinite(v)) return String(v);
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  if (a >= 1e4 || a < 1e-3) return v.toExponential(digits - 1);
+  return v.toPrecision(digits).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+}
+
 /** A share (0..1) as a percentage: fmtPct(0.1234) = "12.3%". */
 export function fmtPct(share, digits = 1) { return `${(share * 100).toFixed(digits)}%`; }
 

@@ -1,7 +1,7 @@
 // www/format.js: how the page and the widget write numbers.  node --test tests/unit/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fmtBytes, fmtMs, fmtInt, fmtNum, fmtPct, fmtRate } from '../../www/format.js';
+import { fmtBytes, fmtMs, fmtInt, fmtNum, fmtAxis, fmtPct, fmtRate } from '../../www/format.js';
 
 test('fmtBytes: decimal units, the model file reads 98.4 MB', () => {
   assert.equal(fmtBytes(0), '0 B');
@@ -41,6 +41,18 @@ test('fmtNum: significant digits, exponent form when very large or very small', 
   assert.equal(fmtNum(0.0001234, 6), '1.234e-4');
   assert.equal(fmtNum(NaN), 'NaN');
   assert.equal(fmtNum(-Infinity), '-Infinity');
+});
+
+test('fmtAxis: three significant digits without trailing zeros, for legends and histograms', () => {
+  assert.equal(fmtAxis(0), '0');
+  assert.equal(fmtAxis(1), '1');
+  assert.equal(fmtAxis(-4.78125), '-4.78');
+  assert.equal(fmtAxis(0.5), '0.5');
+  assert.equal(fmtAxis(0.25), '0.25');
+  assert.equal(fmtAxis(120), '120');
+  assert.equal(fmtAxis(12345), '1.23e+4');
+  assert.equal(fmtAxis(0.0005), '5.00e-4');
+  assert.equal(fmtAxis(NaN), 'NaN');
 });
 
 test('fmtPct and fmtRate', () => {

@@ -23,14 +23,8 @@ export function onSchemeChange(fn) {
   return () => mq.removeEventListener('change', fn);
 }
 
-/** Formats a number compactly for axis labels. */
-export function fmt(v, digits = 3) {
-  if (!Number.isFinite(v)) return String(v);
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  if (a >= 1e4 || a < 1e-3) return v.toExponential(digits - 1);
-  return v.toPrecision(digits).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
-}
+/** Formats a number compactly for axis labels (www/format.js, where the page's formatters live). */
+export { fmtAxis as fmt } from '../format.js';
 
 /**
  * A piece of token text made visible: spaces as "·", newlines as "↵", tabs as "→", other
