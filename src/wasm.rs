@@ -5,10 +5,12 @@
 
 use wasm_bindgen::prelude::*;
 
+use std::sync::Mutex;
+
 use crate::generate::{Engine as Core, GenParams};
 use crate::inspect;
 use crate::model::ModelFile;
-use crate::tokenizer::ChatMessage;
+use crate::request::Request;
 use crate::Error;
 
 #[wasm_bindgen]
@@ -21,18 +23,61 @@ pub(crate) fn performance_now() -> f64 {
     perf_now()
 }
 
-fn js_err(e: Error) -> JsError {
-    JsError::new(&e.to_string())
+// ------------------------------------------------------------------------------------------------
+// Errors and panics
+// ------------------------------------------------------------------------------------------------
+
+/// An engine error as a JavaScript `Error` whose `kind` is `Error::kind()` ("format", "limit" ...).
+fn js_err(e: Error) -> JsValue {
+    let err = js_sys::Error::new(&e.to_string());
+    let _ = js_sys::Reflect::set(&err, &JsValue::from_str("kind"), &JsValue::from_str(e.kind()));
+    err.into()
 }
 
-fn json_err(e: serde_json::Error) -> JsError {
-    JsError::new(&format!("bad JSON: {e}"))
+fn json_err(e: serde_json::Error) -> JsValue {
+    js_err(Error::Request(format!("bad JSON: {e}")))
+}
+
+/// The message of the last panic. A panic traps the instance (`WebAssembly.RuntimeError`); the
+/// worker then reads this, reports the engine as crashed and is replaced: it never calls the
+/// trapped instance for anything else.
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// Runs once when the module is instantiated: a panic is logged to the console with its message
+/// (console_error_panic_hook) and kept for `take_panic`.
+#[wasm_bindgen(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = Some(info.to_string());
+        }
+        console_error_panic_hook::hook(info);
+    }));
+}
+
+/// The last panic's message, if any (cleared by reading it).
+#[wasm_bindgen]
+pub fn take_panic() -> Option<String> {
+    LAST_PANIC.lock().ok()?.take()
+}
+
+/// Panics on purpose, so that the tests can check what a trap does to the worker and the page.
+/// The only deliberate panic; nothing else in this API panics on any input.
+#[wasm_bindgen]
+pub fn test_panic(message: &str) {
+    panic!("test panic: {message}");
 }
 
 /// Size of the WebAssembly memory, in bytes.
 #[wasm_bindgen]
 pub fn wasm_memory_bytes() -> f64 {
     (core::arch::wasm32::memory_size(0) * 65536) as f64
+}
+
+/// GenParams::default() as JSON: the one set of defaults every caller reads.
+#[wasm_bindgen]
+pub fn defaults_json() -> String {
+    serde_json::to_string(&GenParams::default()).unwrap_or_default()
 }
 
 #[wasm_bindgen]
@@ -54,19 +99,22 @@ pub struct ModelBytes {
 #[wasm_bindgen]
 impl ModelBytes {
     #[wasm_bindgen(constructor)]
-    pub fn new(len: f64) -> Result<ModelBytes, JsError> {
+    pub fn new(len: f64) -> Result<ModelBytes, JsValue> {
         if !(len.is_finite() && len >= 0.0) {
-            return Err(JsError::new(&format!("bad model size {len}")));
+            return Err(js_err(Error::Limit(format!("bad model size {len}"))));
         }
         Ok(ModelBytes { file: Some(ModelFile::with_len(len as u64).map_err(js_err)?) })
     }
 
     /// Copies `chunk` in at `offset`.
-    pub fn write(&mut self, offset: f64, chunk: &[u8]) -> Result<(), JsError> {
-        let f = self.file.as_mut().ok_or_else(|| JsError::new("these bytes were already handed to an engine"))?;
+    pub fn write(&mut self, offset: f64, chunk: &[u8]) -> Result<(), JsValue> {
+        let f = self.file.as_mut().ok_or_else(|| js_err(Error::Request("these bytes were already handed to an engine".into())))?;
+        if !(offset.is_finite() && offset >= 0.0) {
+            return Err(js_err(Error::Request(format!("bad offset {offset}"))));
+        }
         let off = offset as usize;
         let end = off.checked_add(chunk.len()).filter(|&e| e <= f.len()).ok_or_else(|| {
-            JsError::new(&format!("chunk of {} bytes at offset {off} overruns the file of {} bytes", chunk.len(), f.len()))
+            js_err(Error::Limit(format!("chunk of {} bytes at offset {off} overruns the file of {} bytes", chunk.len(), f.len())))
         })?;
         f.bytes_mut()[off..end].copy_from_slice(chunk);
         Ok(())
@@ -87,8 +135,8 @@ pub struct Engine {
 impl Engine {
     /// Takes the file out of `bytes` (no copy; the handle is left empty) and reads the model.
     /// `progress(phase, done, total)`.
-    pub fn load(bytes: &mut ModelBytes, progress: &js_sys::Function) -> Result<Engine, JsError> {
-        let file = bytes.file.take().ok_or_else(|| JsError::new("these bytes were already handed to an engine"))?;
+    pub fn load(bytes: &mut ModelBytes, progress: &js_sys::Function) -> Result<Engine, JsValue> {
+        let file = bytes.file.take().ok_or_else(|| js_err(Error::Request("these bytes were already handed to an engine".into())))?;
         let mut cb = |phase: &str, done: usize, total: usize| {
             let _ = progress.call3(&JsValue::NULL, &JsValue::from_str(phase), &JsValue::from(done as f64), &JsValue::from(total as f64));
         };
@@ -100,7 +148,7 @@ impl Engine {
         inspect::info(&self.core, 8).to_string()
     }
 
-    pub fn tokenize_json(&self, text: &str, parse_special: bool) -> Result<String, JsError> {
+    pub fn tokenize_json(&self, text: &str, parse_special: bool) -> Result<String, JsValue> {
         let t = &self.core.tokenizer;
         let ids = t.encode(text, parse_special).map_err(js_err)?;
         let pieces: Vec<String> = ids.iter().map(|&i| t.token_text(i)).collect();
@@ -108,57 +156,76 @@ impl Engine {
         Ok(serde_json::json!({"ids": ids, "pieces": pieces, "special": special}).to_string())
     }
 
-    pub fn token_json(&self, id: u32) -> Result<String, JsError> {
+    pub fn token_json(&self, id: u32) -> Result<String, JsValue> {
         let t = &self.core.tokenizer;
         if id as usize >= t.n_vocab() {
-            return Err(JsError::new(&format!("token id {id} is outside the vocabulary of {}", t.n_vocab())));
+            return Err(js_err(Error::Limit(format!("token id {id} is outside the vocabulary of {}", t.n_vocab()))));
         }
         Ok(serde_json::json!({"id": id, "piece": t.piece(id), "text": t.token_text(id), "bytes": t.token_bytes(id),
             "special": t.is_special(id), "eog": t.is_eog(id)})
         .to_string())
     }
 
-    pub fn chat_prompt(&self, messages_json: &str, add_generation_prompt: bool) -> Result<String, JsError> {
-        let messages: Vec<ChatMessage> = serde_json::from_str(messages_json).map_err(json_err)?;
-        self.core.tokenizer.apply_chat_template(&messages, add_generation_prompt).map_err(js_err)
-    }
-
-    pub fn embedding_row(&self, id: u32) -> Result<Vec<f32>, JsError> {
+    pub fn embedding_row(&self, id: u32) -> Result<Vec<f32>, JsValue> {
         let mut row = vec![0f32; self.core.model.config.n_embd];
         self.core.model.embedding(id, &mut row).map_err(js_err)?;
         Ok(row)
     }
 
-    pub fn tensor_view(&self, name: &str, max_w: u32, max_h: u32, bins: u32) -> Result<TensorView, JsError> {
+    pub fn tensor_view(&self, name: &str, max_w: u32, max_h: u32, bins: u32) -> Result<TensorView, JsValue> {
         let v = inspect::tensor_view(&self.core.model, name, max_w as usize, max_h as usize, bins as usize).map_err(js_err)?;
         Ok(TensorView { v })
     }
 
-    pub fn tensor_block_json(&self, name: &str, row: u32, block: u32) -> Result<String, JsError> {
+    pub fn tensor_block_json(&self, name: &str, row: u32, block: u32) -> Result<String, JsValue> {
         Ok(inspect::tensor_block(&self.core.model, name, row as usize, block as usize).map_err(js_err)?.to_string())
     }
 
-    pub fn start(&mut self, prompt_ids: &[u32], params_json: &str) -> Result<(), JsError> {
-        let params: GenParams = if params_json.trim().is_empty() { GenParams::default() } else { serde_json::from_str(params_json).map_err(json_err)? };
-        self.core.start(prompt_ids.to_vec(), params).map_err(js_err)
+    /// Starts a generation from a request (`{prompt | messages, system?, raw?, params?}`, see
+    /// src/request.rs): defaults filled, template rendered, tokenized. Returns the prompt as fed
+    /// (`Fed`: text, ids, pieces, special, template, params) as JSON.
+    pub fn begin(&mut self, request_json: &str) -> Result<String, JsValue> {
+        let req = Request::from_json(request_json).map_err(js_err)?;
+        let fed = self.core.begin(&req).map_err(js_err)?;
+        serde_json::to_string(&fed).map_err(json_err)
+    }
+
+    /// What `begin` would feed for this request, without starting it (same JSON).
+    pub fn prepare(&self, request_json: &str) -> Result<String, JsValue> {
+        let req = Request::from_json(request_json).map_err(js_err)?;
+        let fed = self.core.prepare(&req).map_err(js_err)?;
+        serde_json::to_string(&fed).map_err(json_err)
+    }
+
+    /// Starts a generation from token ids (tests, and callers that tokenized themselves).
+    pub fn start(&mut self, prompt_ids: &[u32], params_json: &str) -> Result<(), JsValue> {
+        let params: serde_json::Value =
+            if params_json.trim().is_empty() { serde_json::json!({}) } else { serde_json::from_str(params_json).map_err(json_err)? };
+        let req: Request = serde_json::from_value(serde_json::json!({ "params": params })).map_err(|e| js_err(Error::Request(e.to_string())))?;
+        self.core.start(prompt_ids.to_vec(), req.params).map_err(js_err)
+    }
+
+    /// The raw logits for the next position (before any sampling), empty when there are none.
+    pub fn next_logits(&self) -> Vec<f32> {
+        self.core.next_logits().map(<[f32]>::to_vec).unwrap_or_default()
     }
 
     /// Feeds up to `n` prompt tokens; returns how many are left.
-    pub fn prefill(&mut self, n: u32) -> Result<u32, JsError> {
+    pub fn prefill(&mut self, n: u32) -> Result<u32, JsValue> {
         Ok(self.core.prefill(n.max(1) as usize).map_err(js_err)? as u32)
     }
 
-    pub fn step(&mut self) -> Result<String, JsError> {
+    pub fn step(&mut self) -> Result<String, JsValue> {
         let s = self.core.step().map_err(js_err)?;
         serde_json::to_string(&s).map_err(json_err)
     }
 
-    pub fn choose(&mut self, pos: u32, id: u32) -> Result<String, JsError> {
+    pub fn choose(&mut self, pos: u32, id: u32) -> Result<String, JsValue> {
         let (text, done) = self.core.choose(pos as usize, id).map_err(js_err)?;
         Ok(serde_json::json!({"pos": pos, "id": id, "text": text, "done": done}).to_string())
     }
 
-    pub fn attention(&self, layer: u32) -> Result<Vec<f32>, JsError> {
+    pub fn attention(&self, layer: u32) -> Result<Vec<f32>, JsValue> {
         self.core.attention(layer as usize).map_err(js_err)
     }
 
