@@ -7,11 +7,17 @@
 //   await engine.load(model.url, { sha256: model.sha256, onProgress: (p) => ... , signal });
 //   const r = await engine.generate('Hi!', { onToken: (t) => ..., signal, temperature: 0.7 });
 //
-// Errors are PlumbingError with a `kind`: "network" | "hash" | "model" | "aborted" | "worker".
+// Errors are PlumbingError with a `kind` (Kind in ./protocol.js): "network" | "hash" | "aborted" |
+// "worker" | "crashed" | the engine's own ("format", "limit", "request" ...).
+//
+// A crash (the wasm engine trapped, e.g. a Rust panic) rejects the request that hit it with kind
+// "crashed"; the client then starts a fresh worker and reloads the model (from Cache Storage),
+// firing 'crashed' ({detail: {message}}) and, once the model is back, 'restarted' ({detail:
+// {info}}). Requests made meanwhile wait for the reload.
 
-import { Req, Msg, Kind, MODEL_CACHE, SHA_HEADER } from './protocol.js';
+import { Req, Msg, Kind, Stop, MODEL_CACHE, SHA_HEADER } from './protocol.js';
 
-export { Kind, MODEL_CACHE };
+export { Kind, Stop, MODEL_CACHE };
 
 export class PlumbingError extends Error {
   constructor(kind, message) {
@@ -80,25 +86,38 @@ function sameOriginWorkerUrl(url) {
   return URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
 }
 
-export class PlumbingEngine {
+export class PlumbingEngine extends EventTarget {
   #worker;
+  #workerUrl;
   #nextId = 1;
   #pending = new Map(); // id -> { resolve, reject, onMessage }
   #netListeners = new Set();
   #dead = null;         // a PlumbingError once the worker has died
+  #lastLoad = null;     // { url, sha256, bytes } of the loaded model, to reload after a crash
+  #reloading = null;    // a Promise while a crashed worker's model is being reloaded
 
   /** @param {{workerUrl?: string|URL}} [options] */
   constructor({ workerUrl } = {}) {
+    super();
     this.build = null;
-    this.ready = new Promise((resolve, reject) => { this._ready = { resolve, reject }; });
-    this.ready.catch(() => {});
-    this.#worker = new Worker(sameOriginWorkerUrl(workerUrl ?? new URL('./worker.js', import.meta.url)), { type: 'module' });
-    this.#worker.onmessage = (ev) => this.#receive(ev.data);
-    this.#worker.onerror = (ev) => {
+    this.model = null;    // the loaded model's info
+    this.defaults = null; // the engine's one set of generation defaults (info.defaults)
+    this.#workerUrl = sameOriginWorkerUrl(workerUrl ?? new URL('./worker.js', import.meta.url));
+    this.ready = this.#start();
+  }
+
+  #start() {
+    const ready = new Promise((resolve, reject) => { this._ready = { resolve, reject }; });
+    ready.catch(() => {});
+    const w = new Worker(this.#workerUrl, { type: 'module' });
+    w.onmessage = (ev) => { if (w === this.#worker) this.#receive(ev.data); };
+    w.onerror = (ev) => {
       ev.preventDefault?.();
-      this.#die(`the engine worker failed: ${ev.message || 'it could not start or crashed'}`);
+      if (w === this.#worker) this.#die(`the engine worker failed: ${ev.message || 'it could not start or crashed'}`);
     };
-    this.#worker.onmessageerror = () => this.#die('a message from the engine worker could not be read');
+    w.onmessageerror = () => { if (w === this.#worker) this.#die('a message from the engine worker could not be read'); };
+    this.#worker = w;
+    return ready;
   }
 
   // ------------------------------------------------------------ the model
@@ -113,7 +132,13 @@ export class PlumbingEngine {
     return this.#request(Req.LOAD, { url: href, sha256, bytes }, {
       signal,
       onMessage: (m) => m.type === Msg.PROGRESS && onProgress?.(m),
-    }).then((r) => { this.model = r.info; return r; });
+    }).then((r) => {
+      this.model = r.info;
+      this.defaults = r.info.defaults;
+      // A blob: URL may be revoked by its owner later; a crash then cannot reload it.
+      this.#lastLoad = { url: href, sha256, bytes };
+      return r;
+    });
   }
 
   /** The loaded model's info (config, metadata, tensors, special ids). */
@@ -127,10 +152,12 @@ export class PlumbingEngine {
   /** {id, piece, text, bytes, special} for one token id. */
   token(id) { return this.#request(Req.TOKEN, { token: id }); }
 
-  /** The text the model's chat template renders for messages [{role, content}]. */
-  chatPrompt(messages, { addGenerationPrompt = true } = {}) {
-    return this.#request(Req.CHAT_PROMPT, { messages, addGenerationPrompt }).then((r) => r.text);
-  }
+  /**
+   * What generate() would feed for a request, without generating: {text, ids, pieces, special,
+   * template (true where the chat template wrote the token), params}. request: {prompt, system?,
+   * messages?, raw?, params?}.
+   */
+  prepare(request) { return this.#request(Req.PREPARE, { request }); }
 
   /** Float32Array(n_embd): the token's row of token_embd. */
   embedding(id) { return this.#request(Req.EMBEDDING, { token: id }).then((r) => r.values); }
@@ -156,8 +183,8 @@ export class PlumbingEngine {
    * onProgress({phase:"prefill", done, total}).
    * Resolves {reason: "eos"|"max_tokens"|"context_full"|"aborted", stats, memory}.
    */
-  generate(prompt, { onToken, onPrompt, onProgress, signal, messages, raw, ...params } = {}) {
-    return this.#request(Req.GENERATE, { prompt, messages, raw: !!raw, params }, {
+  generate(prompt, { onToken, onPrompt, onProgress, signal, messages, system, raw, ...params } = {}) {
+    return this.#request(Req.GENERATE, { prompt, system, messages, raw: !!raw, params }, {
       signal,
       onMessage: (m) => {
         if (m.type === Msg.TOKEN) onToken?.(m);
@@ -187,6 +214,12 @@ export class PlumbingEngine {
   /** {stats, memory}: the engine's stats_json() and the wasm memory size. */
   stats() { return this.#request(Req.STATS); }
 
+  /** Float32Array(n_vocab): the raw logits for the next position, before sampling. */
+  logits() { return this.#request(Req.LOGITS).then((r) => r.values); }
+
+  /** Makes the engine panic on purpose (tests of crash recovery). Rejects with kind "crashed". */
+  testPanic(message = 'on request') { return this.#request(Req.TEST_PANIC, { message }); }
+
   // ------------------------------------------------------------ misc
 
   /** Calls fn({name, at}) for each resource request the worker makes (at: epoch ms). */
@@ -201,7 +234,12 @@ export class PlumbingEngine {
 
   // ------------------------------------------------------------ plumbing
 
-  #request(type, fields = {}, { signal, onMessage } = {}) {
+  async #request(type, fields = {}, { signal, onMessage, now = false } = {}) {
+    if (!now) while (this.#reloading) await this.#reloading.catch(() => {});
+    return this.#send(type, fields, { signal, onMessage });
+  }
+
+  #send(type, fields, { signal, onMessage }) {
     if (this.#dead) return Promise.reject(this.#dead);
     if (signal?.aborted) return Promise.reject(new PlumbingError(Kind.ABORTED, `${type} was aborted`));
     const id = this.#nextId++;
@@ -233,9 +271,35 @@ export class PlumbingEngine {
     } else if (m.type === Msg.ERROR) {
       this.#pending.delete(m.id);
       p.reject(new PlumbingError(m.kind ?? Kind.MODEL, m.message));
+      if (m.kind === Kind.CRASHED) this.#restart(m.message);
     } else {
       try { p.onMessage?.(m); } catch (e) { console.error(e); }
     }
+  }
+
+  // The worker's wasm instance trapped: it is not used again. Every other pending request fails
+  // the same way; a new worker starts and the model is reloaded before any later request runs.
+  #restart(message) {
+    if (this.#reloading || this.#dead) return;
+    const crashed = new PlumbingError(Kind.CRASHED, message);
+    for (const p of this.#pending.values()) p.reject(crashed);
+    this.#pending.clear();
+    this.#worker.terminate();
+    this.ready = this.#start();
+    this.dispatchEvent(new CustomEvent('crashed', { detail: { message } }));
+    const last = this.#lastLoad;
+    this.#reloading = (async () => {
+      await this.ready;
+      if (!last) return null;
+      const r = await this.#send(Req.LOAD, last, {});
+      this.model = r.info;
+      this.defaults = r.info.defaults;
+      return r;
+    })();
+    this.#reloading.then(
+      (r) => this.dispatchEvent(new CustomEvent('restarted', { detail: { info: r?.info ?? null } })),
+      (e) => this.dispatchEvent(new CustomEvent('restarted', { detail: { info: null, error: e } })),
+    ).finally(() => { this.#reloading = null; });
   }
 
   #die(message, kind = Kind.WORKER) {

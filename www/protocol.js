@@ -17,15 +17,21 @@ export const Req = Object.freeze({
   INFO: 'info',               //                                     -> DONE { info }
   TOKENIZE: 'tokenize',       // { text, special }                   -> DONE { ids, pieces, special }
   TOKEN: 'token',             // { token }                           -> DONE { id, piece, text, bytes, special }
-  CHAT_PROMPT: 'chatPrompt',  // { messages, addGenerationPrompt }   -> DONE { text }
+  PREPARE: 'prepare',         // { request }                        -> DONE Fed: what GENERATE would feed
+                              //   request = { prompt?, system?, messages?, raw?, params? } (src/request.rs)
   EMBEDDING: 'embedding',     // { token }                           -> DONE { values: Float32Array }
   TENSOR_VIEW: 'tensorView',  // { name, maxW, maxH, bins }          -> DONE { rows, cols, width, height,
                               //                                        min, max, mean, std, heatmap, histogram }
   TENSOR_BLOCK: 'tensorBlock',// { name, row, block }                -> DONE { type, row, block, d?, m?, codes?, values }
-  GENERATE: 'generate',       // { prompt?, messages?, raw?, params } -> PROMPT, TOKEN*, DONE { reason, text, stats }
+  GENERATE: 'generate',       // { prompt?, system?, messages?, raw?, params } -> PROMPT, TOKEN*, DONE { reason, stats }
+                              //   the engine fills every default of params (info.defaults)
   CHOOSE: 'choose',           // { pos, token, params }              -> TOKEN*, DONE { reason, text, stats }
   ATTENTION: 'attention',     // { pos, layer? }                     -> DONE { pos, nHead, nCtx, layers: [Float32Array] }
   STATS: 'stats',             //                                     -> DONE { stats, memory }
+  LOGITS: 'logits',           //                                     -> DONE { values: Float32Array } raw logits
+                              //                                        for the next position (tests)
+  TEST_PANIC: 'testPanic',    // { message }                         -> ERROR { kind: "crashed" } (tests: a
+                              //                                        deliberate Rust panic, to test recovery)
 });
 
 /** Replies, worker -> main thread: { id, type, ...fields } */
@@ -33,20 +39,38 @@ export const Msg = Object.freeze({
   READY: 'ready',       // once, id 0: { build } the wasm module is initialised
   PROGRESS: 'progress', // { phase: "download"|"verify"|"header"|"tensors"|"tokenizer"|"prefill", done, total, ... }
                         //   download also says source: "network"|"cache"
-  PROMPT: 'prompt',     // { ids, pieces, special, text } what is actually fed
+  PROMPT: 'prompt',     // Fed { text, ids, pieces, special, template, params } what is actually fed
   TOKEN: 'token',       // { step, stats, memory, chosen? } one generated token (Step JSON of the engine)
   NET: 'net',           // id 0: { requests, urls } resource requests the worker made (PerformanceObserver)
   DONE: 'done',         // terminal
   ERROR: 'error',       // terminal: { kind, message }
 });
 
-/** Error kinds. */
+/** Why a generation ended (DONE.reason; the engine's StopReason, and "aborted"). */
+export const Stop = Object.freeze({
+  EOS: 'eos',                   // the model ended its answer
+  MAX_TOKENS: 'max_tokens',     // params.max_tokens reached
+  CONTEXT_FULL: 'context_full', // the context is full
+  ABORTED: 'aborted',           // the caller stopped it
+});
+
+/** Error kinds: ERROR.kind and PlumbingError.kind. */
 export const Kind = Object.freeze({
   NETWORK: 'network', // fetch failed, HTTP status, truncated body
   HASH: 'hash',       // sha256 differs from the manifest
-  MODEL: 'model',     // the engine refused the file or the call
   ABORTED: 'aborted', // the caller aborted
   WORKER: 'worker',   // the worker died or could not start
+  CRASHED: 'crashed', // the wasm engine trapped (a Rust panic; the message has its text): the client
+                      //   starts a new worker and reloads the model
+  MODEL: 'model',     // the engine refused the call, with no finer kind
+  // The engine's own (Error::kind() in src/lib.rs):
+  FORMAT: 'format',             // not a well-formed GGUF (truncated, lying header ...)
+  UNSUPPORTED: 'unsupported',   // well-formed, but not something the engine runs
+  MISSING: 'missing',           // a required metadata key or tensor is absent
+  LIMIT: 'limit',               // a limit of the engine or the request (context, memory, ids)
+  TOKENIZER: 'tokenizer',
+  TEMPLATE: 'template',         // the model's chat template failed
+  REQUEST: 'request',           // a request the engine cannot take (unknown parameter, bad value)
 });
 
 /**

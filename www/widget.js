@@ -7,13 +7,15 @@
 //   model        a manifest (.json) or GGUF URL, relative to the page; default: the manifest next
 //                to this script (./models/manifest.json)
 //   prompt       the question, editable by the reader        system       a system message
-//   max-tokens   default 160      temperature  default 0.7    seed         default: random per run
+//   max-tokens, temperature, seed: absent = the engine's own defaults (info.defaults: 200 tokens,
+//                0.7, a random seed per run, which the "See inside" link then carries)
 //   autorun      start when scrolled into view (off by default: nothing heavy loads before a click)
 //   theme        light | dark | auto (default)               compact      a smaller layout
 // Styling: --plumbing-* custom properties and part= hooks (container, header, model, meta, prompt,
 // run, stop, progress, status, answer, footer, stats, link, error, note).
-// Events (bubbling, composed): plumbing-load {cache}, plumbing-done {reason, stats},
-// plumbing-error {kind, message}.
+// Events (bubbling, composed): plumbing-load {cache}, plumbing-done {reason, stats, params},
+// plumbing-error {kind, message}, plumbing-restart {message} (the engine crashed and was restarted;
+// every widget of the page hears it and goes on).
 //
 // Everything (worker, wasm, model) is found relative to this file's URL, so the folder can be
 // hosted anywhere static. All widgets of a page share one worker and one copy of the model; a
@@ -21,7 +23,8 @@
 //
 // Reads top to bottom: styles, the shared engine and queue, the element, helpers.
 
-import { PlumbingEngine, readManifest, modelCached, keepStorage } from './engine.js';
+import { PlumbingEngine, readManifest, modelCached, keepStorage, Kind, Stop } from './engine.js';
+import { fmtBytes as mb, fmtMs as seconds } from './format.js';
 
 const HERE = new URL('./', import.meta.url);
 const DEFAULT_MANIFEST = new URL('./models/manifest.json', import.meta.url).href;
@@ -185,7 +188,11 @@ if (channel) channel.onmessage = (ev) => { if (ev.data?.type === 'model-cached')
 
 function engine() {
   if (!shared.engine || !shared.engine.alive) {
-    shared.engine = new PlumbingEngine({ workerUrl: new URL('./worker.js', import.meta.url) });
+    const eng = new PlumbingEngine({ workerUrl: new URL('./worker.js', import.meta.url) });
+    // A crash restarts the worker and reloads the model: every widget says so and goes on.
+    eng.addEventListener('crashed', (ev) => { for (const w of shared.widgets) w._engineCrashed(ev.detail.message); });
+    eng.addEventListener('restarted', (ev) => { for (const w of shared.widgets) w._engineRestarted(ev.detail); });
+    shared.engine = eng;
     shared.loaded = null;
   }
   return shared.engine;
@@ -200,7 +207,7 @@ function enqueue(widget, signal, job) {
   notifyAll();
   const run = shared.tail.then(async () => {
     shared.waiting.splice(shared.waiting.indexOf(entry), 1);
-    if (signal.aborted) { notifyAll(); return { reason: 'aborted' }; }
+    if (signal.aborted) { notifyAll(); return { reason: Stop.ABORTED }; }
     shared.current = widget;
     notifyAll();
     try { return await job(); } finally { shared.current = null; notifyAll(); }
@@ -245,6 +252,7 @@ export class PlumbingChat extends HTMLElement {
   }
 
   #root; #els; #model = null; #controller = null; #observer = null; #edited = false;
+  #params = null; // the parameters of the last run, as the engine filled them
   #onSubmit = (e) => { e.preventDefault(); this.run(); };
   #onStop = () => this.stop();
   #onInput = () => { this.#edited = true; this.#updateLink(); };
@@ -271,10 +279,11 @@ export class PlumbingChat extends HTMLElement {
   set prompt(v) { this.setAttribute('prompt', v); }
   get system() { return this.getAttribute('system') ?? ''; }
   set system(v) { this.setAttribute('system', v); }
-  get maxTokens() { return intAttr(this, 'max-tokens', 160, 1, 2048); }
-  set maxTokens(v) { this.setAttribute('max-tokens', String(v)); }
-  get temperature() { return numAttr(this, 'temperature', 0.7, 0, 2); }
-  set temperature(v) { this.setAttribute('temperature', String(v)); }
+  // null when absent: the engine's default applies (the one set of defaults lives in Rust).
+  get maxTokens() { return this.hasAttribute('max-tokens') ? intAttr(this, 'max-tokens', null, 1, 2048) : null; }
+  set maxTokens(v) { if (v == null) this.removeAttribute('max-tokens'); else this.setAttribute('max-tokens', String(v)); }
+  get temperature() { return this.hasAttribute('temperature') ? numAttr(this, 'temperature', null, 0, 2) : null; }
+  set temperature(v) { if (v == null) this.removeAttribute('temperature'); else this.setAttribute('temperature', String(v)); }
   get seed() { return this.hasAttribute('seed') ? intAttr(this, 'seed', 0, 0, 2 ** 32 - 1) : null; }
   set seed(v) { if (v == null) this.removeAttribute('seed'); else this.setAttribute('seed', String(v)); }
   get autorun() { return this.hasAttribute('autorun'); }
@@ -421,13 +430,13 @@ export class PlumbingChat extends HTMLElement {
       const result = await enqueue(this, controller.signal, async () => {
         this.#setState('loading');
         await this.#ensureModel(m, controller.signal);
-        if (controller.signal.aborted) return { reason: 'aborted' };
+        if (controller.signal.aborted) return { reason: Stop.ABORTED };
         this.#setState('running');
         return this.#generate(prompt, controller.signal);
       });
       this.#finished(result);
     } catch (err) {
-      if (err.kind === 'aborted') this.#finished({ reason: 'aborted' });
+      if (err.kind === Kind.ABORTED) this.#finished({ reason: Stop.ABORTED });
       else this.#fail(err);
     } finally {
       this.#controller = null;
@@ -494,18 +503,19 @@ export class PlumbingChat extends HTMLElement {
 
   #generate(prompt, signal) {
     const e = this.#els;
-    const messages = [];
-    if (this.system) messages.push({ role: 'system', content: this.system });
-    messages.push({ role: 'user', content: prompt });
     e.status.textContent = 'Reading the prompt…';
     const node = document.createTextNode('');
     e.answer.replaceChildren(node);
     let generated = 0;
+    // Only what the author set; the engine fills the rest and reports it in onPrompt.
+    const params = {};
+    if (this.temperature != null) params.temperature = this.temperature;
+    if (this.maxTokens != null) params.max_tokens = this.maxTokens;
+    if (this.seed != null) params.seed = this.seed;
+    this.#params = null;
     return shared.engine.generate(prompt, {
-      messages, signal,
-      temperature: this.temperature, max_tokens: this.maxTokens,
-      seed: this.seed ?? Math.floor(Math.random() * 2 ** 31),
-      n_top: 1, capture_attention: false,
+      system: this.system || undefined, signal, ...params,
+      onPrompt: (m) => { this.#params = m.params; this.#updateLink(); },
       onProgress: (p) => { e.status.textContent = `Reading the prompt: ${p.done} of ${p.total} tokens`; },
       onToken: (m) => {
         generated++;
@@ -521,28 +531,33 @@ export class PlumbingChat extends HTMLElement {
   #finished(r) {
     const e = this.#els;
     const why = {
-      eos: 'Done: the model ended its answer.', max_tokens: `Done: reached ${this.maxTokens} tokens.`,
-      context_full: 'Done: the context is full.', aborted: 'Stopped.',
+      [Stop.EOS]: 'Done: the model ended its answer.',
+      [Stop.MAX_TOKENS]: `Done: reached ${this.#params?.max_tokens ?? 'the most'} tokens.`,
+      [Stop.CONTEXT_FULL]: 'Done: the context is full.', [Stop.ABORTED]: 'Stopped.',
     }[r.reason] ?? `Done (${r.reason}).`;
     const wasQueued = this.state === 'queued';
     this.#setState('done');
-    e.status.textContent = wasQueued && r.reason === 'aborted' ? 'Cancelled before it started.' : why;
+    e.status.textContent = wasQueued && r.reason === Stop.ABORTED ? 'Cancelled before it started.' : why;
     const s = r.stats;
     if (s && s.generated) {
       e.stats.textContent = `${s.generated} tokens · ${s.decode_tok_s ? `${s.decode_tok_s.toFixed(1)} tok/s` : '–'}`
         + `${s.ttft_ms != null ? ` · first token ${seconds(s.ttft_ms)}` : ''}`;
     }
-    this.#emit('plumbing-done', { reason: r.reason, stats: s ?? null });
+    this.#emit('plumbing-done', { reason: r.reason, stats: s ?? null, params: this.#params });
   }
 
   #fail(err) {
     const e = this.#els;
     this.#setState('error');
     const head = {
-      hash: 'Refused: this file is not the one the manifest names.',
-      network: 'Could not download the model.',
-      worker: 'The engine stopped.',
-      model: 'The engine could not use this model.',
+      [Kind.HASH]: 'Refused: this file is not the one the manifest names.',
+      [Kind.NETWORK]: 'Could not download the model.',
+      [Kind.WORKER]: 'The engine stopped.',
+      [Kind.CRASHED]: 'The engine crashed; it is being restarted.',
+      [Kind.MODEL]: 'The engine could not use this model.',
+      [Kind.FORMAT]: 'The engine could not use this model.',
+      [Kind.UNSUPPORTED]: 'The engine could not use this model.',
+      [Kind.MISSING]: 'The engine could not use this model.',
     }[err.kind] ?? 'Something went wrong.';
     const strong = document.createElement('strong');
     strong.textContent = head;
@@ -550,9 +565,28 @@ export class PlumbingChat extends HTMLElement {
     code.textContent = err.message;
     e.error.replaceChildren(strong, code);
     e.error.hidden = false;
-    e.status.textContent = err.kind === 'hash' ? 'Nothing was loaded; the page is fine.' : 'Try again when ready.';
-    if (err.kind === 'worker' || err.kind === 'hash') shared.loaded = null;
+    e.status.textContent = err.kind === Kind.HASH ? 'Nothing was loaded; the page is fine.' : 'Try again when ready.';
+    if (err.kind === Kind.WORKER || err.kind === Kind.HASH) shared.loaded = null;
     this.#emit('plumbing-error', { kind: err.kind ?? 'unknown', message: err.message });
+  }
+
+  // The shared engine crashed (every widget of the page hears it) and came back.
+  _engineCrashed(message) {
+    const e = this.#els;
+    e.note.textContent = `The engine crashed (${message}); restarting it and reloading the model…`;
+    e.note.hidden = false;
+    this.#emit('plumbing-restart', { message });
+  }
+
+  _engineRestarted({ info, error }) {
+    const e = this.#els;
+    if (error || !info) {
+      shared.loaded = null;
+      e.note.textContent = `The engine was restarted${error ? `, but the model could not be reloaded: ${error.message}` : ''}. Run loads it again.`;
+    } else {
+      e.note.textContent = 'The engine was restarted and the model reloaded: run again when ready.';
+    }
+    e.note.hidden = false;
   }
 
   #setState(s) {
@@ -570,9 +604,14 @@ export class PlumbingChat extends HTMLElement {
     const u = new URL('./index.html', HERE);
     const p = this.#els.prompt.value.trim() || this.prompt;
     if (p) u.searchParams.set('prompt', p);
-    u.searchParams.set('temperature', String(this.temperature));
-    u.searchParams.set('max-tokens', String(this.maxTokens));
-    if (this.seed != null) u.searchParams.set('seed', String(this.seed));
+    // The run's own parameters once it started (the seed the engine picked included), else the
+    // author's; what is absent the page takes from the engine's defaults too.
+    const t = this.#params?.temperature ?? this.temperature;
+    const n = this.#params?.max_tokens ?? this.maxTokens;
+    const seed = this.#params?.seed ?? this.seed;
+    if (t != null) u.searchParams.set('temperature', String(t));
+    if (n != null) u.searchParams.set('max-tokens', String(n));
+    if (seed != null) u.searchParams.set('seed', String(seed));
     u.hash = 'inference';
     this.#els.link.href = u.href;
   }
@@ -588,8 +627,6 @@ function numAttr(el, name, d, lo, hi) {
   const v = Number(el.getAttribute(name));
   return el.hasAttribute(name) && el.getAttribute(name) !== '' && Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : d;
 }
-function mb(n) { return n >= 1e6 ? `${(n / 1e6).toFixed(n >= 1e8 ? 0 : 1)} MB` : `${Math.round(n / 1e3)} kB`; }
-function seconds(ms) { return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`; }
 function text(s, cls) { const x = document.createElement('span'); x.textContent = s; if (cls) x.className = cls; return x; }
 function bold(s) { const b = document.createElement('b'); b.textContent = s; return b; }
 

@@ -3,7 +3,7 @@
 // Reads top to bottom: state, start-up, the request loop, loading, generation, the small
 // requests, helpers. Protocol: ./protocol.js. Every request ends with exactly one DONE or ERROR.
 
-import { Req, Msg, Kind, MODEL_CACHE, SHA_HEADER } from './protocol.js';
+import { Req, Msg, Kind, Stop, MODEL_CACHE, SHA_HEADER } from './protocol.js';
 import { Sha256 } from './sha256.js';
 
 // ---------------------------------------------------------------- state
@@ -14,6 +14,7 @@ let info = null;        // engine.info_json(), parsed
 const jobs = new Map(); // request id -> { aborted, controller? } for requests that can be aborted
 let generation = null;  // { id, job, finished: Promise } the running generate/choose, if any
 let session = null;     // { params } of the engine's current session (for choose)
+let crashed = null;     // the message of a trap (a Rust panic): this instance is not called again
 
 // Attention captured during generation, so that a past token can still be inspected.
 // pos p -> { nCtx, layers: Float32Array[n_layer] } from the forward pass whose logits p was
@@ -34,15 +35,29 @@ const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 
 const wantRelaxed = new URL(self.location.href).searchParams.get('simd') !== '128'
   && WebAssembly.validate(RELAXED_PROBE);
 
+// The .wasm is fetched here and hashed before it is instantiated, so that the page can show the
+// sha256 of exactly the code running in this tab (./build.sh prints the same for a clean build).
+async function instantiate(flavor) {
+  const module = await import(`./${flavor}/plumbing.js`);
+  const url = new URL(`./${flavor}/plumbing_bg.wasm`, import.meta.url);
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`HTTP ${res.status} for ${url}`);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const wasmSha256 = new Sha256().update(bytes).hex();
+  await module.default({ module_or_path: bytes });
+  return { module, flavor, url: url.href, wasmSha256 };
+}
+
 const ready = (async () => {
-  wasm = null;
+  let got = null;
   if (wantRelaxed) {
-    try { wasm = await import('./pkg-relaxed/plumbing.js'); } catch { wasm = null; }
+    try { got = await instantiate('pkg-relaxed'); } catch { got = null; }
   }
-  wasm ??= await import('./pkg/plumbing.js');
-  await wasm.default();
+  got ??= await instantiate('pkg');
+  wasm = got.module;
   let build = null;
-  try { build = JSON.parse(wasm.build_info()); } catch { build = null; }
+  try { build = JSON.parse(wasm.build_info()); } catch { build = {}; }
+  build = { ...build, flavor: got.flavor, wasm_url: got.url, wasm_sha256: got.wasmSha256 };
   post({ id: 0, type: Msg.READY, build });
 })();
 ready.catch((e) => post({ id: 0, type: Msg.ERROR, kind: Kind.WORKER,
@@ -73,6 +88,7 @@ self.onmessage = async (ev) => {
     return post({ id: req.id, type: Msg.ERROR, kind: Kind.WORKER,
       message: `the wasm engine did not start: ${e?.message ?? e}` });
   }
+  if (crashed) return post({ id: req.id, type: Msg.ERROR, kind: Kind.CRASHED, message: crashed });
   try {
     switch (req.type) {
       case Req.LOAD: return await load(req);
@@ -81,12 +97,24 @@ self.onmessage = async (ev) => {
       default: return small(req);
     }
   } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) return crash(req, e);
+    // Engine errors carry their Rust kind ("format", "limit" ...); ours carry one of Kind.
     const kind = e?.kind ?? (e?.name === 'AbortError' ? Kind.ABORTED : Kind.MODEL);
     post({ id: req.id, type: Msg.ERROR, kind, message: String(e?.message ?? e) });
   } finally {
     jobs.delete(req.id);
   }
 };
+
+// A trap (a Rust panic, or any other) leaves the instance in an unknown state: say so with the
+// panic's own message, and never call it again. The client replaces this worker.
+function crash(req, e) {
+  let panic;
+  try { panic = wasm.take_panic(); } catch { panic = undefined; }
+  crashed = `the engine crashed: ${panic ?? e.message}`;
+  engine = null; generation = null; session = null; clearAttention();
+  post({ id: req.id, type: Msg.ERROR, kind: Kind.CRASHED, message: crashed });
+}
 
 // ---------------------------------------------------------------- loading
 
@@ -195,9 +223,10 @@ async function load(req) {
       post({ id: req.id, type: Msg.PROGRESS, phase: p, done, total: tot });
     });
   } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) throw e;
     release(bytes);
     store?.discard();
-    throw failure(Kind.MODEL, String(e?.message ?? e));
+    throw failure(e?.kind ?? Kind.MODEL, String(e?.message ?? e));
   }
   release(bytes); // the engine took the file; this frees the empty handle
   if (phase) timings[phase] = performance.now() - phaseStart;
@@ -270,31 +299,22 @@ async function generate(req) {
   const { job, release } = await claimGeneration(req);
   try {
     needEngine();
-    if (job.aborted) return finish(req, 'aborted');
-    // What is fed: a raw string, or the chat template rendered over messages.
-    let text, special;
-    if (req.raw) {
-      text = req.prompt; special = true;
-    } else {
-      const messages = req.messages ?? [{ role: 'user', content: String(req.prompt ?? '') }];
-      text = engine.chat_prompt(JSON.stringify(messages), true);
-      special = true;
-    }
-    const tok = JSON.parse(engine.tokenize_json(text, special));
-    post({ id: req.id, type: Msg.PROMPT, text, ids: tok.ids, pieces: tok.pieces, special: tok.special });
-
-    const capture = req.params?.capture_attention !== false;
-    const params = { n_top: 10, ...req.params, capture_attention: capture };
+    if (job.aborted) return finish(req, Stop.ABORTED);
+    // The engine owns what a request means: defaults, template, tokens (src/request.rs).
     clearAttention();
-    engine.start(Uint32Array.from(tok.ids), JSON.stringify(params));
-    session = { params, promptTokens: tok.ids.length };
+    const request = { prompt: req.prompt, system: req.system, messages: req.messages, raw: !!req.raw, params: req.params ?? {} };
+    const fed = JSON.parse(engine.begin(JSON.stringify(request)));
+    const capture = fed.params.capture_attention;
+    session = { params: fed.params, promptTokens: fed.ids.length };
+    post({ id: req.id, type: Msg.PROMPT, ...fed });
 
-    let left = tok.ids.length;
-    post({ id: req.id, type: Msg.PROGRESS, phase: 'prefill', done: 0, total: tok.ids.length });
+    const total = fed.ids.length;
+    let left = total;
+    post({ id: req.id, type: Msg.PROGRESS, phase: 'prefill', done: 0, total });
     while (left > 0) {
-      if (job.aborted) return finish(req, 'aborted');
+      if (job.aborted) return finish(req, Stop.ABORTED);
       left = engine.prefill(32);
-      post({ id: req.id, type: Msg.PROGRESS, phase: 'prefill', done: tok.ids.length - left, total: tok.ids.length });
+      post({ id: req.id, type: Msg.PROGRESS, phase: 'prefill', done: total - left, total });
       await yieldToEvents();
     }
     if (capture) captureAttention(0);
@@ -308,7 +328,7 @@ async function choose(req) {
   const { job, release } = await claimGeneration(req);
   try {
     needEngine();
-    if (job.aborted) return finish(req, 'aborted');
+    if (job.aborted) return finish(req, Stop.ABORTED);
     if (!session) throw failure(Kind.MODEL, 'nothing to continue: no generation has been started');
     const capture = session.params.capture_attention;
     const chosen = JSON.parse(engine.choose(req.pos, req.token));
@@ -328,7 +348,7 @@ async function choose(req) {
 
 async function decode(req, job, capture) {
   for (;;) {
-    if (job.aborted) return finish(req, 'aborted');
+    if (job.aborted) return finish(req, Stop.ABORTED);
     const step = JSON.parse(engine.step());
     if (capture && !step.done) captureAttention(step.pos + 1);
     post({ id: req.id, type: Msg.TOKEN, step, stats: stats(), memory: wasm.wasm_memory_bytes() });
@@ -380,7 +400,7 @@ function clearAttention() { attention.clear(); attentionBytes = 0; }
 // ---------------------------------------------------------------- small requests
 
 function small(req) {
-  needEngine(req.type);
+  if (req.type !== Req.TEST_PANIC) needEngine(req.type);
   const done = (result, transfer) => post({ id: req.id, type: Msg.DONE, result }, transfer);
   switch (req.type) {
     case Req.INFO:
@@ -391,8 +411,8 @@ function small(req) {
       return done(JSON.parse(engine.tokenize_json(String(req.text), !!req.special)));
     case Req.TOKEN:
       return done(JSON.parse(engine.token_json(req.token)));
-    case Req.CHAT_PROMPT:
-      return done({ text: engine.chat_prompt(JSON.stringify(req.messages), req.addGenerationPrompt !== false) });
+    case Req.PREPARE:
+      return done(JSON.parse(engine.prepare(JSON.stringify(req.request ?? {}))));
     case Req.EMBEDDING: {
       const values = engine.embedding_row(req.token);
       return done({ values }, [values.buffer]);
@@ -411,6 +431,12 @@ function small(req) {
     }
     case Req.TENSOR_BLOCK:
       return done(JSON.parse(engine.tensor_block_json(req.name, req.row, req.block)));
+    case Req.LOGITS: {
+      const values = engine.next_logits();
+      return done({ values }, [values.buffer]);
+    }
+    case Req.TEST_PANIC:
+      return wasm.test_panic(String(req.message ?? 'on request'));
     case Req.ATTENTION: {
       const a = attention.get(req.pos);
       if (!a) return done({ pos: req.pos, available: false, kept: [...attention.keys()] });
