@@ -2,48 +2,34 @@
 // after one visit the page and the widget load with the network off.
 //
 // Two modes:
-// - a stamped build (scripts/dist.sh replaces the BUILD line below with the version and the exact
-//   list of files): the shell is precached into "plumbing-shell-<version>" and served cache-first,
-//   so nothing goes to the network at all; a new build is a new sw.js (its bytes change), which
-//   installs beside the old one and deletes the old caches when it activates.
-// - unstamped (www/ while developing, BUILD = null): the same files, served network-first so a
-//   rebuilt wasm or an edited script is never hidden by the cache; the cache answers offline.
+// - a stamped build (scripts/dist.sh replaces the BUILD line below with the version and the list
+//   of every file dist/ holds, the model aside): the shell is precached into
+//   "plumbing-shell-<version>" and served cache-first, so nothing goes to the network at all; a
+//   new build is a new sw.js (its bytes change), which installs beside the old one and deletes the
+//   old caches when it activates. No list of files is written by hand anywhere, so none can go stale.
+// - unstamped (www/ while developing, BUILD = null): nothing is precached; every same-origin GET in
+//   this worker's scope is served network-first, so a rebuilt wasm or an edited script is never
+//   hidden by the cache, and kept as it passes, so the cache answers offline for whatever a page
+//   under this service worker has loaded once.
 //
 // The model is not handled here. The engine's worker keeps it in the "plumbing-models-v1" cache
 // itself, and only after its sha256 matched the manifest (www/worker.js, keepInCache): the worker
 // may not be controlled by this service worker on the first visit, or at all when the widget is
 // hosted on another origin. GGUF requests pass through untouched.
 
-const BUILD = null; // stamped by scripts/dist.sh: {"version": "...", "files": ["index.html", ...]}
-
-const DEV_FILES = [
-  './', 'index.html', 'app.js', 'style.css', 'colormap.js', 'favicon.svg',
-  'engine.js', 'worker.js', 'protocol.js', 'sha256.js',
-  'widget.js', 'embed.html', 'embed.js', 'embed.css', 'blog-example.html', 'blog-example.css',
-  'components/alternatives-list.js', 'components/color-legend.js', 'components/heat-map.js',
-  'components/histogram-chart.js', 'components/net-meter.js', 'components/progress-bar.js',
-  'components/token-strip.js', 'components/util.js',
-  'pkg/plumbing.js', 'pkg/plumbing_bg.wasm', 'models/manifest.json',
-];
-
-// Built only by some builds (./build.sh's relaxed-SIMD wasm): cached when present.
-const DEV_OPTIONAL = ['pkg-relaxed/plumbing.js', 'pkg-relaxed/plumbing_bg.wasm'];
+const BUILD = null; // stamped by scripts/dist.sh: {"version": "...", "files": ["./", "index.html", ...]}
 
 const VERSION = BUILD?.version ?? 'dev';
 const SHELL = `plumbing-shell-${VERSION}`;
 const MODELS = 'plumbing-models-v1'; // same name as MODEL_CACHE in protocol.js
-const FILES = (BUILD?.files ?? DEV_FILES).map((f) => new URL(f, self.registration.scope).href);
-const LISTED = new Set([...FILES, ...(BUILD ? [] : DEV_OPTIONAL.map((f) => new URL(f, self.registration.scope).href))]);
+const FILES = (BUILD?.files ?? []).map((f) => new URL(f, self.registration.scope).href);
+const LISTED = new Set(FILES);
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(SHELL);
     // cache: 'reload' skips the HTTP cache so the shell is the server's current one.
     await cache.addAll(FILES.map((url) => new Request(url, { cache: 'reload' })));
-    if (!BUILD) {
-      await Promise.all(DEV_OPTIONAL.map((f) => cache.add(new Request(new URL(f, self.registration.scope), { cache: 'reload' }))
-        .catch(() => {})));
-    }
     await self.skipWaiting();
   })());
 });
