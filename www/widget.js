@@ -246,6 +246,9 @@ const ATTRS = ['model', 'prompt', 'system', 'max-tokens', 'temperature', 'seed',
 
 export class PlumbingChat extends HTMLElement {
   static observedAttributes = ATTRS;
+  /** The PlumbingEngine all widgets of this page share (null before the first run). */
+  static get engine() { return shared.engine; }
+
   static define(tag = 'plumbing-chat', registry = customElements) {
     if (!registry.get(tag)) registry.define(tag, this);
     return this;
