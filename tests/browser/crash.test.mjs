@@ -1,0 +1,99 @@
+// A trap in the wasm engine (a Rust panic) is fatal to its instance, never to the page: the worker
+// reports kind "crashed" with the panic's own text, the client starts a fresh worker, reloads the
+// model from Cache Storage and goes on; every widget of a page says so and runs again.
+// The panic is a deliberate one (Engine test_panic, reached through Req.TEST_PANIC): the API has
+// no other.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, openPage, serverUp, BASE_URL, readWidget, waitWidget, clickRun } from './lib.mjs';
+
+let browser;
+
+before(async () => {
+  if (!(await serverUp())) throw new Error(`no server at ${BASE_URL}`);
+  browser = await launch();
+});
+after(async () => browser?.close());
+
+test('the client survives a panic: crashed with the panic text, a new worker, the model reloaded from the cache, the same answer', { timeout: 300_000 }, async () => {
+  const page = await openPage(browser.context, 'embed.html');
+  const r = await page.evaluate(async () => {
+    const { PlumbingEngine, readManifest, Kind } = await import('/engine.js');
+    const m = await readManifest('/models/manifest.json');
+    const engine = new PlumbingEngine();
+    const events = [];
+    engine.addEventListener('crashed', (e) => events.push(['crashed', e.detail.message]));
+    const restarted = new Promise((res) => engine.addEventListener('restarted', (e) => {
+      events.push(['restarted', e.detail.info?.architecture ?? null, e.detail.error?.message ?? null]);
+      res();
+    }));
+    const first = await engine.load(m.url, { sha256: m.sha256 });
+    const greedy = async () => {
+      const ids = [];
+      const done = await engine.generate('Name a tool.', { temperature: 0, max_tokens: 8, onToken: (t) => ids.push(t.step.id) });
+      return { ids, reason: done.reason };
+    };
+    const before = await greedy();
+    let err = null;
+    try { await engine.testPanic('boom'); } catch (e) { err = { kind: e.kind, message: e.message, isCrash: e.kind === Kind.CRASHED }; }
+    await restarted;
+    const after = await greedy();
+    const stats = await engine.stats();
+    return { firstSource: first.cache?.source, before, err, events, after, alive: engine.alive, build: engine.build, generated: stats.stats.generated };
+  });
+  assert.ok(r.err?.isCrash, `the request that crashed rejects with kind crashed: ${JSON.stringify(r.err)}`);
+  assert.match(r.err.message, /test panic: boom/, 'the panic hook kept the panic\'s own text');
+  assert.deepEqual(r.events.map((e) => e[0]), ['crashed', 'restarted']);
+  assert.match(r.events[0][1], /test panic: boom/);
+  assert.equal(r.events[1][1], 'llama', 'the model was reloaded');
+  assert.equal(r.events[1][2], null);
+  assert.ok(r.alive);
+  assert.equal(r.after.ids.length, 8);
+  assert.deepEqual(r.after.ids, r.before.ids, 'the new worker gives the same greedy answer');
+  assert.match(r.build.wasm_sha256, /^[0-9a-f]{64}$/);
+  assert.ok(page.problems.some((p) => /test panic: boom/.test(p)), 'console_error_panic_hook logged the panic');
+  await page.close();
+});
+
+test('a crash while a generation streams ends it with kind crashed; a queued request waits for the reload and runs', { timeout: 300_000 }, async () => {
+  const page = await openPage(browser.context, 'embed.html');
+  const r = await page.evaluate(async () => {
+    const { PlumbingEngine, readManifest } = await import('/engine.js');
+    const m = await readManifest('/models/manifest.json');
+    const engine = new PlumbingEngine();
+    await engine.load(m.url, { sha256: m.sha256 });
+    let tokens = 0;
+    const running = engine.generate('Write a long story about pipes.', { max_tokens: 200, onToken: () => { tokens++; } })
+      .then((d) => ({ ok: d.reason }), (e) => ({ kind: e.kind }));
+    while (tokens < 3) await new Promise((res) => setTimeout(res, 10));
+    const panic = engine.testPanic('mid-generation').catch((e) => e.kind);
+    const queued = engine.generate('Hi', { temperature: 0, max_tokens: 4 }).then((d) => d.reason, (e) => `error ${e.kind}: ${e.message}`);
+    return { running: await running, panic: await panic, queued: await queued };
+  });
+  // The generation had finished its turn or was cut by the crash; either way nothing hangs.
+  assert.ok(r.running.ok || r.running.kind === 'crashed', JSON.stringify(r.running));
+  assert.equal(r.panic, 'crashed');
+  assert.equal(r.queued, 'max_tokens', 'a request made after the crash runs on the reloaded model');
+  await page.close();
+});
+
+test('every widget of a page says the engine restarted, and runs again', { timeout: 400_000 }, async () => {
+  const page = await openPage(browser.context, 'blog-example.html');
+  const chats = page.locator('plumbing-chat');
+  assert.ok((await chats.count()) >= 2, 'the blog example has two widgets');
+  await clickRun(chats.nth(0));
+  const first = await waitWidget(chats.nth(0));
+  assert.equal(first.state, 'done', JSON.stringify(first));
+  // The widgets share one engine (PlumbingChat.engine); make it panic.
+  await page.evaluate(() => customElements.get('plumbing-chat').engine.testPanic('widget test').catch(() => {}));
+  const notes = await page.waitForFunction(() => [...document.querySelectorAll('plumbing-chat')]
+    .map((w) => w.shadowRoot.querySelector('.note'))
+    .every((n) => !n.hidden && /restarted and the model reloaded/.test(n.textContent)), null, { timeout: 120_000 })
+    .then(() => true, () => false);
+  assert.ok(notes, `every widget says so: ${JSON.stringify(await Promise.all([0, 1].map((i) => readWidget(chats.nth(i)))))}`);
+  await clickRun(chats.nth(1));
+  const second = await waitWidget(chats.nth(1));
+  assert.equal(second.state, 'done', JSON.stringify(second));
+  assert.ok(second.answer.length > 0);
+  await page.close();
+});
