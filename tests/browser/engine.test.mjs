@@ -52,7 +52,7 @@ test('tokenizer ids equal llama.cpp for every reference case', async () => {
 
 test('greedy decoding in the browser equals native for the first 16 tokens (SIMD128 build)', async () => {
   const c = GOLDEN.generate.find((g) => g.name === 'capital');
-  const native = execFileSync(CLI, ['generate', '--model', MODEL, '--raw', '--prompt', c.prompt, '--max-tokens', '16', '--ignore-eos', '--json'], { encoding: 'utf8' })
+  const native = execFileSync(CLI, ['generate', '--model', MODEL, '--raw', '--prompt', c.prompt, '--max-tokens', '16', '--ignore-eos', '--temperature', '0', '--json'], { encoding: 'utf8' })
     .trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'id' in l).map((l) => l.id);
   const wasm = await page.evaluate((ids) => {
     const e = window.engine;
@@ -98,7 +98,7 @@ test('a prompt longer than the context is refused with the numbers', async () =>
 
 test('the relaxed-SIMD build: kernels equal their scalar twins, and the same greedy ids as native', async () => {
   const c = GOLDEN.generate.find((g) => g.name === 'capital');
-  const native = execFileSync(CLI, ['generate', '--model', MODEL, '--raw', '--prompt', c.prompt, '--max-tokens', '32', '--ignore-eos', '--json'], { encoding: 'utf8' })
+  const native = execFileSync(CLI, ['generate', '--model', MODEL, '--raw', '--prompt', c.prompt, '--max-tokens', '32', '--ignore-eos', '--temperature', '0', '--json'], { encoding: 'utf8' })
     .trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'id' in l).map((l) => l.id);
   const r = await page.evaluate(async ([url, ids]) => {
     const m = await import('/pkg-relaxed/plumbing.js');
