@@ -16,6 +16,10 @@ import { join } from 'node:path';
 import { launch, readWidget, waitWidget, clickRun } from './lib.mjs';
 import { buildDist, startStatic, ROOT, MODEL } from './servers.mjs';
 
+// The type check needs TypeScript in tests/node_modules (a devDependency of tests/package.json);
+// without it that one test is skipped and says so.
+const TSC = join(ROOT, 'tests/node_modules/typescript/bin/tsc');
+
 const npm = (args, cwd) => execFileSync('npm', [...args, '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'],
   { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const sha256 = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -103,6 +107,49 @@ window.result = (async () => {
     assert.deepEqual(listed.filter((f) => !files.includes(f)), [], 'every file sw.js precaches is in the package');
     // The same wasm bytes as ./build.sh built (and printed the sha256 of).
     assert.equal(sha256(join(scratch, 'node_modules', name, 'pkg/plumbing_bg.wasm')), sha256(join(ROOT, 'www/pkg/plumbing_bg.wasm')));
+  });
+
+  it('the types compile against a program that uses the client and the widget', { skip: !existsSync(TSC) && `no ${TSC}` }, () => {
+    writeFileSync(join(scratch, 'main.ts'), `
+import { PlumbingEngine, PlumbingError, readManifest, Kind, Stop, type GenParams, type Fed } from '${name}';
+import { PlumbingChat } from '${name}/widget';
+const engine = new PlumbingEngine();
+engine.addEventListener('crashed', (e) => console.log(e.detail.message));
+engine.addEventListener('restarted', (e) => console.log(e.detail.info?.defaults.temperature));
+export async function main(): Promise<void> {
+  const build = await engine.ready;
+  const sha: string | undefined = build.wasm_sha256;
+  const m = await readManifest(new URL('./node_modules/${name}/models/manifest.json', location.href));
+  const r = await engine.load(m.url, { sha256: m.sha256, onProgress: (p) => console.log(p.phase, p.done / p.total) });
+  const d: GenParams = r.info.defaults;
+  let fed: Fed | null = null;
+  const g = await engine.generate('Hi', { max_tokens: 3, temperature: 0, onPrompt: (f) => { fed = f; },
+    onToken: (t) => console.log(t.step?.text) });
+  if (g.reason === Stop.EOS || g.reason === 'max_tokens') console.log(g.stats?.decode_tok_s, d.top_k, sha, fed);
+  try { await engine.prepare({ prompt: 'x', params: { top_p: 0.5 } }); } catch (e) {
+    if (e instanceof PlumbingError && e.kind === Kind.REQUEST) console.log(e.message);
+  }
+  const w = document.querySelector('plumbing-chat');
+  if (w) {
+    w.maxTokens = 10; w.temperature = null;
+    w.addEventListener('plumbing-done', (e) => console.log(e.detail.reason, e.detail.params?.seed));
+    w.addEventListener('plumbing-error', (e) => console.log(e.detail.kind));
+    await w.run();
+  }
+  console.log(PlumbingChat.define('my-chat'), document.createElement('plumbing-chat').state);
+  // @ts-expect-error: not a parameter
+  await engine.generate('x', { top_q: 1 });
+}
+`);
+    for (const resolution of ['bundler', 'nodenext']) {
+      const module = resolution === 'bundler' ? 'esnext' : 'nodenext';
+      try {
+        execFileSync(process.execPath, [TSC, '--noEmit', '--strict', '--target', 'es2022', '--lib', 'es2022,dom',
+          '--module', module, '--moduleResolution', resolution, 'main.ts'], { cwd: scratch, encoding: 'utf8', stdio: 'pipe' });
+      } catch (e) {
+        assert.fail(`tsc (moduleResolution ${resolution}):\n${e.stdout}${e.stderr}`);
+      }
+    }
   });
 
   it('PlumbingEngine, imported by the package name, loads the model and generates', async () => {
