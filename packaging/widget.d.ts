@@ -6,7 +6,7 @@
 //   <plumbing-chat prompt="What is a pipe wrench for?" max-tokens="64"></plumbing-chat>
 
 import type { ErrorKind, StopReason } from './protocol.js';
-import type { GenParams, LoadResult, Stats } from './engine.js';
+import type { GenParams, LoadResult, PlumbingEngine, Stats } from './engine.js';
 
 /** Attributes of <plumbing-chat>. */
 export interface PlumbingChatAttributes {
@@ -44,6 +44,8 @@ export interface PlumbingChatEventMap {
 
 export declare class PlumbingChat extends HTMLElement {
   static readonly observedAttributes: string[];
+  /** The PlumbingEngine all widgets of the page share (null before the first run). */
+  static readonly engine: PlumbingEngine | null;
   /** Defines the element under `tag` (default "plumbing-chat") if that name is free. */
   static define(tag?: string, registry?: CustomElementRegistry): typeof PlumbingChat;
 
