@@ -89,11 +89,40 @@ pub struct Config {
     pub tied_output: bool,
 }
 
+/// The weight types the kernels multiply with, decided once per matrix when the model is loaded
+/// (`matrix()`). Every `match` on it is exhaustive, with no catch-all arm: a type added here does
+/// not compile until the matrix product, the scale check and the row decoder all handle it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum WeightType {
+    Q4_1,
+    Q8_0,
+}
+
+impl WeightType {
+    /// The kernel type for a ggml type, or None if the kernels do not run it. Exhaustive too, so
+    /// that a type added to the reader is decided here.
+    pub fn of(t: GgmlType) -> Option<WeightType> {
+        use GgmlType::*;
+        match t {
+            Q4_1 => Some(WeightType::Q4_1),
+            Q8_0 => Some(WeightType::Q8_0),
+            F32 | F16 | BF16 | Q4_0 | Q5_0 | Q5_1 | Q8_1 | Q2K | Q3K | Q4K | Q5K | Q6K | Q8K => None,
+        }
+    }
+
+    pub fn ggml(self) -> GgmlType {
+        match self {
+            WeightType::Q4_1 => GgmlType::Q4_1,
+            WeightType::Q8_0 => GgmlType::Q8_0,
+        }
+    }
+}
+
 /// A quantized weight matrix: `rows` rows of `cols` values, in the file at `offset`.
 #[derive(Clone, Debug)]
 pub struct Matrix {
     pub name: String,
-    pub ty: GgmlType,
+    pub ty: WeightType,
     pub rows: usize,
     pub cols: usize,
     pub offset: usize,
@@ -315,8 +344,8 @@ impl Model {
     fn qweights(&self, m: &Matrix) -> Result<QWeights<'_>, Error> {
         let b = &self.file.bytes()[m.offset..m.offset + m.bytes];
         Ok(match m.ty {
-            GgmlType::Q8_0 => QWeights::Q8_0(kernels::cast_blocks::<BlockQ8_0>(b)?),
-            _ => QWeights::Q4_1(kernels::cast_blocks::<BlockQ4_1>(b)?),
+            WeightType::Q4_1 => QWeights::Q4_1(kernels::cast_blocks::<BlockQ4_1>(b)?),
+            WeightType::Q8_0 => QWeights::Q8_0(kernels::cast_blocks::<BlockQ8_0>(b)?),
         })
     }
 
@@ -335,14 +364,14 @@ impl Model {
         let row_bytes = m.bytes / m.rows;
         let b = &self.file.bytes()[m.offset + row * row_bytes..m.offset + (row + 1) * row_bytes];
         match m.ty {
-            GgmlType::Q8_0 => {
-                for (blk, o) in kernels::cast_blocks::<BlockQ8_0>(b)?.iter().zip(out.chunks_exact_mut(QK)) {
-                    kernels::dequantize_q8_0(blk, o);
-                }
-            }
-            _ => {
+            WeightType::Q4_1 => {
                 for (blk, o) in kernels::cast_blocks::<BlockQ4_1>(b)?.iter().zip(out.chunks_exact_mut(QK)) {
                     kernels::dequantize_q4_1(blk, o);
+                }
+            }
+            WeightType::Q8_0 => {
+                for (blk, o) in kernels::cast_blocks::<BlockQ8_0>(b)?.iter().zip(out.chunks_exact_mut(QK)) {
+                    kernels::dequantize_q8_0(blk, o);
                 }
             }
         }
@@ -471,12 +500,12 @@ fn find<'a>(g: &'a Gguf, name: &str) -> Result<&'a TensorInfo, Error> {
 /// A weight matrix with `cols` columns and, if given, `rows` rows, of a type the kernels run.
 fn matrix(g: &Gguf, name: &str, cols: usize, rows: Option<usize>) -> Result<Matrix, Error> {
     let t = find(g, name)?;
-    if !matches!(t.ggml_type, GgmlType::Q4_1 | GgmlType::Q8_0) {
+    let Some(ty) = WeightType::of(t.ggml_type) else {
         return Err(Error::Unsupported(format!(
             "tensor {name} has type {}; this engine computes with Q4_1 and Q8_0 matrices",
             t.ggml_type
         )));
-    }
+    };
     let (c, r) = (t.dims[0] as usize, t.dims.get(1).copied().unwrap_or(1) as usize);
     if t.dims.len() != 2 || c != cols || rows.is_some_and(|want| want != r) {
         return Err(Error::Format(format!(
@@ -485,7 +514,7 @@ fn matrix(g: &Gguf, name: &str, cols: usize, rows: Option<usize>) -> Result<Matr
             rows.map_or("n".to_string(), |r| r.to_string())
         )));
     }
-    Ok(Matrix { name: name.into(), ty: t.ggml_type, rows: r, cols: c, offset: t.offset as usize, bytes: t.n_bytes as usize })
+    Ok(Matrix { name: name.into(), ty, rows: r, cols: c, offset: t.offset as usize, bytes: t.n_bytes as usize })
 }
 
 fn vector(g: &Gguf, name: &str, len: usize) -> Result<Vector, Error> {
@@ -503,10 +532,10 @@ fn vector(g: &Gguf, name: &str, len: usize) -> Result<Vector, Error> {
 fn check_scales(file: &[u8], m: &Matrix) -> Result<(), Error> {
     let b = &file[m.offset..m.offset + m.bytes];
     let bad = match m.ty {
-        GgmlType::Q8_0 => kernels::cast_blocks::<BlockQ8_0>(b)?.iter().position(|x| !kernels::f16_is_finite(x.d)),
-        _ => kernels::cast_blocks::<BlockQ4_1>(b)?
+        WeightType::Q4_1 => kernels::cast_blocks::<BlockQ4_1>(b)?
             .iter()
             .position(|x| !kernels::f16_is_finite(x.d) || !kernels::f16_is_finite(x.m)),
+        WeightType::Q8_0 => kernels::cast_blocks::<BlockQ8_0>(b)?.iter().position(|x| !kernels::f16_is_finite(x.d)),
     };
     match bad {
         Some(i) => Err(Error::Format(format!("tensor {} has an infinite or NaN scale in block {i}", m.name))),

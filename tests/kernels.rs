@@ -69,3 +69,14 @@ fn cast_blocks_refuses_partial_and_misaligned_blocks() {
     let e = cast_f32(&buf.0[2..10]).unwrap_err();
     assert!(e.to_string().contains("is not aligned to 4 bytes"), "{e}");
 }
+
+#[test]
+fn the_kernels_run_exactly_q4_1_and_q8_0() {
+    use plumbing::gguf::GgmlType;
+    use plumbing::model::WeightType;
+    let run: Vec<GgmlType> = (0..64).filter_map(GgmlType::from_u32).filter(|&t| WeightType::of(t).is_some()).collect();
+    assert_eq!(run, vec![GgmlType::Q4_1, GgmlType::Q8_0]);
+    for t in run {
+        assert_eq!(WeightType::of(t).unwrap().ggml(), t);
+    }
+}
