@@ -113,15 +113,45 @@ export interface BuildInfo {
 
 /** The loaded model: config, metadata, tensors, special ids, the engine's defaults. */
 export interface ModelInfo {
-  config: { n_layer: number; n_head: number; n_ctx: number; [key: string]: unknown };
+  file_bytes: number;
+  gguf_version: number;
+  architecture: string;
+  name: string;
+  config: {
+    n_layer: number; n_embd: number; n_head: number; n_head_kv: number; head_dim: number; n_ff: number;
+    n_vocab: number; n_ctx_train: number;
+    /** A session's default context. */
+    n_ctx: number;
+    rope_theta: number; rms_eps: number;
+    [key: string]: unknown;
+  };
+  /** Long arrays are cut to their first entries; `len` says how long they are. */
+  metadata: { key: string; type: string; value: unknown; len?: number }[];
+  /** The engine's one set of generation defaults. */
   defaults: GenParams;
   tensors: TensorInfo[];
+  /** The kernels this wasm build runs. */
+  kernels: string;
+  alignment: number;
+  data_offset: number;
+  bos_id: number | null;
+  eos_id: number | null;
+  eog_ids: number[];
+  add_bos: boolean;
+  tokenizer_pre: string | null;
+  chat_template: string | null;
   [key: string]: unknown;
 }
 
 export interface TensorInfo {
   name: string;
+  /** "Q4_1", "Q8_0", "F32", ... */
   type: string;
+  /** GGUF order: ne0 (the contiguous dimension, = cols) first. */
+  shape: number[];
+  n_params: number;
+  bytes: number;
+  offset: number;
   role: 'embedding' | 'attn_norm' | 'attn_q' | 'attn_k' | 'attn_v' | 'attn_output' | 'ffn_norm' | 'ffn_gate'
     | 'ffn_up' | 'ffn_down' | 'output_norm' | 'output' | 'other';
   group: 'embedding' | 'attention' | 'mlp' | 'norm' | 'output' | 'other';
@@ -204,6 +234,8 @@ export interface TokenDetail {
   text: string;
   bytes: number[];
   special: boolean;
+  /** An end-of-generation token. */
+  eog: boolean;
 }
 
 export interface TensorView {
@@ -216,14 +248,21 @@ export interface TensorView {
   max: number;
   mean: number;
   std: number;
+  /** width * height cells, row-major, each the mean of its values. */
   heatmap: Float32Array;
-  histogram: Uint32Array | Float32Array;
+  /** `bins` counts over [min, max]. */
+  histogram: Uint32Array;
 }
 
 export interface TensorBlock {
+  name: string;
   type: string;
   row: number;
   block: number;
+  /** Where the block starts in the file. */
+  offset: number;
+  /** The block's bytes as stored. */
+  bytes: number[];
   d?: number;
   m?: number;
   codes?: number[];

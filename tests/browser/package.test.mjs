@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, symlinkSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { launch, readWidget, waitWidget, clickRun } from './lib.mjs';
 import { buildDist, startStatic, ROOT, MODEL } from './servers.mjs';
 
@@ -107,6 +108,28 @@ window.result = (async () => {
     assert.deepEqual(listed.filter((f) => !files.includes(f)), [], 'every file sw.js precaches is in the package');
     // The same wasm bytes as ./build.sh built (and printed the sha256 of).
     assert.equal(sha256(join(scratch, 'node_modules', name, 'pkg/plumbing_bg.wasm')), sha256(join(ROOT, 'www/pkg/plumbing_bg.wasm')));
+  });
+
+  it('the types say what the modules export', async () => {
+    const dir = join(scratch, 'node_modules', name);
+    const dts = (f) => readFileSync(join(dir, f), 'utf8');
+    // The constants, value for value (protocol.js owns them; protocol.d.ts restates them).
+    const protocol = await import(pathToFileURL(join(dir, 'protocol.js')).href);
+    for (const table of ['Stop', 'Kind']) {
+      const block = new RegExp(`export declare const ${table}: Readonly<\\{([^]*?)\\}>;`).exec(dts('protocol.d.ts'))[1];
+      const typed = Object.fromEntries([...block.matchAll(/^ {2}([A-Z_]+): '([a-z_]+)';/gm)].map((m) => [m[1], m[2]]));
+      assert.deepEqual(typed, { ...protocol[table] }, `protocol.d.ts ${table}`);
+    }
+    // Every public method and getter of PlumbingEngine is declared (engine.js imports in Node).
+    const { PlumbingEngine } = await import(pathToFileURL(join(dir, 'engine.js')).href);
+    const body = /export declare class PlumbingEngine extends EventTarget \{([^]*?)\n\}/.exec(dts('engine.d.ts'))[1];
+    const declared = new Set([...body.matchAll(/^ {2}(?:readonly )?([a-zA-Z]+)[<(:]/gm)].map((m) => m[1]));
+    const actual = Object.getOwnPropertyNames(PlumbingEngine.prototype).filter((n) => n !== 'constructor');
+    assert.deepEqual(actual.filter((n) => !declared.has(n)), [], 'engine.d.ts declares every method of PlumbingEngine');
+    const exported = Object.keys(await import(pathToFileURL(join(dir, 'engine.js')).href)).sort();
+    const typedExports = [...dts('engine.d.ts').matchAll(/^export (?:declare (?:class|function) (\w+)|\{ ([^}]+) \} from)/gm)]
+      .flatMap((m) => (m[1] ? [m[1]] : m[2].split(',').map((x) => x.trim()))).sort();
+    assert.deepEqual(typedExports, exported, 'engine.d.ts declares what engine.js exports');
   });
 
   it('the types compile against a program that uses the client and the widget', { skip: !existsSync(TSC) && `no ${TSC}` }, () => {
