@@ -57,6 +57,8 @@ for d in "${DIRS[@]}"; do
       # Which sections differ (custom sections by name): where to look first.
       python3 - "$a" "$b" <<'PY' >&2
 import sys, hashlib
+NAMES = {1: "type", 2: "import", 3: "function", 4: "table", 5: "memory", 6: "global", 7: "export",
+         8: "start", 9: "element", 10: "code", 11: "data", 12: "datacount"}
 def sections(path):
     b = open(path, "rb").read(); i = 8; out = []
     def leb(i):
@@ -65,7 +67,7 @@ def sections(path):
             x = b[i]; i += 1; r |= (x & 0x7f) << s; s += 7
             if x < 0x80: return r, i
     while i < len(b):
-        sid = b[i]; n, j = leb(i + 1); name = str(sid)
+        sid = b[i]; n, j = leb(i + 1); name = NAMES.get(sid, str(sid))
         if sid == 0:
             k, p = leb(j); name = "custom " + b[p:p + k].decode(errors="replace")
         out.append((name, n, hashlib.sha256(b[j:j + n]).hexdigest()[:12])); i = j + n
