@@ -124,3 +124,4 @@ for path in targets:
         sys.exit(f"packaging/package.json names {path}, which {out}/ does not hold")
 PY
 du -sh "$OUT" | awk '{print "'"$OUT"': " $1 " in all"}'
+echo "$OUT: also an npm package: (cd $OUT && npm pack) makes $(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(p["name"] + "-" + p["version"] + ".tgz")' "$OUT/package.json") (the model left out)"
