@@ -36,7 +36,7 @@ pub fn info(engine: &Engine, max_items: usize) -> Json {
         "name": g.get("general.name").and_then(|v| v.as_str()).unwrap_or(""),
         "config": config,
         // The one set of defaults (GenParams::default()): callers read them here.
-        "defaults": crate::generate::GenParams::default(),
+        "defaults": defaults(),
         "kernels": kernels::ARCH,
         "alignment": g.alignment,
         "data_offset": g.data_offset,
@@ -49,6 +49,11 @@ pub fn info(engine: &Engine, max_items: usize) -> Json {
         "tokenizer_pre": t.pre,
         "chat_template": t.chat_template,
     })
+}
+
+/// GenParams::default() as JSON numbers as they are written (0.7, not the f64 nearest the f32).
+pub fn defaults() -> Json {
+    serde_json::to_string(&crate::generate::GenParams::default()).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Json::Null)
 }
 
 pub fn tensor_entry(t: &TensorInfo) -> Json {

@@ -118,7 +118,9 @@ fn bad_requests_are_refused_by_name() {
 fn info_states_the_defaults_and_each_tensors_role_and_geometry() {
     let e = common::engine();
     let info = inspect::info(&e, 8);
-    assert_eq!(info["defaults"], serde_json::to_value(GenParams::default()).unwrap());
+    assert_eq!(info["defaults"], inspect::defaults());
+    assert_eq!(info["defaults"]["temperature"], serde_json::json!(0.7), "written as the f32 is, not as its nearest f64");
+    assert_eq!(info["defaults"]["seed"], serde_json::Value::Null);
     let tensors = info["tensors"].as_array().unwrap();
     assert_eq!(tensors.len(), 272);
     for t in tensors {
