@@ -1,51 +1,194 @@
 //! The native command line: tokenize, generate, inspect, bench, serve.
-//! Tests and benchmarks drive it; keep the flags stable.
+//! Tests and benchmarks drive it; keep the flags stable. Sampling and generation flags are
+//! optional: what is not given keeps the engine's one default (`GenParams::default()`).
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use plumbing::{inspect, now_ms, ChatMessage, Engine, GenParams, ModelFile, SamplingParams};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use plumbing::{inspect, now_ms, Engine, GenParams, ModelFile, Request};
 use serde_json::json;
 
-const USAGE: &str = "plumbing: a small language model with its plumbing visible
+// ------------------------------------------------------------------------------------------------
+// Options
+// ------------------------------------------------------------------------------------------------
 
-usage:
-  plumbing tokenize --model M --text T [--no-special]
-  plumbing generate --model M --prompt T [--raw] [--system S] [--max-tokens N] [--temperature X]
-                    [--top-k K] [--top-p P] [--repeat-penalty R] [--seed S] [--ignore-eos]
-                    [--force-ids 1,2,3] [--n-ctx N] [--json]
-  plumbing inspect  --model M [--json] [--stats]
-  plumbing bench    --model M --prompt-file ../shared/peers/prompt.json [--runs 5] [--tokens 128]
-  plumbing serve    [--dir www] [--host 127.0.0.1] [--port 8080] [--no-isolation]
-";
+/// plumbing: a small language model with its plumbing visible.
+#[derive(Parser)]
+#[command(name = "plumbing", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Token ids and pieces of a text, as JSON.
+    Tokenize(TokenizeArgs),
+    /// Generate from a prompt (a user message in the chat template, or --raw text).
+    Generate(GenerateArgs),
+    /// The file's metadata and tensors.
+    Inspect(InspectArgs),
+    /// The native half of ./build.sh bench: greedy, end-of-text ignored, timed.
+    Bench(BenchArgs),
+    /// Serve a directory (the page) over HTTP, with the headers it needs.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct TokenizeArgs {
+    /// The GGUF model file.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    #[arg(long)]
+    text: String,
+    /// Take special tokens such as <|im_start|> as plain text.
+    #[arg(long)]
+    no_special: bool,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// The GGUF model file.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// A user message, put in the model's chat template (with --raw: the exact text, special
+    /// tokens parsed).
+    #[arg(long)]
+    prompt: String,
+    /// Feed --prompt as it is, without the chat template.
+    #[arg(long)]
+    raw: bool,
+    /// A system message before the prompt.
+    #[arg(long)]
+    system: Option<String>,
+    #[command(flatten)]
+    params: ParamArgs,
+    /// Feed these token ids instead of sampling (comma-separated); sets --max-tokens to their count.
+    #[arg(long, value_name = "ID,ID,...", value_parser = parse_ids)]
+    force_ids: Option<Ids>,
+    /// One JSON line per token, then one with the stop reason, the parameters and the timings.
+    #[arg(long)]
+    json: bool,
+    /// Write the raw logits each generated (or forced) token was chosen from, in order:
+    /// little-endian f32, n_vocab per position.
+    #[arg(long, value_name = "FILE")]
+    logits: Option<PathBuf>,
+}
+
+/// Sampling and generation; each one absent keeps the engine's default.
+#[derive(Args)]
+struct ParamArgs {
+    /// The most tokens to generate.
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<usize>,
+    /// 0 = greedy.
+    #[arg(long, value_name = "T")]
+    temperature: Option<f32>,
+    /// 0 = no top-k cut.
+    #[arg(long, value_name = "K")]
+    top_k: Option<usize>,
+    /// 1 = no top-p cut.
+    #[arg(long, value_name = "P")]
+    top_p: Option<f32>,
+    /// 1 = off.
+    #[arg(long, value_name = "R")]
+    repeat_penalty: Option<f32>,
+    /// Absent: a fresh random seed (reported at the end).
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Mask the end-of-generation tokens: always generate --max-tokens.
+    #[arg(long)]
+    ignore_eos: bool,
+    /// Context size (0 = the engine's choice).
+    #[arg(long, value_name = "N")]
+    n_ctx: Option<usize>,
+}
+
+impl ParamArgs {
+    fn apply(&self, p: &mut GenParams) {
+        let s = &mut p.sampling;
+        s.temperature = self.temperature.unwrap_or(s.temperature);
+        s.top_k = self.top_k.unwrap_or(s.top_k);
+        s.top_p = self.top_p.unwrap_or(s.top_p);
+        s.repeat_penalty = self.repeat_penalty.unwrap_or(s.repeat_penalty);
+        s.seed = self.seed.or(s.seed);
+        p.max_tokens = self.max_tokens.unwrap_or(p.max_tokens);
+        p.ignore_eos |= self.ignore_eos;
+        p.n_ctx = self.n_ctx.unwrap_or(p.n_ctx);
+    }
+}
+
+#[derive(Clone)]
+struct Ids(Vec<u32>);
+
+fn parse_ids(s: &str) -> Result<Ids, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| x.parse().map_err(|_| format!("{x:?} is not a token id")))
+        .collect::<Result<_, _>>()
+        .map(Ids)
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// The GGUF model file.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Everything as one JSON object (with the statistics of every tensor).
+    #[arg(long)]
+    json: bool,
+    /// Compute each tensor's min, max, mean and standard deviation.
+    #[arg(long)]
+    stats: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The GGUF model file.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// The shared prompt: JSON with "user", "chatml" (with {user}) and "n_predict".
+    #[arg(long, value_name = "FILE")]
+    prompt_file: PathBuf,
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    runs: usize,
+    /// Tokens to generate (default: the prompt file's n_predict, else 128).
+    #[arg(long, value_name = "N")]
+    tokens: Option<usize>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, value_name = "DIR", default_value = "www")]
+    dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Leave out Cross-Origin-Opener-Policy and -Embedder-Policy (a page without isolation).
+    #[arg(long)]
+    no_isolation: bool,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(cmd) = args.first() else {
-        eprint!("{USAGE}");
-        return ExitCode::from(2);
+    // The defaults shown in `generate --help` are the engine's own.
+    let defaults = serde_json::to_string(&GenParams::default()).unwrap_or_default();
+    let cli = Cli::command().mut_subcommand("generate", |c| c.after_help(format!("The engine's defaults: {defaults}")));
+    // Usage errors (unknown options, bad values) exit with 2 and name what was wrong.
+    let cli = match Cli::from_arg_matches(&cli.get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
     };
-    let opts = match Opts::parse(&args[1..]) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let r = match cmd.as_str() {
-        "tokenize" => tokenize(&opts),
-        "generate" => generate(&opts),
-        "inspect" => inspect_cmd(&opts),
-        "bench" => bench(&opts),
-        "serve" => serve(&opts),
-        "help" | "--help" | "-h" => {
-            print!("{USAGE}");
-            Ok(())
-        }
-        other => Err(format!("unknown command {other:?}")),
+    let r = match cli.command {
+        Command::Tokenize(a) => tokenize(&a),
+        Command::Generate(a) => generate(&a),
+        Command::Inspect(a) => inspect_cmd(&a),
+        Command::Bench(a) => bench(&a),
+        Command::Serve(a) => serve(&a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,56 +199,10 @@ fn main() -> ExitCode {
     }
 }
 
-// ------------------------------------------------------------------------------------------------
-// Options
-// ------------------------------------------------------------------------------------------------
-
-struct Opts {
-    values: HashMap<String, String>,
-    flags: Vec<String>,
-}
-
-const FLAGS: &[&str] = &["raw", "ignore-eos", "json", "stats", "no-special", "no-isolation"];
-
-impl Opts {
-    fn parse(args: &[String]) -> Result<Opts, String> {
-        let mut values = HashMap::new();
-        let mut flags = Vec::new();
-        let mut i = 0;
-        while i < args.len() {
-            let a = args[i].strip_prefix("--").ok_or_else(|| format!("unexpected argument {:?}", args[i]))?;
-            if FLAGS.contains(&a) {
-                flags.push(a.to_string());
-                i += 1;
-            } else {
-                let v = args.get(i + 1).ok_or_else(|| format!("--{a} needs a value"))?;
-                values.insert(a.to_string(), v.clone());
-                i += 2;
-            }
-        }
-        Ok(Opts { values, flags })
-    }
-    fn flag(&self, f: &str) -> bool {
-        self.flags.iter().any(|x| x == f)
-    }
-    fn get(&self, k: &str) -> Option<&str> {
-        self.values.get(k).map(String::as_str)
-    }
-    fn req(&self, k: &str) -> Result<&str, String> {
-        self.get(k).ok_or_else(|| format!("--{k} is required"))
-    }
-    fn num<T: std::str::FromStr>(&self, k: &str, default: T) -> Result<T, String> {
-        match self.get(k) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| format!("--{k} {v:?} is not a valid number")),
-        }
-    }
-}
-
-fn load(opts: &Opts) -> Result<(Engine, f64), String> {
-    let path = opts.req("model")?;
+fn load(file: &Path) -> Result<(Engine, f64), String> {
+    let path = file.display();
     let t0 = now_ms();
-    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
+    let mut f = std::fs::File::open(file).map_err(|e| format!("cannot open {path}: {e}"))?;
     let len = f.metadata().map_err(|e| format!("{path}: {e}"))?.len();
     let mut file = ModelFile::with_len(len).map_err(|e| e.to_string())?;
     f.read_exact(file.bytes_mut()).map_err(|e| format!("reading {path}: {e}"))?;
@@ -117,71 +214,40 @@ fn load(opts: &Opts) -> Result<(Engine, f64), String> {
 // Commands
 // ------------------------------------------------------------------------------------------------
 
-fn tokenize(opts: &Opts) -> Result<(), String> {
-    let (engine, _) = load(opts)?;
-    let text = opts.req("text")?;
+fn tokenize(a: &TokenizeArgs) -> Result<(), String> {
+    let (engine, _) = load(&a.model)?;
     let t = &engine.tokenizer;
-    let ids = t.encode(text, !opts.flag("no-special")).map_err(|e| e.to_string())?;
+    let ids = t.encode(&a.text, !a.no_special).map_err(|e| e.to_string())?;
     let pieces: Vec<String> = ids.iter().map(|&i| t.token_text(i)).collect();
     println!("{}", json!({"ids": ids, "pieces": pieces}));
     Ok(())
 }
 
-fn prompt_ids(engine: &Engine, opts: &Opts) -> Result<Vec<u32>, String> {
-    let prompt = opts.req("prompt")?;
-    let text = if opts.flag("raw") {
-        prompt.to_string()
-    } else {
-        let mut messages = Vec::new();
-        if let Some(s) = opts.get("system") {
-            messages.push(ChatMessage { role: "system".into(), content: s.into() });
-        }
-        messages.push(ChatMessage { role: "user".into(), content: prompt.into() });
-        engine.tokenizer.apply_chat_template(&messages, true).map_err(|e| e.to_string())?
-    };
-    engine.tokenizer.encode(&text, true).map_err(|e| e.to_string())
-}
-
-fn gen_params(opts: &Opts) -> Result<GenParams, String> {
-    Ok(GenParams {
-        sampling: SamplingParams {
-            temperature: opts.num("temperature", 0.0)?,
-            top_k: opts.num("top-k", 40)?,
-            top_p: opts.num("top-p", 0.95)?,
-            repeat_penalty: opts.num("repeat-penalty", 1.0)?,
-            repeat_last_n: 64,
-            seed: opts.num("seed", 42)?,
-        },
-        max_tokens: opts.num("max-tokens", 128)?,
-        ignore_eos: opts.flag("ignore-eos"),
-        n_top: 5,
-        capture_attention: false,
-        n_ctx: opts.num("n-ctx", 0)?,
-    })
-}
-
-fn generate(opts: &Opts) -> Result<(), String> {
-    let (mut engine, load_ms) = load(opts)?;
-    let ids = prompt_ids(&engine, opts)?;
-    let forced: Vec<u32> = match opts.get("force-ids") {
-        None => Vec::new(),
-        Some(s) => s
-            .split(',')
-            .filter(|x| !x.trim().is_empty())
-            .map(|x| x.trim().parse().map_err(|_| format!("--force-ids: {x:?} is not a token id")))
-            .collect::<Result<_, _>>()?,
-    };
-    let mut params = gen_params(opts)?;
+fn generate(a: &GenerateArgs) -> Result<(), String> {
+    let (mut engine, load_ms) = load(&a.model)?;
+    let forced = a.force_ids.as_ref().map_or(&[][..], |f| &f.0[..]);
+    let mut params = GenParams::default();
+    a.params.apply(&mut params);
     if !forced.is_empty() {
         params.max_tokens = forced.len();
     }
-    let json_out = opts.flag("json");
-    engine.start(ids, params).map_err(|e| e.to_string())?;
+    let request = Request { prompt: Some(a.prompt.clone()), system: a.system.clone(), raw: a.raw, params, ..Request::default() };
+    let fed = engine.begin(&request).map_err(|e| e.to_string())?;
+    let mut logits_out = match &a.logits {
+        None => None,
+        Some(p) => Some(BufWriter::new(std::fs::File::create(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?)),
+    };
     let mut out = std::io::stdout().lock();
+    engine.prefill(0).map_err(|e| e.to_string())?;
     let mut pos = 0;
     let reason = loop {
+        if let Some(w) = logits_out.as_mut() {
+            let l = engine.next_logits().ok_or_else(|| format!("no logits before generated token {pos}"))?;
+            let bytes: Vec<u8> = l.iter().flat_map(|x| x.to_le_bytes()).collect();
+            w.write_all(&bytes).map_err(|e| format!("writing the logits: {e}"))?;
+        }
         let step = engine.step_with(forced.get(pos).copied()).map_err(|e| e.to_string())?;
-        if json_out {
+        if a.json {
             let top: Vec<_> = step.top.iter().map(|c| json!({"id": c.id, "logit": c.logit})).collect();
             writeln!(out, "{}", json!({"pos": step.pos, "id": step.id, "text": step.text, "top": top})).ok();
         } else {
@@ -193,12 +259,16 @@ fn generate(opts: &Opts) -> Result<(), String> {
             break r;
         }
     };
+    if let Some(mut w) = logits_out {
+        w.flush().map_err(|e| format!("writing the logits: {e}"))?;
+    }
     let s = engine.stats();
-    if json_out {
+    let seed = fed.params.sampling.seed.map_or("none".to_string(), |s| s.to_string());
+    if a.json {
         writeln!(
             out,
             "{}",
-            json!({"done": reason.as_str(), "stats": {"prompt_tokens": s.prompt_tokens, "generated": s.generated,
+            json!({"done": reason.as_str(), "params": fed.params, "stats": {"prompt_tokens": s.prompt_tokens, "generated": s.generated,
                 "prefill_tok_s": s.prefill_tok_s, "decode_tok_s": s.decode_tok_s, "ttft_ms": s.ttft_ms, "load_ms": load_ms,
                 "kernels": plumbing::kernels::ARCH}})
         )
@@ -206,7 +276,7 @@ fn generate(opts: &Opts) -> Result<(), String> {
     } else {
         writeln!(out).ok();
         eprintln!(
-            "[{} | prompt {} tokens, prefill {:.1} tok/s | {} generated, decode {:.1} tok/s | load {:.0} ms | kernels {}]",
+            "[{} | prompt {} tokens, prefill {:.1} tok/s | {} generated, decode {:.1} tok/s | load {:.0} ms | kernels {} | seed {seed}]",
             reason.as_str(),
             s.prompt_tokens,
             s.prefill_tok_s,
@@ -219,10 +289,10 @@ fn generate(opts: &Opts) -> Result<(), String> {
     Ok(())
 }
 
-fn inspect_cmd(opts: &Opts) -> Result<(), String> {
-    let (engine, _) = load(opts)?;
+fn inspect_cmd(a: &InspectArgs) -> Result<(), String> {
+    let (engine, _) = load(&a.model)?;
     let mut info = inspect::info(&engine, 8);
-    let with_stats = opts.flag("stats") || opts.flag("json");
+    let with_stats = a.stats || a.json;
     if with_stats {
         if let Some(ts) = info["tensors"].as_array_mut() {
             for t in ts.iter_mut() {
@@ -236,7 +306,7 @@ fn inspect_cmd(opts: &Opts) -> Result<(), String> {
             }
         }
     }
-    if opts.flag("json") {
+    if a.json {
         println!("{info}");
         return Ok(());
     }
@@ -266,23 +336,26 @@ fn inspect_cmd(opts: &Opts) -> Result<(), String> {
 }
 
 /// The native half of `./build.sh bench`: load, one untimed 16-token warm-up, then a timed
-/// generation on the shared prompt (fed raw, special tokens parsed), `runs` times.
-fn bench(opts: &Opts) -> Result<(), String> {
-    let pf = opts.req("prompt-file")?;
-    let p: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pf).map_err(|e| format!("{pf}: {e}"))?)
+/// generation on the shared prompt (fed raw, special tokens parsed), `runs` times. A benchmark:
+/// greedy and end-of-text ignored, whatever the engine's defaults are.
+fn bench(a: &BenchArgs) -> Result<(), String> {
+    let pf = a.prompt_file.display();
+    let p: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&a.prompt_file).map_err(|e| format!("{pf}: {e}"))?)
         .map_err(|e| format!("{pf}: {e}"))?;
-    let user = p["user"].as_str().ok_or("prompt file has no \"user\"")?;
-    let text = p["chatml"].as_str().ok_or("prompt file has no \"chatml\"")?.replace("{user}", user);
-    let n_predict: usize = opts.num("tokens", p["n_predict"].as_u64().unwrap_or(128) as usize)?;
-    let runs: usize = opts.num("runs", 5)?;
+    let user = p["user"].as_str().ok_or(format!("{pf} has no \"user\""))?;
+    let text = p["chatml"].as_str().ok_or(format!("{pf} has no \"chatml\""))?.replace("{user}", user);
+    let n_predict = a.tokens.unwrap_or(p["n_predict"].as_u64().unwrap_or(128) as usize);
+    let request = |n| {
+        let mut params = GenParams { max_tokens: n, ignore_eos: true, ..GenParams::default() };
+        params.sampling.temperature = 0.0;
+        Request { prompt: Some(text.clone()), raw: true, params, ..Request::default() }
+    };
     let mut results = Vec::new();
-    for run in 0..runs {
-        let (mut engine, load_ms) = load(opts)?;
-        let ids = engine.tokenizer.encode(&text, true).map_err(|e| e.to_string())?;
-        let params = |n| GenParams { max_tokens: n, ignore_eos: true, n_top: 5, ..GenParams::default() };
-        engine.start(ids.clone(), params(16)).map_err(|e| e.to_string())?;
+    for run in 0..a.runs {
+        let (mut engine, load_ms) = load(&a.model)?;
+        engine.begin(&request(16)).map_err(|e| e.to_string())?;
         while engine.step().map_err(|e| e.to_string())?.done.is_none() {}
-        engine.start(ids, params(n_predict)).map_err(|e| e.to_string())?;
+        engine.begin(&request(n_predict)).map_err(|e| e.to_string())?;
         let mut text_out = String::new();
         loop {
             let s = engine.step().map_err(|e| e.to_string())?;
@@ -304,16 +377,14 @@ fn bench(opts: &Opts) -> Result<(), String> {
 // A small static file server for the page (127.0.0.1 only by default)
 // ------------------------------------------------------------------------------------------------
 
-fn serve(opts: &Opts) -> Result<(), String> {
-    let dir = PathBuf::from(opts.get("dir").unwrap_or("www"));
-    if !dir.is_dir() {
-        return Err(format!("{} is not a directory", dir.display()));
+fn serve(a: &ServeArgs) -> Result<(), String> {
+    if !a.dir.is_dir() {
+        return Err(format!("{} is not a directory", a.dir.display()));
     }
-    let host = opts.get("host").unwrap_or("127.0.0.1");
-    let port: u16 = opts.num("port", 8080)?;
-    let isolation = !opts.flag("no-isolation");
-    let listener = TcpListener::bind((host, port)).map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
-    eprintln!("serving {} on http://{host}:{port}/ (cross-origin isolation {})", dir.display(), if isolation { "on" } else { "off" });
-    plumbing::serve::run(listener, dir, isolation);
+    let (host, port) = (&a.host, a.port);
+    let isolation = !a.no_isolation;
+    let listener = TcpListener::bind((host.as_str(), port)).map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
+    eprintln!("serving {} on http://{host}:{port}/ (cross-origin isolation {})", a.dir.display(), if isolation { "on" } else { "off" });
+    plumbing::serve::run(listener, a.dir.clone(), isolation);
     Ok(())
 }
