@@ -260,6 +260,7 @@ export class PlumbingEngine extends EventTarget {
     if (m.id === 0) {
       if (m.type === Msg.READY) { this.build = m.build; this._ready.resolve(m.build); }
       else if (m.type === Msg.NET) for (const e of m.entries) for (const fn of this.#netListeners) fn(e);
+      else if (m.type === Msg.ERROR && m.kind === Kind.CRASHED) this.#restart(m.message);
       else if (m.type === Msg.ERROR) this.#die(m.message, m.kind);
       return;
     }

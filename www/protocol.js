@@ -43,7 +43,8 @@ export const Msg = Object.freeze({
   TOKEN: 'token',       // { step, stats, memory, chosen? } one generated token (Step JSON of the engine)
   NET: 'net',           // id 0: { requests, urls } resource requests the worker made (PerformanceObserver)
   DONE: 'done',         // terminal
-  ERROR: 'error',       // terminal: { kind, message }
+  ERROR: 'error',       // terminal: { kind, message }. With id 0 and kind "crashed": the wasm instance
+                        //   trapped (whatever request it was running); the client replaces the worker
 });
 
 /** Why a generation ended (DONE.reason; the engine's StopReason, and "aborted"). */

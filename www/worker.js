@@ -114,6 +114,7 @@ function crash(req, e) {
   crashed = `the engine crashed: ${panic ?? e.message}`;
   engine = null; generation = null; session = null; clearAttention();
   post({ id: req.id, type: Msg.ERROR, kind: Kind.CRASHED, message: crashed });
+  post({ id: 0, type: Msg.ERROR, kind: Kind.CRASHED, message: crashed }); // for the client, whatever the request
 }
 
 // ---------------------------------------------------------------- loading

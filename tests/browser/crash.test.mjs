@@ -102,3 +102,38 @@ test('every widget of a page says the engine restarted, and runs again', { timeo
   assert.ok(second.answer.length > 0);
   await page.close();
 });
+
+test('the page: its openness card shows the sha256 of the wasm it runs; a crash mid-generation is said, and the next generation works', { timeout: 400_000 }, async () => {
+  const { waitForModel } = await import('./lib.mjs');
+  const page = await openPage(browser.context, 'index.html#inference');
+  await waitForModel(page);
+  const shown = await page.$eval('#wasm-sha256', (e) => e.textContent.trim());
+  const actual = await page.evaluate(async () => {
+    const url = [...performance.getEntriesByType('resource')].map((e) => e.name).find((n) => /plumbing_bg\.wasm$/.test(n));
+    return url ?? null;
+  });
+  // The worker fetched the wasm itself; hash the same file here and compare.
+  const { createHash } = await import('node:crypto');
+  const { readFileSync, existsSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const hashes = ['pkg', 'pkg-relaxed'].filter((d) => existsSync(`${root}www/${d}/plumbing_bg.wasm`))
+    .map((d) => createHash('sha256').update(readFileSync(`${root}www/${d}/plumbing_bg.wasm`)).digest('hex'));
+  assert.ok(hashes.includes(shown), `the card shows ${shown}; the builds are ${hashes.join(', ')} (${actual})`);
+
+  await page.fill('#prompt', 'Write a long story about plumbing.');
+  await page.click('#generate');
+  await page.waitForFunction(() => /Generating… ([3-9]|\d{2,}) tokens/.test(document.getElementById('gen-status').textContent), null, { timeout: 120_000 });
+  // Make the engine's worker panic, as a bug in Rust would, in the middle of the generation.
+  const worker = page.workers().find((w) => /worker\.js/.test(w.url()));
+  assert.ok(worker, 'the page runs its engine in a worker');
+  await worker.evaluate(() => self.onmessage({ data: { id: 987654321, type: 'testPanic', message: 'page test' } }));
+  await page.waitForFunction(() => /restarted and the model reloaded/.test(document.getElementById('gen-status').textContent), null, { timeout: 120_000 });
+  assert.match(await page.$eval('#gen-status', (e) => e.textContent), /test panic: page test/);
+  // And it goes on: generate again.
+  await page.fill('#prompt', 'Name a tool.');
+  await page.waitForFunction(() => !document.getElementById('generate').disabled, null, { timeout: 60_000 });
+  await page.click('#generate');
+  await page.waitForFunction(() => /^Done/.test(document.getElementById('gen-status').textContent), null, { timeout: 120_000 });
+  await page.close();
+});
