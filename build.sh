@@ -173,9 +173,14 @@ case "$cmd" in
     ;;
   test)
     build
+    log "clippy, natively and for wasm32 (warnings are errors)"
+    cargo clippy --release --all-targets -- -D warnings
+    cargo clippy --release --lib --target wasm32-unknown-unknown -- -D warnings
     log "reproducible wasm: a second build in a fresh copy of the tree gives the same bytes"
     scripts/repro.sh
     need_browser
+    log "unit tests of the page's pure modules (node)"
+    node --test tests/unit/
     log "native tests"
     cargo test --release
     log "browser tests (headless Chromium)"
