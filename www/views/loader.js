@@ -50,7 +50,7 @@ export function loaderView({ manifestUrl, onLoading, onModel, onLoaded, onFailed
     engine = e;
     e.onNetwork((x) => $('net').add(x));
     e.ready.then((build) => {
-      if (build) $('build-info').textContent = `engine ${build.version ?? ''}${build.simd128 ? ' · simd128' : ''}`;
+      if (build) $('build-info').textContent = `engine ${build.version ?? ''}${build.kernels ? ` · kernels ${build.kernels}` : ''}`;
     }).catch(() => {});
     // A trap in the wasm (a Rust panic): the client restarts its worker and reloads the model.
     if (typeof e.addEventListener === 'function') {
