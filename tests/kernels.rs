@@ -1,13 +1,70 @@
 //! Every SIMD kernel equals its scalar twin on random blocks (the same check runs in the
 //! browser: tests/browser/engine.test.mjs).
 
+/// The kernel set this CPU should get: a native build (`-C target-cpu=native`, .cargo/config.toml)
+/// on an x86-64 with AVX2 and FMA runs avx2.rs, anything else the scalar reference. Without
+/// this, a build that silently fell back to scalar would compare scalar with scalar and pass.
+fn expected_arch() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        return "avx2";
+    }
+    "scalar"
+}
+
+#[test]
+fn this_cpu_runs_the_kernels_it_has() {
+    assert_eq!(plumbing::kernels::ARCH, expected_arch(), "the kernel set compiled in is not the one this CPU supports");
+}
+
 #[test]
 fn simd_kernels_equal_their_scalar_twins() {
     for seed in [1, 2, 3] {
         let r = plumbing::kernels::selftest::run(seed);
         eprintln!("{r}");
+        assert_eq!(r["arch"], expected_arch(), "{r:#}");
         assert!(r["ok"].as_bool().unwrap(), "{r:#}");
+        let checks = r["checks"].as_array().unwrap();
+        assert_eq!(checks.len(), 5, "{r:#}");
+        for c in checks {
+            assert!(c["cases"].as_u64().unwrap() > 0, "{c}");
+            assert_eq!(c["mismatches"], 0, "{c}");
+        }
     }
+}
+
+/// The fuzz finding 50f185b9 (tests/bad_files.rs): an activation row so small that its scale d
+/// is subnormal. 1/d is infinite there, so the codes used to saturate (and their i32 sum
+/// overflowed); now such a row quantizes to zeros: every code 0, d as computed, s = 0.
+#[test]
+fn q8_1_of_a_row_with_a_subnormal_scale_is_all_zero_codes() {
+    use plumbing::kernels::{quantize_q8_1, BlockQ8_1};
+    // Block 0: normal values whose scale amax / 127 is subnormal. Block 1: subnormal values.
+    // Block 2: all zero. Block 3: the smallest amax whose scale is normal, quantized as usual.
+    let mut x = vec![0f32; 128];
+    for j in 0..32 {
+        let sign = if j % 3 == 0 { -1.0 } else { 1.0 };
+        x[j] = sign * 1e-37 * (1.0 + j as f32 / 32.0);
+        x[32 + j] = sign * f32::from_bits(1 + 12345 * j as u32);
+        x[96 + j] = sign * f32::MIN_POSITIVE * 127.0 * (j as f32 + 1.0) / 32.0;
+    }
+    let mut b = vec![BlockQ8_1::default(); 4];
+    quantize_q8_1(&x, &mut b);
+    for (i, blk) in b.iter().enumerate().take(3) {
+        let amax = x[i * 32..(i + 1) * 32].iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        assert!(!d.is_normal(), "block {i}: d {d:e} should be subnormal or 0");
+        assert_eq!(blk.qs, [0i8; 32], "block {i}: codes of a row with subnormal scale {d:e}");
+        assert_eq!(blk.d.to_bits(), d.to_bits(), "block {i}: d");
+        assert_eq!(blk.s.to_bits(), 0f32.to_bits(), "block {i}: s");
+    }
+    assert!(b[0].d > 0.0 && b[1].d > 0.0, "the subnormal scales are kept, not flushed");
+    let last = &b[3];
+    assert!(last.d.is_normal());
+    assert_eq!(last.qs[31], 127);
+    assert_eq!(last.qs[30], -(127.0f32 * 31.0 / 32.0).round_ties_even() as i8);
+    let sum: i32 = last.qs.iter().map(|&q| q as i32).sum();
+    assert_eq!(last.s.to_bits(), (last.d * sum as f32).to_bits());
 }
 
 #[test]

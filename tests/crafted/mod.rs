@@ -2,8 +2,9 @@
 //! `gguf::write` (real Q4_1/Q8_0 blocks, a byte-level BPE vocabulary with merges and a chat
 //! template), mutations of it, and in-place byte patches of the real model's header.
 //!
-//! Every case carries the text its error must contain. `write_all` puts the cases on disk
-//! (`target/crafted/`, with `cases.json`) for the browser test and the fuzzer's seed corpus.
+//! Every case carries the text its error must contain. `write_files` puts the cases on disk
+//! (with `cases.json`) for the browser tests and the fuzzer's seed corpus: an explicit step,
+//! `cargo run --release --example write_crafted` (into `target/crafted/`), not a test.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -516,16 +517,44 @@ pub fn materialize(input: &Input, real: Option<&[u8]>) -> Vec<u8> {
     }
 }
 
+/// Where the browser tests and scripts/fuzz.sh look for the files: `$CARGO_TARGET_DIR/crafted`
+/// (default `target/crafted`).
 pub fn out_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
     target.join("crafted")
 }
 
+/// The tiny model whose name, vocabulary and output are HTML that must never run.
+pub fn xss_model() -> Tiny {
+    let t = Tiny {
+        name: "<img src=x onerror=\"window.__xss='name'\"><script>window.__xss='name-script'</script>".into(),
+        extra_tokens: vec!["<img src=x onerror=window.__xss=1>".into(), "<script>window.__xss=2</script>".into()],
+        ..Default::default()
+    };
+    let cycle = vec![t.extra_id(0), t.extra_id(1)];
+    Tiny { cycle: Some(cycle), ..t }
+}
+
+/// Writes every case (the real model's patches too, when `real` is given) and the good tiny
+/// models (`tiny.gguf`, `tiny-1layer.gguf`, `xss.gguf`) into `dir`. Idempotent: the same
+/// files each time.
+pub fn write_files(dir: &Path, real: Option<&[u8]>) -> std::io::Result<()> {
+    let mut cases = tiny_cases();
+    if let Some(r) = real {
+        cases.extend(real_cases(r));
+    }
+    let extra = [
+        ("tiny.gguf", Tiny::default().bytes()),
+        ("tiny-1layer.gguf", Tiny { n_layer: 1, ..Default::default() }.bytes()),
+        ("xss.gguf", xss_model().bytes()),
+    ];
+    write_all(dir, &cases, &extra)
+}
+
 /// Writes the tiny cases as files and every case into cases.json:
 /// `[{"name", "file"} | {"name", "real": {"patch": [[offset, [bytes]]], "truncate"}}, "expect": [..]]`.
-pub fn write_all(cases: &[Case], extra: &[(&str, Vec<u8>)]) -> std::io::Result<PathBuf> {
-    let dir = out_dir();
-    std::fs::create_dir_all(&dir)?;
+pub fn write_all(dir: &Path, cases: &[Case], extra: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
     let mut list = Vec::new();
     for (i, c) in cases.iter().enumerate() {
         let mut e = serde_json::json!({"name": c.name, "expect": c.expect});
@@ -544,6 +573,6 @@ pub fn write_all(cases: &[Case], extra: &[(&str, Vec<u8>)]) -> std::io::Result<P
     for (name, b) in extra {
         std::fs::write(dir.join(name), b)?;
     }
-    std::fs::write(dir.join("cases.json"), serde_json::to_string_pretty(&list).unwrap())?;
-    Ok(dir)
+    let json = serde_json::to_string_pretty(&list).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("cases.json"), json)
 }
