@@ -254,10 +254,11 @@ fn handle(mut stream: TcpStream, root: &Path, isolation: bool) -> std::io::Resul
     if full.is_dir() {
         full.push("index.html");
     }
-    let file = std::fs::File::open(&full).and_then(|f| Ok((f.metadata()?, f)));
+    // Only regular files (opening a FIFO would wait for a writer).
+    let file = std::fs::metadata(&full).ok().filter(|m| m.is_file()).and_then(|m| Some((m, std::fs::File::open(&full).ok()?)));
     let (meta, mut file) = match file {
-        Ok((m, f)) if m.is_file() => (m, f),
-        _ => {
+        Some(f) => f,
+        None => {
             let body = format!("not found: /{}", target.path.display());
             let head = response_head(404, "text/plain; charset=utf-8", body.len() as u64, isolation);
             stream.write_all(head.as_bytes())?;

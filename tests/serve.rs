@@ -226,6 +226,15 @@ fn what_is_served_and_how() {
     // A refusal carries the security headers too.
     let a = get(port, "/../Cargo.toml");
     assert_eq!((a.status, a.header("x-content-type-options")), (400, Some("nosniff")));
+    // Only regular files: a FIFO is not opened (that would wait for a writer).
+    #[cfg(unix)]
+    {
+        let fifo = site("serve-ok").join("fifo");
+        if !fifo.exists() {
+            assert!(Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()));
+        }
+        assert_eq!(get(port, "/fifo").status, 404);
+    }
     // HTTP/1.0 and bare LF line ends are fine.
     let a = parse(&raw(port, b"GET /index.html HTTP/1.0\n\n"), "HTTP/1.0");
     assert_eq!(a.status, 200);
