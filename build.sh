@@ -183,6 +183,8 @@ case "$cmd" in
     node --test tests/unit/
     log "native tests"
     cargo test --release
+    log "the crafted bad files, for the browser tests and the fuzzers' seeds (target/crafted)"
+    cargo run --release --example write_crafted
     log "browser tests (headless Chromium)"
     serve_bg
     PLUMBING_URL="http://127.0.0.1:$PORT/" node --test --test-concurrency=1 tests/browser/

@@ -2,8 +2,8 @@
 // each gets the same error as natively, none panics (a panic aborts the wasm instance), and the
 // module still loads and runs a good model afterwards.
 //
-// The files come from `cargo test --release --test bad_files write_crafted_files` (target/crafted/,
-// with cases.json); ./build.sh test runs the native tests first.
+// The files come from `cargo run --release --example write_crafted` (target/crafted/, with
+// cases.json), an explicit step of ./build.sh test before the browser tests.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
@@ -15,7 +15,7 @@ const DIR = `${process.env.CARGO_TARGET_DIR ?? `${ROOT}target`}/crafted`;
 const MODEL_URL = new URL('models/SmolLM2-135M-Instruct.Q4_1.gguf', BASE_URL).href;
 
 if (!existsSync(`${DIR}/cases.json`)) {
-  throw new Error(`${DIR}/cases.json is missing: run cargo test --release --test bad_files write_crafted_files`);
+  throw new Error(`${DIR}/cases.json is missing: run cargo run --release --example write_crafted`);
 }
 const CASES = JSON.parse(readFileSync(`${DIR}/cases.json`, 'utf8'));
 const b64 = (name) => readFileSync(`${DIR}/${name}`).toString('base64');
