@@ -2,7 +2,7 @@
 // hash, shows every string from it and from the model as text (never HTML), reports a bad file
 // clearly and stays usable, and runs under the served Content-Security-Policy without a violation.
 //
-// Uses target/crafted/ (written by `cargo test --release --test bad_files write_crafted_files`):
+// Uses target/crafted/ (written by `cargo run --release --example write_crafted`):
 // xss.gguf is a tiny llama whose general.name, vocabulary and greedy output are HTML.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { launch, openPage, waitForModel, BASE_URL } from './lib.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = `${process.env.CARGO_TARGET_DIR ?? `${ROOT}target`}/crafted`;
-if (!existsSync(`${DIR}/xss.gguf`)) throw new Error(`${DIR}/xss.gguf is missing: run cargo test --release --test bad_files write_crafted_files`);
+if (!existsSync(`${DIR}/xss.gguf`)) throw new Error(`${DIR}/xss.gguf is missing: run cargo run --release --example write_crafted`);
 const CASES = JSON.parse(readFileSync(`${DIR}/cases.json`, 'utf8'));
 const IMG = '<img src=x onerror=window.__xss=1>';
 const SCRIPT = '<script>window.__xss=2</script>';
