@@ -30,8 +30,8 @@ fn main() {
     println!("decode forward at {} tokens of context: {long:.2} ms/token", st.n_past);
 
     let x: Vec<f32> = (0..c.n_embd).map(|i| (i as f32 * 0.1).sin()).collect();
-    let mut acts = Vec::new();
-    quantize_rows_q8_1(&x, c.n_embd, &mut acts);
+    let mut acts = Acts::new();
+    acts.quantize(&x, c.n_embd);
     let time = |f: &mut dyn FnMut()| {
         let t = now_ms();
         for _ in 0..20 {
@@ -42,13 +42,13 @@ fn main() {
     let w = &m.weights.output;
     let wb = cast_blocks::<BlockQ8_0>(&m.file()[w.offset..w.offset + w.bytes]).unwrap();
     let mut out = vec![0f32; w.rows];
-    println!("  output head (Q8_0, {} rows): {:.2} ms", w.rows, time(&mut || matmul_q8_0(wb, w.rows, &acts, 1, &mut out)));
+    println!("  output head (Q8_0, {} rows): {:.2} ms", w.rows, time(&mut || matmul_q8_0(wb, w.rows, &acts, &mut out)));
     let mut q41 = 0.0;
     for l in &m.weights.layers {
         for w in [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up] {
             let wb = cast_blocks::<BlockQ4_1>(&m.file()[w.offset..w.offset + w.bytes]).unwrap();
             let mut out = vec![0f32; w.rows];
-            q41 += time(&mut || matmul_q4_1(wb, w.rows, &acts, 1, &mut out));
+            q41 += time(&mut || matmul_q4_1(wb, w.rows, &acts, &mut out));
         }
     }
     println!("  Q4_1 matrices but ffn_down: {q41:.2} ms");

@@ -229,7 +229,7 @@ impl Engine {
         let logits = model.forward(&mut s.state, &chunk)?;
         s.n_prompt_fed += take;
         if s.n_prompt_fed == s.prompt.len() {
-            s.logits = Some(logits);
+            s.logits = Some(logits.to_vec());
         }
         Ok(s.prompt.len() - s.n_prompt_fed)
     }
@@ -298,7 +298,11 @@ impl Engine {
         } else if s.state.n_past >= s.state.n_ctx {
             s.finished = Some(StopReason::ContextFull);
         } else {
-            s.logits = Some(model.forward(&mut s.state, &[id])?);
+            // Refill the Vec just sampled from: no allocation per token.
+            let next = model.forward(&mut s.state, &[id])?;
+            logits.clear();
+            logits.extend_from_slice(next);
+            s.logits = Some(logits);
             if s.state.n_past >= s.state.n_ctx {
                 s.finished = Some(StopReason::ContextFull);
             }
@@ -339,7 +343,7 @@ impl Engine {
         }
         if s.finished.is_none() {
             if s.state.n_past < s.state.n_ctx {
-                s.logits = Some(model.forward(&mut s.state, &[id])?);
+                s.logits = Some(model.forward(&mut s.state, &[id])?.to_vec());
             }
             if s.state.n_past >= s.state.n_ctx {
                 s.finished = Some(StopReason::ContextFull);

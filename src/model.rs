@@ -7,7 +7,7 @@
 //! the file has its own `output.weight`.
 
 use crate::gguf::{GgmlType, Gguf, TensorInfo};
-use crate::kernels::{self, BlockQ4_1, BlockQ8_0, BlockQ8_1, QWeights, QK};
+use crate::kernels::{self, Acts, BlockQ4_1, BlockQ8_0, QWeights, QK};
 use crate::Error;
 
 /// wasm32 has a 4 GiB address space; leave room for the KV cache and the rest.
@@ -158,8 +158,9 @@ pub struct Weights {
     pub output: Matrix,      // (n_vocab rows of n_embd); token_embd itself when tied
 }
 
-/// The mutable part: the KV cache (grown as tokens are fed, never sized to the whole context up
-/// front) and what the page taps (the attention of the last token fed).
+/// The mutable part (llama2.c's RunState): the KV cache (grown as tokens are fed, never sized to
+/// the whole context up front), what the page taps (the attention of the last token fed), and
+/// the scratch space of the forward pass, allocated once per session.
 pub struct State {
     pub n_ctx: usize,
     pub n_past: usize,
@@ -168,7 +169,97 @@ pub struct State {
     pub capture_attention: bool,
     /// n_layer × n_head × n_past weights for the last token fed, when capture_attention is on.
     pub attention: Vec<f32>,
+    scratch: Scratch,
 }
+
+/// The forward pass's buffers, sized for `cap` tokens per call (grown if a longer chunk comes),
+/// and the RoPE tables, computed once per position as positions are first reached. After the
+/// first call of a session, decoding a token allocates nothing here.
+struct Scratch {
+    cap: usize,
+    x: Vec<f32>,    // (cap, n_embd) the residual stream
+    xn: Vec<f32>,   // (cap, n_embd) normed
+    q: Vec<f32>,    // (cap, n_embd)
+    k: Vec<f32>,    // (cap, kv_dim)
+    v: Vec<f32>,    // (cap, kv_dim)
+    att: Vec<f32>,  // (cap, n_embd) attention output
+    proj: Vec<f32>, // (cap, n_embd) output projections
+    gate: Vec<f32>, // (cap, n_ff)
+    up: Vec<f32>,   // (cap, n_ff)
+    acts: Acts,     // the activations of the next matrix products, quantized
+    scores: Vec<f32>, // (group, n_ctx) attention weights of one KV group
+    hn: Vec<f32>,     // (n_embd) the last position, normed
+    logits: Vec<f32>, // (n_vocab)
+    rope_cos: Vec<f32>, // (positions reached, rope_dim / 2)
+    rope_sin: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(c: &Config, n_ctx: usize, cap: usize) -> Scratch {
+        let half = c.rope_dim / 2;
+        let mut s = Scratch {
+            cap: 0,
+            x: Vec::new(),
+            xn: Vec::new(),
+            q: Vec::new(),
+            k: Vec::new(),
+            v: Vec::new(),
+            att: Vec::new(),
+            proj: Vec::new(),
+            gate: Vec::new(),
+            up: Vec::new(),
+            acts: Acts::new(),
+            scores: vec![0.0; c.n_head / c.n_head_kv * n_ctx],
+            hn: vec![0.0; c.n_embd],
+            logits: vec![0.0; c.n_vocab],
+            rope_cos: Vec::with_capacity(n_ctx * half),
+            rope_sin: Vec::with_capacity(n_ctx * half),
+        };
+        s.reserve(c, cap);
+        s
+    }
+
+    /// Room for `n` tokens at a time.
+    fn reserve(&mut self, c: &Config, n: usize) {
+        if n <= self.cap {
+            return;
+        }
+        let (d, kvd) = (c.n_embd, c.n_head_kv * c.head_dim);
+        for (b, w) in [
+            (&mut self.x, d),
+            (&mut self.xn, d),
+            (&mut self.q, d),
+            (&mut self.k, kvd),
+            (&mut self.v, kvd),
+            (&mut self.att, d),
+            (&mut self.proj, d),
+            (&mut self.gate, c.n_ff),
+            (&mut self.up, c.n_ff),
+        ] {
+            b.resize(n * w, 0.0);
+        }
+        self.cap = n;
+    }
+
+    /// cos and sin of every rotated pair for positions up to `n`, computed as ggml does (the
+    /// angle multiplied along by theta_scale in f32, so that our rounding matches llama.cpp's).
+    fn extend_rope(&mut self, c: &Config, n: usize) {
+        let half = c.rope_dim / 2;
+        let theta_scale = libm::powf(c.rope_theta, -2.0 / c.rope_dim as f32);
+        for p in self.rope_cos.len() / half..n {
+            let mut theta = p as f32;
+            for _ in 0..half {
+                self.rope_cos.push(libm::cosf(theta));
+                self.rope_sin.push(libm::sinf(theta));
+                theta *= theta_scale;
+            }
+        }
+    }
+}
+
+/// The chunk the run state is first sized for: the page's worker feeds the prompt 32 tokens at a
+/// time (a longer chunk grows the buffers once).
+const CHUNK: usize = 32;
 
 impl State {
     /// Forgets everything after the first `n` positions.
@@ -194,6 +285,11 @@ impl State {
     /// Bytes held by the KV cache.
     pub fn kv_bytes(&self) -> usize {
         self.k.iter().chain(&self.v).map(|c| c.capacity() * 4).sum()
+    }
+
+    /// The logits after the last token fed (zeros before any).
+    pub fn logits(&self) -> &[f32] {
+        &self.scratch.logits
     }
 }
 
@@ -338,6 +434,7 @@ impl Model {
             v: vec![Vec::new(); self.config.n_layer],
             capture_attention: false,
             attention: Vec::new(),
+            scratch: Scratch::new(&self.config, n_ctx, CHUNK.min(n_ctx)),
         }
     }
 
@@ -390,8 +487,9 @@ impl Model {
     // The forward pass
     // --------------------------------------------------------------------------------------------
 
-    /// Feeds `tokens` at positions `state.n_past..` and returns the logits after the last one.
-    pub fn forward(&self, state: &mut State, tokens: &[u32]) -> Result<Vec<f32>, Error> {
+    /// Feeds `tokens` at positions `state.n_past..` and returns the logits after the last one
+    /// (kept in the state until the next call).
+    pub fn forward<'s>(&self, state: &'s mut State, tokens: &[u32]) -> Result<&'s [f32], Error> {
         let c = &self.config;
         let t_n = tokens.len();
         if t_n == 0 {
@@ -403,28 +501,24 @@ impl Model {
                 state.n_past, state.n_ctx
             )));
         }
-        let (d, hd, kvd, nh) = (c.n_embd, c.head_dim, c.n_head_kv * c.head_dim, c.n_head);
+        let (d, hd, kvd, nh, ff) = (c.n_embd, c.head_dim, c.n_head_kv * c.head_dim, c.n_head, c.n_ff);
         let group = c.n_head / c.n_head_kv;
+        let half = c.rope_dim / 2;
         let p0 = state.n_past;
+        let n_final = p0 + t_n;
         let scale = 1.0 / (hd as f32).sqrt();
 
-        let mut x = vec![0f32; t_n * d];
+        let sc = &mut state.scratch;
+        sc.reserve(c, t_n);
+        sc.extend_rope(c, n_final);
+        let Scratch { x, xn, q, k, v, att, proj, gate, up, acts, scores, hn, logits, rope_cos, rope_sin, .. } = sc;
+        // This call's part of each buffer; every element is written before it is read.
+        let (x, xn, q, att, proj) = (&mut x[..t_n * d], &mut xn[..t_n * d], &mut q[..t_n * d], &mut att[..t_n * d], &mut proj[..t_n * d]);
+        let (k, v, gate, up) = (&mut k[..t_n * kvd], &mut v[..t_n * kvd], &mut gate[..t_n * ff], &mut up[..t_n * ff]);
+
         for (t, &id) in tokens.iter().enumerate() {
             self.embedding(id, &mut x[t * d..(t + 1) * d])?;
         }
-        let (cos, sin) = rope_tables(c, p0, t_n);
-
-        let mut xn = vec![0f32; t_n * d];
-        let mut acts: Vec<BlockQ8_1> = Vec::new();
-        let mut q = vec![0f32; t_n * d];
-        let mut k = vec![0f32; t_n * kvd];
-        let mut v = vec![0f32; t_n * kvd];
-        let mut att = vec![0f32; t_n * d];
-        let mut proj = vec![0f32; t_n * d];
-        let mut gate = vec![0f32; t_n * c.n_ff];
-        let mut up = vec![0f32; t_n * c.n_ff];
-        let mut scores = vec![0f32; group * (p0 + t_n)];
-        let n_final = p0 + t_n;
         if state.capture_attention {
             state.attention.clear();
             state.attention.resize(c.n_layer * nh * n_final, 0.0);
@@ -432,17 +526,19 @@ impl Model {
 
         for (l, lw) in self.weights.layers.iter().enumerate() {
             // Attention
-            rms_norm(&x, self.vector(&lw.attn_norm)?, c.rms_eps, &mut xn);
-            kernels::quantize_rows_q8_1(&xn, d, &mut acts);
-            kernels::matmul(&self.qweights(&lw.wq)?, d, &acts, t_n, &mut q);
-            kernels::matmul(&self.qweights(&lw.wk)?, kvd, &acts, t_n, &mut k);
-            kernels::matmul(&self.qweights(&lw.wv)?, kvd, &acts, t_n, &mut v);
+            rms_norm(x, self.vector(&lw.attn_norm)?, c.rms_eps, xn);
+            acts.quantize(xn, d);
+            kernels::matmul(&self.qweights(&lw.wq)?, d, acts, q);
+            kernels::matmul(&self.qweights(&lw.wk)?, kvd, acts, k);
+            kernels::matmul(&self.qweights(&lw.wv)?, kvd, acts, v);
             for t in 0..t_n {
-                rope(&mut q[t * d..(t + 1) * d], hd, c.rope_dim, &cos[t], &sin[t]);
-                rope(&mut k[t * kvd..(t + 1) * kvd], hd, c.rope_dim, &cos[t], &sin[t]);
+                let p = p0 + t;
+                let (cos, sin) = (&rope_cos[p * half..(p + 1) * half], &rope_sin[p * half..(p + 1) * half]);
+                rope(&mut q[t * d..(t + 1) * d], hd, c.rope_dim, cos, sin);
+                rope(&mut k[t * kvd..(t + 1) * kvd], hd, c.rope_dim, cos, sin);
             }
-            state.k[l].extend_from_slice(&k);
-            state.v[l].extend_from_slice(&v);
+            state.k[l].extend_from_slice(k);
+            state.v[l].extend_from_slice(v);
             let (kc, vc) = (&state.k[l], &state.v[l]);
             for t in 0..t_n {
                 let n = p0 + t + 1; // causal: this token sees itself and everything before
@@ -460,31 +556,29 @@ impl Model {
                     }
                 }
             }
-            kernels::quantize_rows_q8_1(&att, d, &mut acts);
-            kernels::matmul(&self.qweights(&lw.wo)?, d, &acts, t_n, &mut proj);
-            add_in_place(&mut x, &proj);
+            acts.quantize(att, d);
+            kernels::matmul(&self.qweights(&lw.wo)?, d, acts, proj);
+            add_in_place(x, proj);
 
             // Feed-forward (SwiGLU)
-            rms_norm(&x, self.vector(&lw.ffn_norm)?, c.rms_eps, &mut xn);
-            kernels::quantize_rows_q8_1(&xn, d, &mut acts);
-            kernels::matmul(&self.qweights(&lw.w_gate)?, c.n_ff, &acts, t_n, &mut gate);
-            kernels::matmul(&self.qweights(&lw.w_up)?, c.n_ff, &acts, t_n, &mut up);
-            for (g, u) in gate.iter_mut().zip(&up) {
+            rms_norm(x, self.vector(&lw.ffn_norm)?, c.rms_eps, xn);
+            acts.quantize(xn, d);
+            kernels::matmul(&self.qweights(&lw.w_gate)?, ff, acts, gate);
+            kernels::matmul(&self.qweights(&lw.w_up)?, ff, acts, up);
+            for (g, u) in gate.iter_mut().zip(up.iter()) {
                 *g = *g / (1.0 + kernels::exp_f32(-*g)) * u;
             }
-            kernels::quantize_rows_q8_1(&gate, c.n_ff, &mut acts);
-            kernels::matmul(&self.qweights(&lw.w_down)?, d, &acts, t_n, &mut proj);
-            add_in_place(&mut x, &proj);
+            acts.quantize(gate, ff);
+            kernels::matmul(&self.qweights(&lw.w_down)?, d, acts, proj);
+            add_in_place(x, proj);
         }
         state.n_past += t_n;
 
         // Only the last position's logits are needed.
         let last = &x[(t_n - 1) * d..];
-        let mut hn = vec![0f32; d];
-        rms_norm(last, self.vector(&self.weights.output_norm)?, c.rms_eps, &mut hn);
-        kernels::quantize_rows_q8_1(&hn, d, &mut acts);
-        let mut logits = vec![0f32; c.n_vocab];
-        kernels::matmul(&self.qweights(&self.weights.output)?, c.n_vocab, &acts, 1, &mut logits);
+        rms_norm(last, self.vector(&self.weights.output_norm)?, c.rms_eps, hn);
+        acts.quantize(hn, d);
+        kernels::matmul(&self.qweights(&self.weights.output)?, c.n_vocab, acts, logits);
         Ok(logits)
     }
 }
@@ -568,27 +662,6 @@ fn add_in_place(x: &mut [f32], y: &[f32]) {
     for (a, b) in x.iter_mut().zip(y) {
         *a += b;
     }
-}
-
-/// cos and sin of every rotated pair for positions p0..p0+n, computed as ggml does (the angle
-/// multiplied along by theta_scale in f32, so that our rounding matches llama.cpp's).
-fn rope_tables(c: &Config, p0: usize, n: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let theta_scale = libm::powf(c.rope_theta, -2.0 / c.rope_dim as f32);
-    let mut cos = Vec::with_capacity(n);
-    let mut sin = Vec::with_capacity(n);
-    for t in 0..n {
-        let mut theta = (p0 + t) as f32;
-        let mut cr = Vec::with_capacity(c.rope_dim / 2);
-        let mut sr = Vec::with_capacity(c.rope_dim / 2);
-        for _ in 0..c.rope_dim / 2 {
-            cr.push(libm::cosf(theta));
-            sr.push(libm::sinf(theta));
-            theta *= theta_scale;
-        }
-        cos.push(cr);
-        sin.push(sr);
-    }
-    (cos, sin)
 }
 
 /// Rotates adjacent pairs (x[2i], x[2i+1]) of every head: llama's "normal" RoPE, which GGUF

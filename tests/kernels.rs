@@ -1,6 +1,44 @@
 //! Every SIMD kernel equals its scalar twin on random blocks (the same check runs in the
 //! browser: tests/browser/engine.test.mjs).
 
+mod crafted;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// Counts this thread's allocations, so that a test can say "forward() allocated nothing".
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every call goes to System with the caller's arguments unchanged; the count is a
+// thread-local Cell (const-initialised: touching it never allocates).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.with(|c| c.set(c.get() + 1));
+        // SAFETY: the caller's contract for GlobalAlloc::alloc, passed on.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: p came from System.alloc with this layout (every allocation goes there).
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.with(|c| c.set(c.get() + 1));
+        // SAFETY: as dealloc, and the caller's contract for realloc.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+fn allocs() -> usize {
+    ALLOCS.with(|c| c.get())
+}
+
 /// The kernel set this CPU should get: a native build (`-C target-cpu=native`, .cargo/config.toml)
 /// on an x86-64 with AVX2 and FMA runs avx2.rs, anything else the scalar reference. Without
 /// this, a build that silently fell back to scalar would compare scalar with scalar and pass.
@@ -136,4 +174,34 @@ fn the_kernels_run_exactly_q4_1_and_q8_0() {
     for t in run {
         assert_eq!(WeightType::of(t).unwrap().ggml(), t);
     }
+}
+
+/// The run state holds every buffer of the forward pass (sized once per session, grown only for
+/// a longer chunk): a decoded token allocates nothing but the KV cache's own growth.
+#[test]
+fn decoding_a_token_allocates_nothing_but_kv_cache_growth() {
+    use plumbing::{Model, ModelFile};
+    let bytes = crafted::Tiny::default().bytes();
+    let m = Model::load(ModelFile::from_bytes(&bytes).unwrap(), &mut |_, _| {}).unwrap();
+    let mut st = m.new_state(64);
+    let prompt: Vec<u32> = (10..50).collect(); // 40 tokens: more than the 32 the state starts with
+    let first = m.forward(&mut st, &prompt).unwrap().to_vec();
+    let (mut quiet, mut grew) = (0, 0);
+    for t in 0..20u32 {
+        let (kv, a) = (st.kv_bytes(), allocs());
+        let logits = m.forward(&mut st, &[100 + t]).unwrap();
+        assert_eq!(logits.len(), m.config.n_vocab);
+        let n = allocs() - a;
+        if st.kv_bytes() == kv {
+            assert_eq!(n, 0, "token {t}: {n} allocations in forward()");
+            quiet += 1;
+        } else {
+            assert!(n <= 2 * m.config.n_layer, "token {t}: {n} allocations for the KV cache's growth");
+            grew += 1;
+        }
+    }
+    assert!(quiet > grew, "{quiet} steps without KV growth, {grew} with");
+    // The same state, reset, gives the first logits again: nothing stale in the reused buffers.
+    st.reset();
+    assert_eq!(m.forward(&mut st, &prompt).unwrap(), &first[..]);
 }

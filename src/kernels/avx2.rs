@@ -15,7 +15,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{f16_to_f32, BlockQ4_1, BlockQ8_0, BlockQ8_1};
+use super::{f16_to_f32, Acts, BlockQ4_1, BlockQ8_0, BlockQ8_1};
 
 #[inline(always)]
 fn finish(acc: __m128) -> f32 {
@@ -102,7 +102,7 @@ impl WeightBlock for BlockQ8_0 {
 
 /// One weight row against NT tokens (t0..t0+NT): whole groups of four blocks, then the rest.
 #[inline(always)]
-fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Scales, t0: usize) -> [f32; NT] {
+fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Prepared, t0: usize) -> [f32; NT] {
     let nb = wr.len();
     let full = nb / 4 * 4;
     // SAFETY: SSE, enabled for this build; registers only.
@@ -128,7 +128,7 @@ fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Scales, 
 /// CNT (1 to 4) blocks starting at block g, into the four lanes of each token's accumulator
 /// (absent blocks add exactly +0).
 #[inline(always)]
-fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Scales, t0: usize, g: usize, acc: &mut [__m128; NT]) {
+fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Prepared, t0: usize, g: usize, acc: &mut [__m128; NT]) {
     let nb = wr.len();
     // SAFETY: AVX2, enabled for this build. The only memory accesses are the two 4-float loads
     // from d4 and s4, slices of exactly 4 floats (bounds-checked where they are sliced).
@@ -158,41 +158,49 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &[Block
     }
 }
 
-/// The activations' d and s, each token's row padded with zeros to a multiple of four blocks.
-struct Scales {
+/// The activations' d and s, each token's row padded with zeros to a multiple of four blocks
+/// (kernels::Acts keeps them, refilled in place).
+#[derive(Default)]
+pub(crate) struct Prepared {
     d: Vec<f32>,
     s: Vec<f32>,
     nbp: usize,
 }
 
-fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
-    let nb = w.len() / rows;
+pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize) {
     let nbp = nb.div_ceil(4) * 4;
-    let mut ds = Scales { d: vec![0.0; ntok * nbp], s: vec![0.0; ntok * nbp], nbp };
+    p.nbp = nbp;
+    p.d.resize(ntok * nbp, 0.0);
+    p.s.resize(ntok * nbp, 0.0);
     for t in 0..ntok {
-        for k in 0..nb {
-            ds.d[t * nbp + k] = x[t * nb + k].d;
-            ds.s[t * nbp + k] = x[t * nb + k].s;
+        for k in 0..nbp {
+            let (d, s) = if k < nb { (x[t * nb + k].d, x[t * nb + k].s) } else { (0.0, 0.0) };
+            p.d[t * nbp + k] = d;
+            p.s[t * nbp + k] = s;
         }
     }
-    let ds = &ds;
-    super::for_tiles(rows, ntok, out, |r, t0, nt| {
+}
+
+fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
+    super::check_matmul(w.len(), rows, x, out.len());
+    let (nb, xb, ds) = (x.nb, &x.blocks[..], &x.prep);
+    super::for_tiles(rows, x.ntok, out, |r, t0, nt| {
         let wr = &w[r * nb..(r + 1) * nb];
         match nt {
-            4 => row::<B, 4>(wr, x, ds, t0),
-            3 => super::pad4(row::<B, 3>(wr, x, ds, t0)),
-            2 => super::pad4(row::<B, 2>(wr, x, ds, t0)),
-            _ => super::pad4(row::<B, 1>(wr, x, ds, t0)),
+            4 => row::<B, 4>(wr, xb, ds, t0),
+            3 => super::pad4(row::<B, 3>(wr, xb, ds, t0)),
+            2 => super::pad4(row::<B, 2>(wr, xb, ds, t0)),
+            _ => super::pad4(row::<B, 1>(wr, xb, ds, t0)),
         }
     });
 }
 
-pub fn matmul_q4_1(w: &[BlockQ4_1], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
-    matmul(w, rows, x, ntok, out)
+pub fn matmul_q4_1(w: &[BlockQ4_1], rows: usize, x: &Acts, out: &mut [f32]) {
+    matmul(w, rows, x, out)
 }
 
-pub fn matmul_q8_0(w: &[BlockQ8_0], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
-    matmul(w, rows, x, ntok, out)
+pub fn matmul_q8_0(w: &[BlockQ8_0], rows: usize, x: &Acts, out: &mut [f32]) {
+    matmul(w, rows, x, out)
 }
 
 /// The attention of G query heads sharing one KV head, head size 64 (see

@@ -14,6 +14,9 @@
 //! blocks (bounded by the sealed `Block` trait and checked) and the SIMD loads (each block says
 //! why it stays in bounds).
 #![deny(unsafe_op_in_unsafe_fn)]
+// The kernels index several arrays in step (accumulators, lanes, blocks) in the order scalar.rs
+// states; index loops say that order more plainly than zipped iterators.
+#![allow(clippy::needless_range_loop)]
 
 pub(crate) mod scalar;
 pub mod selftest;
@@ -65,7 +68,7 @@ pub struct BlockQ4_1 {
 
 /// Q8_0: 32 weights = d * code, codes -127..127.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct BlockQ8_0 {
     pub d: u16,
     pub qs: [i8; 32],
@@ -86,12 +89,6 @@ const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == 34);
 const _: () = assert!(std::mem::size_of::<BlockQ8_1>() == 40);
 const _: () = assert!(std::mem::align_of::<BlockQ4_1>() == 2);
 const _: () = assert!(std::mem::align_of::<BlockQ8_0>() == 2);
-
-impl Default for BlockQ8_0 {
-    fn default() -> Self {
-        BlockQ8_0 { d: 0, qs: [0; 32] }
-    }
-}
 
 /// f16 bits to f32, exact for every finite value (normal and subnormal): shift the exponent
 /// and mantissa into place and rescale by 2^112. Infinities and NaNs are refused when a model
@@ -154,10 +151,10 @@ unsafe impl Block for f32 {}
 /// ```
 pub fn cast_blocks<T: Block>(bytes: &[u8]) -> Result<&[T], Error> {
     let (size, align) = (std::mem::size_of::<T>(), std::mem::align_of::<T>());
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return Err(Error::Format(format!("{} bytes are not a whole number of {size}-byte blocks", bytes.len())));
     }
-    if bytes.as_ptr() as usize % align != 0 {
+    if !(bytes.as_ptr() as usize).is_multiple_of(align) {
         return Err(Error::Format(format!("block data at address {:#x} is not aligned to {align} bytes", bytes.as_ptr() as usize)));
     }
     // SAFETY: T: Block, so any initialised bytes of T's size are a valid T; the pointer is
@@ -195,12 +192,57 @@ pub fn quantize_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
     }
 }
 
-/// Quantizes `rows` rows of `k` values each.
-pub fn quantize_rows_q8_1(x: &[f32], k: usize, out: &mut Vec<BlockQ8_1>) {
-    let rows = x.len() / k;
-    out.clear();
-    out.resize(rows * k / QK, BlockQ8_1::default());
-    quantize_q8_1(x, out);
+/// Activations quantized for the matrix products: `ntok` rows of `nb` Q8_1 blocks, plus what the
+/// instruction set derives from them once (`arch::Prepared`: scales padded to whole groups of
+/// four blocks, codes widened for plain SIMD128), so that the matrix products reading the same
+/// activations (q, k and v; gate and up) share one quantization. Kept in the run state and
+/// refilled in place: once grown to the largest chunk it allocates nothing.
+#[derive(Default)]
+pub struct Acts {
+    pub(crate) blocks: Vec<BlockQ8_1>,
+    pub(crate) nb: usize,
+    pub(crate) ntok: usize,
+    pub(crate) prep: arch::Prepared,
+}
+
+impl Acts {
+    pub fn new() -> Acts {
+        Acts::default()
+    }
+
+    /// Quantizes `x`, rows of `k` values each (k a multiple of 32; the model's shapes are).
+    pub fn quantize(&mut self, x: &[f32], k: usize) {
+        assert!(k > 0 && k.is_multiple_of(QK) && x.len().is_multiple_of(k), "{} values are not whole rows of {k} (a multiple of {QK})", x.len());
+        self.ntok = x.len() / k;
+        self.nb = k / QK;
+        self.blocks.resize(self.ntok * self.nb, BlockQ8_1::default());
+        quantize_q8_1(x, &mut self.blocks);
+        arch::prepare(&mut self.prep, &self.blocks, self.nb, self.ntok);
+    }
+
+    /// Takes already quantized blocks, rows of `nb` each (the self-test's random activations).
+    pub fn set_blocks(&mut self, blocks: &[BlockQ8_1], nb: usize) {
+        assert!(nb > 0 && blocks.len().is_multiple_of(nb), "{} blocks are not whole rows of {nb}", blocks.len());
+        self.ntok = blocks.len() / nb;
+        self.nb = nb;
+        self.blocks.clear();
+        self.blocks.extend_from_slice(blocks);
+        arch::prepare(&mut self.prep, &self.blocks, self.nb, self.ntok);
+    }
+
+    pub fn blocks(&self) -> &[BlockQ8_1] {
+        &self.blocks
+    }
+
+    /// Rows (tokens).
+    pub fn ntok(&self) -> usize {
+        self.ntok
+    }
+
+    /// Blocks per row.
+    pub fn nb(&self) -> usize {
+        self.nb
+    }
 }
 
 pub fn dequantize_q4_1(b: &BlockQ4_1, out: &mut [f32]) {
@@ -219,18 +261,31 @@ pub fn dequantize_q8_0(b: &BlockQ8_0, out: &mut [f32]) {
     }
 }
 
-/// Multiplies a quantized weight matrix (`rows` rows of `k`) by `ntok` rows of activations:
-/// `out[t * rows + r] = W[r] · x[t]`.
+/// Multiplies a quantized weight matrix (`rows` rows of `k`) by the `x.ntok()` rows of
+/// activations: `out[t * rows + r] = W[r] · x[t]`.
 pub enum QWeights<'a> {
     Q4_1(&'a [BlockQ4_1]),
     Q8_0(&'a [BlockQ8_0]),
 }
 
-pub fn matmul(w: &QWeights, rows: usize, acts: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
+pub fn matmul(w: &QWeights, rows: usize, x: &Acts, out: &mut [f32]) {
     match w {
-        QWeights::Q4_1(b) => matmul_q4_1(b, rows, acts, ntok, out),
-        QWeights::Q8_0(b) => matmul_q8_0(b, rows, acts, ntok, out),
+        QWeights::Q4_1(b) => matmul_q4_1(b, rows, x, out),
+        QWeights::Q8_0(b) => matmul_q8_0(b, rows, x, out),
     }
+}
+
+/// The shapes every instruction set's matmul needs (the SIMD ones rely on them for their
+/// unchecked loads): `rows` rows of `x.nb` blocks, and room for `x.ntok` rows of output. The
+/// model's shapes come from its config, checked when it was loaded: a failure here is a bug in
+/// the caller, not in a file.
+#[inline(always)]
+pub(crate) fn check_matmul(w_blocks: usize, rows: usize, x: &Acts, out: usize) {
+    assert!(
+        w_blocks == rows * x.nb && x.blocks.len() == x.ntok * x.nb && out >= x.ntok * rows,
+        "matmul shapes: {w_blocks} weight blocks in {rows} rows, {} rows of {} activation blocks, {out} outputs",
+        x.ntok, x.nb
+    );
 }
 
 /// Drives a row kernel over a matrix product: for every weight row, `tile(row, t0, nt)` gives
@@ -331,8 +386,9 @@ pub fn max_f32(x: &[f32]) -> f32 {
 /// 2^n put into the exponent; within 2 ulp), so that the compiler can vectorise it and every
 /// build rounds alike. Below -87.3 it is 0 (the smallest normal is e^-87.3).
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' coefficients as published (the f32 values are what count)
 pub fn exp_f32(x: f32) -> f32 {
-    const LOG2E: f32 = 1.442_695_f32;
+    const LOG2E: f32 = std::f32::consts::LOG2_E; // 1.442695, the same f32 as Cephes' literal
     const C1: f32 = 0.693_359_4; // ln 2 = C1 - C2, C1 exact in few bits
     const C2: f32 = -2.121_944_4e-4;
     if x < -87.33 {

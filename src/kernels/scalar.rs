@@ -11,7 +11,16 @@
 //! - attention: per head, scores by that dot product, softmax with exp_f32, then the values
 //!   added position by position to a zeroed output (`attention_group` below).
 
-use super::{f16_to_f32, BlockQ4_1, BlockQ8_0, BlockQ8_1};
+use super::{f16_to_f32, Acts, BlockQ4_1, BlockQ8_0, BlockQ8_1};
+
+/// The scalar kernels read the blocks as they are: nothing to prepare. (Used only where scalar.rs
+/// is the kernel set, mod.rs's `arch`.)
+#[allow(dead_code)]
+#[derive(Default)]
+pub(crate) struct Prepared;
+
+#[allow(dead_code)]
+pub(crate) fn prepare(_: &mut Prepared, _: &[BlockQ8_1], _: usize, _: usize) {}
 
 pub fn vec_dot_q4_1_q8_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
     let mut acc = [0f32; 4];
@@ -38,22 +47,24 @@ pub fn vec_dot_q8_0_q8_1(w: &[BlockQ8_0], x: &[BlockQ8_1]) -> f32 {
     (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
-pub fn matmul_q4_1(w: &[BlockQ4_1], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
-    let nb = w.len() / rows;
+pub fn matmul_q4_1(w: &[BlockQ4_1], rows: usize, x: &Acts, out: &mut [f32]) {
+    super::check_matmul(w.len(), rows, x, out.len());
+    let (nb, xb) = (x.nb, &x.blocks);
     for r in 0..rows {
         let wr = &w[r * nb..(r + 1) * nb];
-        for t in 0..ntok {
-            out[t * rows + r] = vec_dot_q4_1_q8_1(wr, &x[t * nb..(t + 1) * nb]);
+        for t in 0..x.ntok {
+            out[t * rows + r] = vec_dot_q4_1_q8_1(wr, &xb[t * nb..(t + 1) * nb]);
         }
     }
 }
 
-pub fn matmul_q8_0(w: &[BlockQ8_0], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
-    let nb = w.len() / rows;
+pub fn matmul_q8_0(w: &[BlockQ8_0], rows: usize, x: &Acts, out: &mut [f32]) {
+    super::check_matmul(w.len(), rows, x, out.len());
+    let (nb, xb) = (x.nb, &x.blocks);
     for r in 0..rows {
         let wr = &w[r * nb..(r + 1) * nb];
-        for t in 0..ntok {
-            out[t * rows + r] = vec_dot_q8_0_q8_1(wr, &x[t * nb..(t + 1) * nb]);
+        for t in 0..x.ntok {
+            out[t * rows + r] = vec_dot_q8_0_q8_1(wr, &xb[t * nb..(t + 1) * nb]);
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use super::{arch, f32_to_f16, scalar, BlockQ4_1, BlockQ8_0, BlockQ8_1, ARCH};
+use super::{arch, f32_to_f16, scalar, Acts, BlockQ4_1, BlockQ8_0, BlockQ8_1, ARCH};
 use crate::sampler::Rng;
 
 fn rand_q4_1(rng: &mut Rng, n: usize, unit: bool) -> Vec<BlockQ4_1> {
@@ -106,15 +106,19 @@ pub fn run(seed: u64) -> Value {
         let mut c4 = Check::new(if unit { "matmul_q4_1 (integer)" } else { "matmul_q4_1" });
         let mut c8 = Check::new(if unit { "matmul_q8_0 (integer)" } else { "matmul_q8_0" });
         for &(rows, nb, ntok) in &[(1, 1, 1), (3, 2, 1), (8, 18, 1), (5, 18, 2), (7, 48, 3), (4, 18, 4), (6, 5, 5), (9, 18, 11)] {
-            let x = rand_acts(&mut rng, nb * ntok, unit);
+            // Twice through the same Acts, as the run state reuses it: first a larger shape
+            // (stale data left in its buffers must not matter), then the one checked.
+            let mut x = Acts::new();
+            x.set_blocks(&rand_acts(&mut rng, (nb + 3) * (ntok + 2), unit), nb + 3);
+            x.set_blocks(&rand_acts(&mut rng, nb * ntok, unit), nb);
             let w = rand_q4_1(&mut rng, rows * nb, unit);
             let (mut a, mut b) = (vec![0f32; rows * ntok], vec![0f32; rows * ntok]);
-            arch::matmul_q4_1(&w, rows, &x, ntok, &mut a);
-            scalar::matmul_q4_1(&w, rows, &x, ntok, &mut b);
+            arch::matmul_q4_1(&w, rows, &x, &mut a);
+            scalar::matmul_q4_1(&w, rows, &x, &mut b);
             c4.compare(&a, &b);
             let w = rand_q8_0(&mut rng, rows * nb, unit);
-            arch::matmul_q8_0(&w, rows, &x, ntok, &mut a);
-            scalar::matmul_q8_0(&w, rows, &x, ntok, &mut b);
+            arch::matmul_q8_0(&w, rows, &x, &mut a);
+            scalar::matmul_q8_0(&w, rows, &x, &mut b);
             c8.compare(&a, &b);
         }
         checks.push(c4);

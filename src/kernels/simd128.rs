@@ -15,12 +15,14 @@
 
 use core::arch::wasm32::*;
 
-use super::{BlockQ4_1, BlockQ8_0, BlockQ8_1};
+use super::{Acts, BlockQ4_1, BlockQ8_0, BlockQ8_1};
 
 /// The activations as the products want them, with d and s; each token's row is padded with
-/// zero blocks to a multiple of four. Plain SIMD128: widened to i16 once per matrix product
+/// zero blocks to a multiple of four. Plain SIMD128: widened to i16 once per quantization
 /// (four i16x8 per block). With relaxed-simd: the bytes as they are (two i8x16 per block).
-struct Acts {
+/// kernels::Acts keeps them, refilled in place.
+#[derive(Default)]
+pub(crate) struct Prepared {
     v: Vec<v128>,
     d: Vec<f32>,
     s: Vec<f32>,
@@ -32,34 +34,40 @@ const VPB: usize = 4;
 #[cfg(target_feature = "relaxed-simd")]
 const VPB: usize = 2;
 
-fn prepare(x: &[BlockQ8_1], nb: usize, ntok: usize) -> Acts {
+pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize) {
     let nbp = nb.div_ceil(4) * 4;
-    let mut v = vec![i16x8_splat(0); ntok * nbp * VPB];
-    let mut d = vec![0f32; ntok * nbp];
-    let mut s = vec![0f32; ntok * nbp];
+    p.nbp = nbp;
+    p.v.resize(ntok * nbp * VPB, i16x8_splat(0));
+    p.d.resize(ntok * nbp, 0.0);
+    p.s.resize(ntok * nbp, 0.0);
     for t in 0..ntok {
-        for k in 0..nb {
-            let b = &x[t * nb + k];
+        for k in 0..nbp {
             let i = t * nbp + k;
+            if k >= nb {
+                p.v[i * VPB..(i + 1) * VPB].fill(i16x8_splat(0));
+                p.d[i] = 0.0;
+                p.s[i] = 0.0;
+                continue;
+            }
+            let b = &x[t * nb + k];
             // SAFETY: qs is 32 bytes; v128_load has no alignment requirement.
             let (lo, hi) = unsafe { (v128_load(b.qs.as_ptr() as *const v128), v128_load(b.qs.as_ptr().add(16) as *const v128)) };
             #[cfg(not(target_feature = "relaxed-simd"))]
             {
-                v[i * 4] = i16x8_extend_low_i8x16(lo);
-                v[i * 4 + 1] = i16x8_extend_high_i8x16(lo);
-                v[i * 4 + 2] = i16x8_extend_low_i8x16(hi);
-                v[i * 4 + 3] = i16x8_extend_high_i8x16(hi);
+                p.v[i * 4] = i16x8_extend_low_i8x16(lo);
+                p.v[i * 4 + 1] = i16x8_extend_high_i8x16(lo);
+                p.v[i * 4 + 2] = i16x8_extend_low_i8x16(hi);
+                p.v[i * 4 + 3] = i16x8_extend_high_i8x16(hi);
             }
             #[cfg(target_feature = "relaxed-simd")]
             {
-                v[i * 2] = lo;
-                v[i * 2 + 1] = hi;
+                p.v[i * 2] = lo;
+                p.v[i * 2 + 1] = hi;
             }
-            d[i] = b.d;
-            s[i] = b.s;
+            p.d[i] = b.d;
+            p.s[i] = b.s;
         }
     }
-    Acts { v, d, s, nbp }
 }
 
 /// [a0+a1, a2+a3, b0+b1, b2+b3]; applied twice to four blocks' partial sums it gives the four
@@ -147,6 +155,7 @@ impl WeightBlock for BlockQ8_0 {
     }
 
     #[inline(always)]
+    #[allow(clippy::needless_return)] // one `return` per build flavour, as in the other methods
     fn dot(w: &Self::W, a: &[v128]) -> v128 {
         #[cfg(not(target_feature = "relaxed-simd"))]
         return dot4(w, a);
@@ -176,7 +185,7 @@ fn dot4(w: &[v128; 4], a: &[v128]) -> v128 {
 
 /// One weight row against NT tokens (t0..t0+NT): whole groups of four blocks, then the rest.
 #[inline(always)]
-fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &Acts, t0: usize) -> [f32; NT] {
+fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &Prepared, t0: usize) -> [f32; NT] {
     let nb = wr.len();
     let full = nb / 4 * 4;
     let mut acc = [f32x4_splat(0.0); NT];
@@ -201,7 +210,7 @@ fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &Acts, t0: usize) -> [f32; 
 /// CNT (1 to 4) blocks starting at block g, into the four lanes of each token's accumulator
 /// (absent blocks add exactly +0).
 #[inline(always)]
-fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Acts, t0: usize, g: usize, acc: &mut [v128; NT]) {
+fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Prepared, t0: usize, g: usize, acc: &mut [v128; NT]) {
     let mut u = [[i32x4_splat(0); 2]; NT];
     for pair in 0..2 {
         let mut p = [[i32x4_splat(0); 2]; NT];
@@ -212,8 +221,9 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Acts, 
                 for j in 0..NT {
                     let i = ((t0 + j) * x.nbp + g + k) * VPB;
                     debug_assert!(i + VPB <= x.v.len());
-                    // SAFETY: t0 + j < ntok and g + k < nb <= nbp, so i + VPB <= x.v.len()
-                    // (checked once in matmul()).
+                    // SAFETY: t0 + j < ntok (for_tiles) and g + k < nb <= nbp (wb[k] exists and
+                    // the weight rows have the activations' nb blocks, checked in matmul()), so
+                    // i + VPB <= ntok × nbp × VPB = x.v.len() (prepare()).
                     p[j][h] = B::dot(&w, unsafe { x.v.get_unchecked(i..i + VPB) });
                 }
             }
@@ -239,27 +249,26 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Acts, 
     }
 }
 
-fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
-    let nb = w.len() / rows;
-    assert!(rows * nb == w.len() && x.len() >= ntok * nb && out.len() >= ntok * rows, "matmul shapes");
-    let wide = prepare(x, nb, ntok);
-    super::for_tiles(rows, ntok, out, |r, t0, nt| {
+fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
+    super::check_matmul(w.len(), rows, x, out.len());
+    let (nb, wide) = (x.nb, &x.prep);
+    super::for_tiles(rows, x.ntok, out, |r, t0, nt| {
         let wr = &w[r * nb..(r + 1) * nb];
         match nt {
-            4 => row::<B, 4>(wr, &wide, t0),
-            3 => super::pad4(row::<B, 3>(wr, &wide, t0)),
-            2 => super::pad4(row::<B, 2>(wr, &wide, t0)),
-            _ => super::pad4(row::<B, 1>(wr, &wide, t0)),
+            4 => row::<B, 4>(wr, wide, t0),
+            3 => super::pad4(row::<B, 3>(wr, wide, t0)),
+            2 => super::pad4(row::<B, 2>(wr, wide, t0)),
+            _ => super::pad4(row::<B, 1>(wr, wide, t0)),
         }
     });
 }
 
-pub fn matmul_q4_1(w: &[BlockQ4_1], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
-    matmul(w, rows, x, ntok, out)
+pub fn matmul_q4_1(w: &[BlockQ4_1], rows: usize, x: &Acts, out: &mut [f32]) {
+    matmul(w, rows, x, out)
 }
 
-pub fn matmul_q8_0(w: &[BlockQ8_0], rows: usize, x: &[BlockQ8_1], ntok: usize, out: &mut [f32]) {
-    matmul(w, rows, x, ntok, out)
+pub fn matmul_q8_0(w: &[BlockQ8_0], rows: usize, x: &Acts, out: &mut [f32]) {
+    matmul(w, rows, x, out)
 }
 
 /// Four floats from `p`.
