@@ -336,8 +336,8 @@ impl<'a> Reader<'a> {
                 let min_size = match elem_ty {
                     0 | 1 | 7 => 1,
                     2 | 3 => 2,
-                    4 | 5 | 6 => 4,
-                    8 | 10 | 11 | 12 => 8,
+                    4..=6 => 4,
+                    8 | 10..=12 => 8,
                     9 => return Err(Error::Format(format!("metadata value {key}: nested arrays are not supported"))),
                     t => return Err(Error::Format(format!("metadata value {key}: unknown array element type {t}"))),
                 };
@@ -349,7 +349,7 @@ impl<'a> Reader<'a> {
                 self.elements_left -= count;
                 // Every element takes at least `min_size` bytes: refuse counts the file cannot hold
                 // before reserving memory for them.
-                if count.checked_mul(min_size).map_or(true, |n| n > self.remaining()) {
+                if count.checked_mul(min_size).is_none_or(|n| n > self.remaining()) {
                     return Err(Error::Format(format!(
                         "metadata array {key} claims {count} elements of at least {min_size} bytes at offset {}; the file has {} bytes",
                         self.pos,
@@ -391,13 +391,13 @@ impl Gguf {
         let n_kv = r.u64(&|| "the metadata count".into())?;
         // A key-value pair takes at least 8 (key length) + 4 (type) + 1 bytes; a tensor info at
         // least 8 + 4 + 8 + 4 + 8. Refuse counts the file cannot hold.
-        if n_kv.checked_mul(13).map_or(true, |n| n > r.remaining()) {
+        if n_kv.checked_mul(13).is_none_or(|n| n > r.remaining()) {
             return Err(Error::Format(format!(
                 "the header claims {n_kv} metadata entries (at least 13 bytes each); the file has {file_len} bytes, {} after the header",
                 r.remaining()
             )));
         }
-        if n_tensors.checked_mul(32).map_or(true, |n| n > r.remaining()) {
+        if n_tensors.checked_mul(32).is_none_or(|n| n > r.remaining()) {
             return Err(Error::Format(format!(
                 "the header claims {n_tensors} tensors (at least 32 bytes each); the file has {file_len} bytes, {} after the header",
                 r.remaining()
@@ -480,8 +480,8 @@ impl Gguf {
                     "tensor {name} starts at data offset {rel_offset}, not a multiple of the alignment {alignment}"
                 )));
             }
-            let offset = data_offset.checked_add(rel_offset).unwrap_or(u64::MAX);
-            if offset.checked_add(n_bytes).map_or(true, |end| end > file_len) {
+            let offset = data_offset.saturating_add(rel_offset);
+            if offset.checked_add(n_bytes).is_none_or(|end| end > file_len) {
                 return Err(Error::Format(format!(
                     "tensor {name} needs {n_bytes} bytes at offset {offset}; the file has {file_len} bytes"
                 )));
