@@ -4,8 +4,9 @@
 #   inspect  tensor_view / tensor_block / tensor_stats with arbitrary names, rows, blocks, sizes
 #   request  arbitrary JSON as a Request through Engine::begin, then a few steps and a choose
 #   serve    arbitrary bytes as an HTTP request head for `plumbing serve` (src/serve.rs)
-# Seeds: the crafted files of tests/bad_files.rs for load (written to target/crafted/ by that
-# test), fuzz/seeds/<target>/ for the others, with a dictionary from fuzz/dicts/.
+# Seeds: the crafted files of tests/crafted for load (written to target/crafted/ by
+# examples/write_crafted.rs), fuzz/seeds/<target>/ for the others, with a dictionary from
+# fuzz/dicts/.
 #
 # Usage: scripts/fuzz.sh [seconds] [extra libFuzzer flags...]
 #   scripts/fuzz.sh 600                      each target for 600 s (./build.sh fuzz 600), growing
@@ -60,7 +61,7 @@ for a in "$@"; do
 done
 
 echo "== writing the crafted files (seeds of the loader)" >&2
-cargo test --release --test bad_files write_crafted_files -- --quiet >/dev/null
+cargo run --release --example write_crafted >/dev/null
 
 echo "== building every target ($TOOLCHAIN)" >&2
 cargo "+$TOOLCHAIN" fuzz build
