@@ -188,7 +188,7 @@ case "$cmd" in
     log "browser tests (headless Chromium)"
     serve_bg
     PLUMBING_URL="http://127.0.0.1:$PORT/" node --test --test-concurrency=1 tests/browser/
-    log "fuzzing the loader (20000 inputs, fixed seed: the same run every time)"
+    log "fuzzing every public entry (scripts/fuzz.sh: a fixed number of inputs per target, seed 1)"
     scripts/fuzz.sh 600 -runs=20000 -seed=1
     ;;
   bench)

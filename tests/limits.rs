@@ -194,7 +194,7 @@ fn invalid_utf8_split_across_tokens_decodes_like_from_utf8_lossy() {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let id = if x % 3 == 0 { (x >> 8) as u32 % t.n_vocab() as u32 } else { byte_token[have[(x >> 20) as usize % have.len()] as usize] };
+            let id = if x.is_multiple_of(3) { (x >> 8) as u32 % t.n_vocab() as u32 } else { byte_token[have[(x >> 20) as usize % have.len()] as usize] };
             if t.is_special(id) {
                 continue;
             }

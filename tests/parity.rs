@@ -117,9 +117,9 @@ fn same_seed_same_tokens_on_the_model() {
         }
         ids
     };
-    let a = run(1);
-    assert_eq!(a, run(1));
-    assert_ne!(a, run(2));
+    let a = run(Some(1));
+    assert_eq!(a, run(Some(1)));
+    assert_ne!(a, run(Some(2)));
 }
 
 #[test]
