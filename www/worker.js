@@ -5,6 +5,7 @@
 
 import { Req, Msg, Kind, Stop, MODEL_CACHE, SHA_HEADER } from './protocol.js';
 import { Sha256 } from './sha256.js';
+import { fmtBytes } from './format.js';
 
 // ---------------------------------------------------------------- state
 
@@ -259,12 +260,11 @@ async function openModelCache() {
  * reports why nothing is kept.
  */
 async function keepInCache(cache, url, res, total, sha256) {
-  const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
   try {
     const est = await navigator.storage?.estimate?.();
     if (est && est.quota != null && est.usage != null && est.quota - est.usage < total * 1.05) {
-      const reason = `storage is full: the model needs ${mb(total)}, this site may use ${mb(Math.max(0, est.quota - est.usage))} more `
-        + `(quota ${mb(est.quota)}, used ${mb(est.usage)}); it runs now but will download again next time`;
+      const reason = `storage is full: the model needs ${fmtBytes(total)}, this site may use ${fmtBytes(Math.max(0, est.quota - est.usage))} more `
+        + `(quota ${fmtBytes(est.quota)}, used ${fmtBytes(est.usage)}); it runs now but will download again next time`;
       return { body: null, commit() {}, discard() {}, done: Promise.resolve({ stored: false, reason }) };
     }
   } catch { /* no estimate: try anyway; put() says if the quota is exceeded */ }
@@ -282,7 +282,7 @@ async function keepInCache(cache, url, res, total, sha256) {
   const done = cache.put(url, new Response(theirs.pipeThrough(gate, { signal: stop.signal }), { headers }))
     .then(() => ({ stored: true }), (e) => {
       if (e?.name === 'QuotaExceededError') {
-        return { stored: false, reason: `storage is full: the browser refused to keep the ${mb(total)} model (${e.message}); it runs now but will download again next time` };
+        return { stored: false, reason: `storage is full: the browser refused to keep the ${fmtBytes(total)} model (${e.message}); it runs now but will download again next time` };
       }
       return { stored: false, reason: `not kept: ${e?.message ?? e}` };
     });
