@@ -20,6 +20,10 @@
 
 pub(crate) mod scalar;
 pub mod selftest;
+mod q32;
+mod float;
+pub mod kq;
+mod kq23;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub(crate) mod simd128;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
@@ -35,8 +39,7 @@ use avx2 as arch;
 )))]
 use scalar as arch;
 
-pub use arch::{matmul_q4_1, matmul_q8_0};
-
+use crate::gguf::GgmlType;
 use crate::Error;
 
 /// Which kernel set this build runs.
@@ -53,16 +56,47 @@ pub const ARCH: &str = if cfg!(all(target_arch = "wasm32", target_feature = "rel
 pub const QK: usize = 32;
 
 // ------------------------------------------------------------------------------------------------
-// Block layouts (ggml's, byte for byte; the f16 scales are kept as their bits)
+// Block layouts: ggml's (ggml-common.h), byte for byte; the f16 scales are kept as their bits
 // ------------------------------------------------------------------------------------------------
 
-/// Q4_1: 32 weights = d * code + m, codes 0..15; `qs[j]` holds weight j in its low nibble and
+/// Values per K-quant super-block.
+pub const QK_K: usize = 256;
+
+/// Q4_0: 32 weights = d * (code - 8), codes 0..15; `qs[j]` holds weight j in its low nibble and
 /// weight j + 16 in its high nibble.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BlockQ4_0 {
+    pub d: u16,
+    pub qs: [u8; 16],
+}
+
+/// Q4_1: 32 weights = d * code + m, codes 0..15, nibbles as Q4_0.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct BlockQ4_1 {
     pub d: u16,
     pub m: u16,
+    pub qs: [u8; 16],
+}
+
+/// Q5_0: 32 weights = d * (code - 16), codes 0..31: the low 4 bits as Q4_0, bit 4 of weight j
+/// in bit j of `qh` (little-endian u32).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BlockQ5_0 {
+    pub d: u16,
+    pub qh: [u8; 4],
+    pub qs: [u8; 16],
+}
+
+/// Q5_1: 32 weights = d * code + m, codes 0..31 stored as Q5_0's.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BlockQ5_1 {
+    pub d: u16,
+    pub m: u16,
+    pub qh: [u8; 4],
     pub qs: [u8; 16],
 }
 
@@ -74,8 +108,74 @@ pub struct BlockQ8_0 {
     pub qs: [i8; 32],
 }
 
-/// The activations, quantized: x ≈ d * qs, and s = d * Σ qs (used by Q4_1's minimum).
-/// Unlike ggml's block_q8_1 the scales stay f32: they live only in memory, never in a file.
+/// Q2_K: 256 weights in 16 sub-blocks of 16; weight = d * (scales[j] & 15) * code
+/// - dmin * (scales[j] >> 4), codes 0..3 (2 bits each in `qs`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ2K {
+    pub scales: [u8; 16],
+    pub qs: [u8; 64],
+    pub d: u16,
+    pub dmin: u16,
+}
+
+/// Q3_K: 256 weights in 16 sub-blocks of 16; weight = d * (scale_j - 32) * (code - 4·(hmask bit
+/// clear)), the low 2 bits in `qs`, the third in `hmask`, 16 scales of 6 bits packed in 12 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ3K {
+    pub hmask: [u8; 32],
+    pub qs: [u8; 64],
+    pub scales: [u8; 12],
+    pub d: u16,
+}
+
+/// Q4_K: 256 weights in 8 sub-blocks of 32; weight = d * sc_j * code - dmin * m_j, codes 0..15,
+/// 8 scales and 8 minimums of 6 bits packed in 12 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ4K {
+    pub d: u16,
+    pub dmin: u16,
+    pub scales: [u8; 12],
+    pub qs: [u8; 128],
+}
+
+/// Q5_K: as Q4_K with a fifth bit per weight in `qh`, codes 0..31.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ5K {
+    pub d: u16,
+    pub dmin: u16,
+    pub scales: [u8; 12],
+    pub qh: [u8; 32],
+    pub qs: [u8; 128],
+}
+
+/// Q6_K: 256 weights in 16 sub-blocks of 16; weight = d * scales[j] * (code - 32), codes 0..63:
+/// the low 4 bits in `ql`, the high 2 in `qh`; scales are signed bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ6K {
+    pub ql: [u8; 128],
+    pub qh: [u8; 64],
+    pub scales: [i8; 16],
+    pub d: u16,
+}
+
+/// An F16 weight (its bits).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct F16(pub u16);
+
+/// A BF16 weight (its bits: the top half of an f32).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Bf16(pub u16);
+
+/// The activations of the 32-value types, quantized: x ≈ d * qs, and s = d * Σ qs (used by the
+/// minimums of Q4_1 and Q5_1). Unlike ggml's block_q8_1 the scales stay f32: they live only in
+/// memory, never in a file.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct BlockQ8_1 {
@@ -84,11 +184,35 @@ pub struct BlockQ8_1 {
     pub qs: [i8; 32],
 }
 
-const _: () = assert!(std::mem::size_of::<BlockQ4_1>() == 20);
-const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == 34);
+/// The activations of the K-quants (ggml's block_q8_K): x ≈ d * qs over 256 values, and
+/// `bsums[j]` = Σ qs[16j..16j + 16] (used by the minimums and offsets).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ8K {
+    pub d: f32,
+    pub qs: [i8; 256],
+    pub bsums: [i16; 16],
+}
+
+impl Default for BlockQ8K {
+    fn default() -> Self {
+        BlockQ8K { d: 0.0, qs: [0; 256], bsums: [0; 16] }
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<BlockQ4_0>() == 18 && std::mem::align_of::<BlockQ4_0>() == 2);
+const _: () = assert!(std::mem::size_of::<BlockQ4_1>() == 20 && std::mem::align_of::<BlockQ4_1>() == 2);
+const _: () = assert!(std::mem::size_of::<BlockQ5_0>() == 22 && std::mem::align_of::<BlockQ5_0>() == 2);
+const _: () = assert!(std::mem::size_of::<BlockQ5_1>() == 24 && std::mem::align_of::<BlockQ5_1>() == 2);
+const _: () = assert!(std::mem::size_of::<BlockQ8_0>() == 34 && std::mem::align_of::<BlockQ8_0>() == 2);
+const _: () = assert!(std::mem::size_of::<BlockQ2K>() == 84 && std::mem::align_of::<BlockQ2K>() == 2);
+const _: () = assert!(std::mem::size_of::<BlockQ3K>() == 110 && std::mem::align_of::<BlockQ3K>() == 2);
+const _: () = assert!(std::mem::size_of::<BlockQ4K>() == 144 && std::mem::align_of::<BlockQ4K>() == 2);
+const _: () = assert!(std::mem::size_of::<BlockQ5K>() == 176 && std::mem::align_of::<BlockQ5K>() == 2);
+const _: () = assert!(std::mem::size_of::<BlockQ6K>() == 210 && std::mem::align_of::<BlockQ6K>() == 2);
+const _: () = assert!(std::mem::size_of::<F16>() == 2 && std::mem::size_of::<Bf16>() == 2);
 const _: () = assert!(std::mem::size_of::<BlockQ8_1>() == 40);
-const _: () = assert!(std::mem::align_of::<BlockQ4_1>() == 2);
-const _: () = assert!(std::mem::align_of::<BlockQ8_0>() == 2);
+const _: () = assert!(std::mem::size_of::<BlockQ8K>() == 292);
 
 /// f16 bits to f32, exact for every finite value (normal and subnormal): shift the exponent
 /// and mantissa into place and rescale by 2^112. Infinities and NaNs are refused when a model
@@ -116,10 +240,9 @@ const _: () = assert!(cfg!(target_endian = "little"), "the block layouts are rea
 
 mod sealed {
     pub trait Sealed {}
-    impl Sealed for super::BlockQ4_1 {}
-    impl Sealed for super::BlockQ8_0 {}
-    impl Sealed for super::BlockQ8_1 {}
-    impl Sealed for f32 {}
+    macro_rules! sealed { ($($t:ty),*) => { $(impl Sealed for $t {})* } }
+    use super::*;
+    sealed!(BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, F16, Bf16, BlockQ8_1, BlockQ8K, f32);
 }
 
 /// A plain block type that bytes can be read as in place: `Copy`, no padding, no pointers, and
@@ -131,13 +254,23 @@ mod sealed {
 /// initialised bytes at an address aligned for `T` are a valid `T`.
 pub unsafe trait Block: sealed::Sealed + Copy + 'static {}
 
-// SAFETY: repr(C) { u16, u16, [u8; 16] }: 20 bytes, no padding (asserted), any bits valid.
+// SAFETY (all of these): repr(C) or repr(transparent) structs of u8/i8/u16/i16/f32 fields and
+// arrays whose sizes are asserted above to be the sum of their fields (no padding), so any bits
+// of that size are a valid value; and f32, a primitive (a NaN is a valid f32).
+unsafe impl Block for BlockQ4_0 {}
 unsafe impl Block for BlockQ4_1 {}
-// SAFETY: repr(C) { u16, [i8; 32] }: 34 bytes, no padding (asserted), any bits valid.
+unsafe impl Block for BlockQ5_0 {}
+unsafe impl Block for BlockQ5_1 {}
 unsafe impl Block for BlockQ8_0 {}
-// SAFETY: repr(C) { f32, f32, [i8; 32] }: 40 bytes, no padding (asserted), any bits valid.
+unsafe impl Block for BlockQ2K {}
+unsafe impl Block for BlockQ3K {}
+unsafe impl Block for BlockQ4K {}
+unsafe impl Block for BlockQ5K {}
+unsafe impl Block for BlockQ6K {}
+unsafe impl Block for F16 {}
+unsafe impl Block for Bf16 {}
 unsafe impl Block for BlockQ8_1 {}
-// SAFETY: a primitive: 4 bytes, any bits valid (a NaN is a valid f32).
+unsafe impl Block for BlockQ8K {}
 unsafe impl Block for f32 {}
 
 /// Reads bytes in place as blocks of `T`. An error, never a panic, if the bytes are not a whole
@@ -192,17 +325,44 @@ pub fn quantize_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
     }
 }
 
-/// Activations quantized for the matrix products: `ntok` rows of `nb` Q8_1 blocks, plus what the
-/// instruction set derives from them once (`arch::Prepared`: scales padded to whole groups of
-/// four blocks, codes widened for plain SIMD128), so that the matrix products reading the same
-/// activations (q, k and v; gate and up) share one quantization. Kept in the run state and
-/// refilled in place: once grown to the largest chunk it allocates nothing.
+/// Quantizes `x` (a multiple of 256 long) into `out` for the K-quants, as ggml's
+/// quantize_row_q8_K but with d = amax / 127 and codes rounded half to even (as quantize_q8_1),
+/// and the 16-value sums.
+pub fn quantize_q8_k(x: &[f32], out: &mut [BlockQ8K]) {
+    debug_assert_eq!(x.len(), out.len() * QK_K);
+    for (xb, b) in x.chunks_exact(QK_K).zip(out.iter_mut()) {
+        let amax = xb.iter().fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m });
+        let d = amax / 127.0;
+        let id = if d.is_normal() { 1.0 / d } else { 0.0 };
+        for (q, &v) in b.qs.iter_mut().zip(xb) {
+            *q = (v * id).round_ties_even() as i32 as i8;
+        }
+        for (j, s) in b.bsums.iter_mut().enumerate() {
+            *s = b.qs[16 * j..16 * j + 16].iter().map(|&q| q as i16).sum();
+        }
+        b.d = d;
+    }
+}
+
+/// Activations for the matrix products, `ntok` rows of `k` values, in every form a weight type
+/// may ask for, made once per input and shared by the matrix products that read it (q, k and v;
+/// gate and up): Q8_1 blocks of 32 (the 32-value types), Q8_K blocks of 256 when k is a
+/// multiple of 256 (the K-quants), and the f32 values themselves (the float types); plus what
+/// the instruction set derives from them once (`arch::Prepared`, `kq::Prepared`). Kept in the
+/// run state and refilled in place: once grown to the largest chunk it allocates nothing.
 #[derive(Default)]
 pub struct Acts {
     pub(crate) blocks: Vec<BlockQ8_1>,
     pub(crate) nb: usize,
     pub(crate) ntok: usize,
     pub(crate) prep: arch::Prepared,
+    /// Q8_K blocks, `knb` per row; knb = 0 when k is not a multiple of 256.
+    pub(crate) kblocks: Vec<BlockQ8K>,
+    pub(crate) knb: usize,
+    pub(crate) kprep: kq::Prepared,
+    /// The values, rows of `k`.
+    pub(crate) f: Vec<f32>,
+    pub(crate) k: usize,
 }
 
 impl Acts {
@@ -215,23 +375,28 @@ impl Acts {
         assert!(k > 0 && k.is_multiple_of(QK) && x.len().is_multiple_of(k), "{} values are not whole rows of {k} (a multiple of {QK})", x.len());
         self.ntok = x.len() / k;
         self.nb = k / QK;
+        self.k = k;
         self.blocks.resize(self.ntok * self.nb, BlockQ8_1::default());
         quantize_q8_1(x, &mut self.blocks);
         arch::prepare(&mut self.prep, &self.blocks, self.nb, self.ntok);
-    }
-
-    /// Takes already quantized blocks, rows of `nb` each (the self-test's random activations).
-    pub fn set_blocks(&mut self, blocks: &[BlockQ8_1], nb: usize) {
-        assert!(nb > 0 && blocks.len().is_multiple_of(nb), "{} blocks are not whole rows of {nb}", blocks.len());
-        self.ntok = blocks.len() / nb;
-        self.nb = nb;
-        self.blocks.clear();
-        self.blocks.extend_from_slice(blocks);
-        arch::prepare(&mut self.prep, &self.blocks, self.nb, self.ntok);
+        self.knb = if k.is_multiple_of(QK_K) { k / QK_K } else { 0 };
+        self.kblocks.resize(self.ntok * self.knb, BlockQ8K::default());
+        quantize_q8_k(if self.knb > 0 { x } else { &[] }, &mut self.kblocks);
+        kq::prepare(&mut self.kprep, &self.kblocks, self.knb, self.ntok);
+        self.f.clear();
+        self.f.extend_from_slice(x);
     }
 
     pub fn blocks(&self) -> &[BlockQ8_1] {
         &self.blocks
+    }
+
+    pub fn kblocks(&self) -> &[BlockQ8K] {
+        &self.kblocks
+    }
+
+    pub fn values(&self) -> &[f32] {
+        &self.f
     }
 
     /// Rows (tokens).
@@ -239,40 +404,220 @@ impl Acts {
         self.ntok
     }
 
-    /// Blocks per row.
+    /// Q8_1 blocks per row.
     pub fn nb(&self) -> usize {
         self.nb
     }
-}
 
-pub fn dequantize_q4_1(b: &BlockQ4_1, out: &mut [f32]) {
-    let d = f16_to_f32(b.d);
-    let m = f16_to_f32(b.m);
-    for j in 0..16 {
-        out[j] = (b.qs[j] & 0x0f) as f32 * d + m;
-        out[j + 16] = (b.qs[j] >> 4) as f32 * d + m;
+    /// Q8_K blocks per row (0 when the row length is not a multiple of 256).
+    pub fn knb(&self) -> usize {
+        self.knb
+    }
+
+    /// Values per row.
+    pub fn k(&self) -> usize {
+        self.k
     }
 }
 
-pub fn dequantize_q8_0(b: &BlockQ8_0, out: &mut [f32]) {
-    let d = f16_to_f32(b.d);
-    for j in 0..32 {
-        out[j] = b.qs[j] as f32 * d;
+// ------------------------------------------------------------------------------------------------
+// The weight types: one trait each block type implements, one enum the model decides once
+// ------------------------------------------------------------------------------------------------
+
+/// A weight block type of a GGUF file, read in place. Implemented in the family files: q32.rs
+/// (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), kq/ (Q4_K, Q5_K, Q6_K), kq23/ (Q2_K, Q3_K), float.rs (F32,
+/// F16, BF16; one value per "block").
+pub trait Quant: Block {
+    /// ggml's type.
+    const TYPE: GgmlType;
+    /// Values per block: 32, 256 for the K-quants, 1 for the float types.
+    const QK: usize;
+    /// The block's `QK` values, computed exactly as ggml's dequantize_row_* computes them (the
+    /// same float operations in the same order, so that candle-core and the gguf package agree
+    /// bit for bit: tests/dequant.rs).
+    fn dequantize(&self, out: &mut [f32]);
+    /// Whether every scale of the block is finite (a file with an infinite or NaN scale is
+    /// refused when loaded: the kernels' fast f16 conversion assumes finite ones). For the float
+    /// types, whether the value is finite.
+    fn finite(&self) -> bool;
+    /// The block's parts as stored, for the inspector.
+    fn view(&self) -> BlockView;
+}
+
+/// A block's parts as stored, for the page (inspect::tensor_block): its f16 scales decoded, its
+/// sub-blocks' integer scales and minimums (K-quants), and each value's code.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct BlockView {
+    /// The block's float scales by name, decoded from f16: ("d", ..), and ("m", ..) for Q4_1
+    /// and Q5_1, ("dmin", ..) for Q2_K, Q4_K and Q5_K. Empty for the float types.
+    pub scales: Vec<(&'static str, f32)>,
+    /// Values per sub-block: 16 or 32 for the K-quants, QK for the others.
+    pub sub_len: usize,
+    /// The sub-blocks' scales as stored (the integers the file holds: 6 bits for Q4_K, 4 for
+    /// Q2_K, signed 8 for Q6_K, ...); empty where the type has one scale per block.
+    pub sub_scales: Vec<i32>,
+    /// The sub-blocks' minimums as stored; empty where the type has none.
+    pub sub_mins: Vec<i32>,
+    /// Each value's code as stored, unsigned (0..15 for 4 bits, 0..63 for Q6_K; Q8_0 codes are
+    /// signed, -127..127); empty for the float types.
+    pub codes: Vec<i32>,
+    /// Bits per code (0 for the float types).
+    pub code_bits: u32,
+    /// How a value is decoded from these parts, e.g. "d · sc · q − dmin · m".
+    pub formula: &'static str,
+}
+
+/// A weight block type the matrix products run. Implemented beside each Quant impl.
+pub trait Kernel: Quant {
+    /// `out[t * rows + r] = W[r] · x[t]` for the `x.ntok()` rows of activations, with this build's
+    /// kernel set (SIMD where the build has it).
+    fn matmul(w: &[Self], rows: usize, x: &Acts, out: &mut [f32]);
+    /// The same with the scalar reference, the fixed float order every build reproduces.
+    fn matmul_ref(w: &[Self], rows: usize, x: &Acts, out: &mut [f32]);
+    /// A random block that a quantizer could have written (finite scales, codes in range), for
+    /// the self-test. `unit` asks for unit scales and no minimums (integer-only results).
+    fn random(next: &mut dyn FnMut() -> u64, unit: bool) -> Self;
+}
+
+/// The weight types the kernels multiply with, decided once per matrix when the model is loaded.
+/// Every `match` on it is exhaustive, with no catch-all arm (`with_type!` is the one match that
+/// names the block types): a type added here does not compile until everything handles it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum WeightType {
+    F32,
+    F16,
+    BF16,
+    Q4_0,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q8_0,
+    Q2K,
+    Q3K,
+    Q4K,
+    Q5K,
+    Q6K,
+}
+
+/// Runs `$body` with `$B` the block type of the WeightType `$ty`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_type {
+    ($ty:expr, $B:ident => $body:expr) => {{
+        use $crate::kernels as k;
+        match $ty {
+            k::WeightType::F32 => { type $B = f32; $body }
+            k::WeightType::F16 => { type $B = k::F16; $body }
+            k::WeightType::BF16 => { type $B = k::Bf16; $body }
+            k::WeightType::Q4_0 => { type $B = k::BlockQ4_0; $body }
+            k::WeightType::Q4_1 => { type $B = k::BlockQ4_1; $body }
+            k::WeightType::Q5_0 => { type $B = k::BlockQ5_0; $body }
+            k::WeightType::Q5_1 => { type $B = k::BlockQ5_1; $body }
+            k::WeightType::Q8_0 => { type $B = k::BlockQ8_0; $body }
+            k::WeightType::Q2K => { type $B = k::BlockQ2K; $body }
+            k::WeightType::Q3K => { type $B = k::BlockQ3K; $body }
+            k::WeightType::Q4K => { type $B = k::BlockQ4K; $body }
+            k::WeightType::Q5K => { type $B = k::BlockQ5K; $body }
+            k::WeightType::Q6K => { type $B = k::BlockQ6K; $body }
+        }
+    }};
+}
+pub use with_type;
+
+impl WeightType {
+    /// Every type, in the order the error message lists them.
+    pub const ALL: [WeightType; 13] = [
+        WeightType::F32,
+        WeightType::F16,
+        WeightType::BF16,
+        WeightType::Q4_0,
+        WeightType::Q4_1,
+        WeightType::Q5_0,
+        WeightType::Q5_1,
+        WeightType::Q8_0,
+        WeightType::Q2K,
+        WeightType::Q3K,
+        WeightType::Q4K,
+        WeightType::Q5K,
+        WeightType::Q6K,
+    ];
+
+    /// The kernel type for a ggml type, or None if the kernels do not run it. Exhaustive too, so
+    /// that a type added to the reader is decided here.
+    pub fn of(t: GgmlType) -> Option<WeightType> {
+        use GgmlType::*;
+        match t {
+            F32 => Some(WeightType::F32),
+            F16 => Some(WeightType::F16),
+            BF16 => Some(WeightType::BF16),
+            Q4_0 => Some(WeightType::Q4_0),
+            Q4_1 => Some(WeightType::Q4_1),
+            Q5_0 => Some(WeightType::Q5_0),
+            Q5_1 => Some(WeightType::Q5_1),
+            Q8_0 => Some(WeightType::Q8_0),
+            Q2K => Some(WeightType::Q2K),
+            Q3K => Some(WeightType::Q3K),
+            Q4K => Some(WeightType::Q4K),
+            Q5K => Some(WeightType::Q5K),
+            Q6K => Some(WeightType::Q6K),
+            Q8_1 | Q8K => None,
+        }
+    }
+
+    pub fn ggml(self) -> GgmlType {
+        with_type!(self, B => <B as Quant>::TYPE)
+    }
+
+    /// Values per block.
+    pub fn qk(self) -> usize {
+        with_type!(self, B => <B as Quant>::QK)
+    }
+
+    /// "F32, F16, BF16, Q4_0, ..." for error messages.
+    pub fn names() -> String {
+        WeightType::ALL.iter().map(|t| t.ggml().name()).collect::<Vec<_>>().join(", ")
     }
 }
 
-/// Multiplies a quantized weight matrix (`rows` rows of `k`) by the `x.ntok()` rows of
-/// activations: `out[t * rows + r] = W[r] · x[t]`.
-pub enum QWeights<'a> {
-    Q4_1(&'a [BlockQ4_1]),
-    Q8_0(&'a [BlockQ8_0]),
+/// `rows` rows of weights of type `ty` in `bytes` (read in place) times the activations:
+/// `out[t * rows + r] = W[r] · x[t]`.
+pub fn matmul(ty: WeightType, bytes: &[u8], rows: usize, x: &Acts, out: &mut [f32]) -> Result<(), Error> {
+    with_type!(ty, B => <B as Kernel>::matmul(cast_blocks::<B>(bytes)?, rows, x, out));
+    Ok(())
 }
 
-pub fn matmul(w: &QWeights, rows: usize, x: &Acts, out: &mut [f32]) {
-    match w {
-        QWeights::Q4_1(b) => matmul_q4_1(b, rows, x, out),
-        QWeights::Q8_0(b) => matmul_q8_0(b, rows, x, out),
-    }
+/// The same with the scalar reference kernels.
+pub fn matmul_ref(ty: WeightType, bytes: &[u8], rows: usize, x: &Acts, out: &mut [f32]) -> Result<(), Error> {
+    with_type!(ty, B => <B as Kernel>::matmul_ref(cast_blocks::<B>(bytes)?, rows, x, out));
+    Ok(())
+}
+
+/// Decodes whole blocks of type `ty` (bytes of one row, or any whole number of blocks) into
+/// `out`, which must hold exactly their values.
+pub fn dequantize(ty: WeightType, bytes: &[u8], out: &mut [f32]) -> Result<(), Error> {
+    with_type!(ty, B => {
+        let blocks = cast_blocks::<B>(bytes)?;
+        if blocks.len() * B::QK != out.len() {
+            return Err(Error::Limit(format!("{} {} blocks hold {} values, not {}", blocks.len(), B::TYPE, blocks.len() * B::QK, out.len())));
+        }
+        for (b, o) in blocks.iter().zip(out.chunks_exact_mut(B::QK)) {
+            b.dequantize(o);
+        }
+    });
+    Ok(())
+}
+
+/// The index of the first block of type `ty` in `bytes` with an infinite or NaN scale (or value).
+pub fn first_non_finite(ty: WeightType, bytes: &[u8]) -> Result<Option<usize>, Error> {
+    Ok(with_type!(ty, B => cast_blocks::<B>(bytes)?.iter().position(|b| !b.finite())))
+}
+
+/// The parts of the first block of `bytes`, which must be exactly one block of type `ty`.
+pub fn view(ty: WeightType, bytes: &[u8]) -> Result<BlockView, Error> {
+    with_type!(ty, B => match cast_blocks::<B>(bytes)? {
+        [b] => Ok(b.view()),
+        other => Err(Error::Limit(format!("{} bytes are {} {} blocks, not one", bytes.len(), other.len(), B::TYPE))),
+    })
 }
 
 /// The shapes every instruction set's matmul needs (the SIMD ones rely on them for their
@@ -285,6 +630,27 @@ pub(crate) fn check_matmul(w_blocks: usize, rows: usize, x: &Acts, out: usize) {
         w_blocks == rows * x.nb && x.blocks.len() == x.ntok * x.nb && out >= x.ntok * rows,
         "matmul shapes: {w_blocks} weight blocks in {rows} rows, {} rows of {} activation blocks, {out} outputs",
         x.ntok, x.nb
+    );
+}
+
+/// As check_matmul for the K-quants: `rows` rows of `x.knb` super-blocks (knb > 0: the row
+/// length is a multiple of 256; the loader refuses K-quant matrices whose rows are not).
+#[inline(always)]
+pub(crate) fn check_matmul_k(w_blocks: usize, rows: usize, x: &Acts, out: usize) {
+    assert!(
+        x.knb > 0 && w_blocks == rows * x.knb && x.kblocks.len() == x.ntok * x.knb && out >= x.ntok * rows,
+        "matmul shapes: {w_blocks} weight super-blocks in {rows} rows, {} rows of {} activation super-blocks, {out} outputs",
+        x.ntok, x.knb
+    );
+}
+
+/// As check_matmul for the float types: `rows` rows of `x.k` values.
+#[inline(always)]
+pub(crate) fn check_matmul_f(w_values: usize, rows: usize, x: &Acts, out: usize) {
+    assert!(
+        w_values == rows * x.k && x.f.len() == x.ntok * x.k && out >= x.ntok * rows,
+        "matmul shapes: {w_values} weights in {rows} rows, {} rows of {} activations, {out} outputs",
+        x.ntok, x.k
     );
 }
 

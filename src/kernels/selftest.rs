@@ -7,64 +7,63 @@
 
 use serde_json::{json, Value};
 
-use super::{arch, f32_to_f16, scalar, Acts, BlockQ4_1, BlockQ8_0, BlockQ8_1, ARCH};
+use super::{scalar, with_type, Acts, Kernel, WeightType, ARCH};
 use crate::sampler::Rng;
 
-fn rand_q4_1(rng: &mut Rng, n: usize, unit: bool) -> Vec<BlockQ4_1> {
-    (0..n)
-        .map(|_| {
-            let mut b = BlockQ4_1::default();
-            for q in b.qs.iter_mut() {
-                *q = rng.next_u64() as u8;
-            }
-            b.d = if unit { f32_to_f16(1.0) } else { f32_to_f16(rng.next_f32() * 0.02 + 1e-4) };
-            b.m = if unit { 0 } else { f32_to_f16(-rng.next_f32() * 0.2) };
-            b
-        })
-        .collect()
+/// Random activations, `ntok` rows of `k`. `unit`: integers in -127..127 with a ±127 in every 32
+/// values, so that every quantization (Q8_1, Q8_K) has scale 1 and the products are integers.
+fn rand_x(rng: &mut Rng, k: usize, ntok: usize, unit: bool) -> Vec<f32> {
+    let mut x = vec![0f32; k * ntok];
+    for (i, v) in x.iter_mut().enumerate() {
+        *v = if unit {
+            if i % 32 == (i / 32) % 32 { if rng.next_u64() & 1 == 0 { 127.0 } else { -127.0 } } else { ((rng.next_u64() % 255) as i32 - 127) as f32 }
+        } else {
+            let r = rng.next_f32() * 2.0 - 1.0;
+            // an outlier now and then, as real activations have
+            if rng.next_u64() % 97 == 0 { r * 40.0 } else { r }
+        };
+    }
+    x
 }
 
-fn rand_q8_0(rng: &mut Rng, n: usize, unit: bool) -> Vec<BlockQ8_0> {
-    (0..n)
-        .map(|_| {
-            let mut b = BlockQ8_0::default();
-            for q in b.qs.iter_mut() {
-                // ggml's quantizer writes -127..127
-                *q = ((rng.next_u64() % 255) as i32 - 127) as i8;
-            }
-            b.d = if unit { f32_to_f16(1.0) } else { f32_to_f16(rng.next_f32() * 0.01 + 1e-4) };
-            b
-        })
-        .collect()
-}
-
-fn rand_acts(rng: &mut Rng, n: usize, unit: bool) -> Vec<BlockQ8_1> {
-    (0..n)
-        .map(|_| {
-            let mut b = BlockQ8_1::default();
-            let mut sum = 0i32;
-            for q in b.qs.iter_mut() {
-                *q = ((rng.next_u64() % 255) as i32 - 127) as i8;
-                sum += *q as i32;
-            }
-            b.d = if unit { 1.0 } else { rng.next_f32() * 0.05 + 1e-4 };
-            b.s = if unit { 0.0 } else { b.d * sum as f32 };
-            b
-        })
-        .collect()
+/// The matrix product of type B, this build's kernels against the scalar reference.
+fn check_type<B: Kernel>(rng: &mut Rng, unit: bool) -> Check {
+    let mut c = Check::new(format!("matmul_{}{}", B::TYPE.name().to_lowercase(), if unit { " (integer)" } else { "" }));
+    // (rows, values per row, tokens): rows of 1 to 48 blocks of 32 (not a multiple of 4 blocks
+    // too), of 1, 2 and 6 super-blocks, and tiles of 1 to 5 tokens and more.
+    let shapes: &[(usize, usize, usize)] = if B::QK == 256 {
+        &[(1, 256, 1), (3, 512, 1), (5, 1536, 2), (4, 256, 3), (7, 768, 4), (6, 512, 5), (9, 256, 11)]
+    } else {
+        &[(1, 32, 1), (3, 64, 1), (8, 576, 1), (5, 576, 2), (7, 1536, 3), (4, 576, 4), (6, 160, 5), (9, 576, 11)]
+    };
+    for &(rows, k, ntok) in shapes {
+        // Twice through the same Acts, as the run state reuses it: first a larger shape (stale
+        // data left in its buffers must not matter), then the one checked.
+        let mut x = Acts::new();
+        x.quantize(&rand_x(rng, k + 256, ntok + 2, unit), k + 256);
+        x.quantize(&rand_x(rng, k, ntok, unit), k);
+        let nblocks = rows * k / B::QK;
+        let mut next = || rng.next_u64();
+        let w: Vec<B> = (0..nblocks).map(|_| B::random(&mut next, unit)).collect();
+        let (mut a, mut b) = (vec![0f32; rows * ntok], vec![0f32; rows * ntok]);
+        B::matmul(&w, rows, &x, &mut a);
+        B::matmul_ref(&w, rows, &x, &mut b);
+        c.compare(&a, &b);
+    }
+    c
 }
 
 /// One kernel's comparisons. Every output must equal the scalar twin's bit for bit: there is no
 /// tolerance. `max_ulp` says how far the worst output was (0 when `ok`), for a failure report.
 struct Check {
-    name: &'static str,
+    name: String,
     cases: usize,
     mismatches: usize,
     max_ulp: u32,
 }
 
 impl Check {
-    fn new(name: &'static str) -> Check {
+    fn new(name: String) -> Check {
         Check { name, cases: 0, mismatches: 0, max_ulp: 0 }
     }
     fn compare(&mut self, got: &[f32], want: &[f32]) {
@@ -99,32 +98,24 @@ fn ulp_distance(a: f32, b: f32) -> u32 {
     (key(a) - key(b)).unsigned_abs().min(u64::from(u32::MAX)) as u32
 }
 
+/// One weight type's matrix product (integer-only and float scales) against the scalar reference.
+pub fn run_type(ty: WeightType, seed: u64) -> Value {
+    let mut rng = Rng::new(seed);
+    let checks: Vec<Check> = [true, false].iter().map(|&unit| with_type!(ty, B => check_type::<B>(&mut rng, unit))).collect();
+    json!({"arch": ARCH, "ok": checks.iter().all(Check::ok), "checks": checks.iter().map(Check::json).collect::<Vec<_>>()})
+}
+
+/// Every weight type's matrix product (with integer-only and with float scales) and the
+/// attention against the scalar reference, bit for bit.
 pub fn run(seed: u64) -> Value {
     let mut rng = Rng::new(seed);
     let mut checks = Vec::new();
-    for unit in [true, false] {
-        let mut c4 = Check::new(if unit { "matmul_q4_1 (integer)" } else { "matmul_q4_1" });
-        let mut c8 = Check::new(if unit { "matmul_q8_0 (integer)" } else { "matmul_q8_0" });
-        for &(rows, nb, ntok) in &[(1, 1, 1), (3, 2, 1), (8, 18, 1), (5, 18, 2), (7, 48, 3), (4, 18, 4), (6, 5, 5), (9, 18, 11)] {
-            // Twice through the same Acts, as the run state reuses it: first a larger shape
-            // (stale data left in its buffers must not matter), then the one checked.
-            let mut x = Acts::new();
-            x.set_blocks(&rand_acts(&mut rng, (nb + 3) * (ntok + 2), unit), nb + 3);
-            x.set_blocks(&rand_acts(&mut rng, nb * ntok, unit), nb);
-            let w = rand_q4_1(&mut rng, rows * nb, unit);
-            let (mut a, mut b) = (vec![0f32; rows * ntok], vec![0f32; rows * ntok]);
-            arch::matmul_q4_1(&w, rows, &x, &mut a);
-            scalar::matmul_q4_1(&w, rows, &x, &mut b);
-            c4.compare(&a, &b);
-            let w = rand_q8_0(&mut rng, rows * nb, unit);
-            arch::matmul_q8_0(&w, rows, &x, &mut a);
-            scalar::matmul_q8_0(&w, rows, &x, &mut b);
-            c8.compare(&a, &b);
+    for ty in WeightType::ALL {
+        for unit in [true, false] {
+            checks.push(with_type!(ty, B => check_type::<B>(&mut rng, unit)));
         }
-        checks.push(c4);
-        checks.push(c8);
     }
-    let mut cg = Check::new("attention_group");
+    let mut cg = Check::new("attention_group".into());
     for &(hd, group, n, stride) in &[(64usize, 3usize, 1usize, 192usize), (64, 3, 37, 192), (64, 1, 5, 64), (64, 4, 9, 320), (32, 2, 7, 96)] {
         let q: Vec<f32> = (0..group * hd).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
         let kv_len = (n - 1) * stride + hd;
