@@ -1,76 +1,134 @@
-// ./build.sh bench [--runs N] [--peers]: native plumbing and the wasm builds in headless
-// Chromium (single thread), one after another, on ../shared/peers/prompt.json (101-token prompt,
-// 128 greedy tokens, end-of-generation masked); with --peers, also llama.cpp (native, 1 thread)
-// and wllama (same Chromium, single thread) from ../shared/peers, in the same invocation.
-// Prints a markdown table and writes bench-out/bench.json. Speed is measured here, never
-// asserted in a test.
+// ./build.sh bench [--runs N] [--types q4_1,q8_0,...] [--peers]: SmolLM2-135M in each weight type,
+// run by native plumbing, both wasm builds in headless Chromium (www/pkg = SIMD128, www/pkg-relaxed
+// = relaxed SIMD) and llama.cpp natively (llama-cpp-python, tests/bench/llamacpp.mjs), every one on
+// ONE thread, on the same file, in one invocation and INTERLEAVED: for each run index, for each type,
+// native, llama.cpp, wasm SIMD128, wasm relaxed, one after another, so a noisy minute hits all of
+// them. The workload is ../shared/peers/prompt.json: the 101-token prompt, 128 greedy tokens,
+// end-of-generation masked, after an untimed 16-token warm-up, a fresh process / browser per run.
+// With --peers, also wllama (llama.cpp compiled to wasm, same Chromium, one thread) on the Q4_1
+// file, after the rest. Prints markdown tables (min / median / max tok/s, ours ÷ llama.cpp per type)
+// and writes bench-out/bench.json and bench.md. Speed is measured here, never asserted in a test.
+//
+// Options: --runs N (5), --types LIST (all six: q4_1,q4_0,q8_0,q4_k_m,q5_k_m,q6_k),
+// --impls LIST (native,llamacpp,simd128,relaxed), --peers, --models DIR (models/; the requantized
+// files are DIR/quants/SmolLM2-135M-Instruct.<TYPE>.gguf, made by scripts/quants.sh),
+// --shared DIR (../shared). WAIT_IDLE=seconds: how long each run waits for the machine to go quiet
+// (600). PLUMBING_URL: the server of www/ (./build.sh bench starts one).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync, existsSync, statSync, cpSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { cpus } from 'node:os';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch, BASE_URL } from '../browser/lib.mjs';
+import { llamaCpp } from './llamacpp.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
+const list = (s) => s.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
 const RUNS = Number(opt('--runs', 5));
+const ALL_TYPES = ['q4_1', 'q4_0', 'q8_0', 'q4_k_m', 'q5_k_m', 'q6_k'];
+const TYPES = list(opt('--types', ALL_TYPES.join(',')));
+const ALL_IMPLS = ['native', 'llamacpp', 'simd128', 'relaxed'];
+const IMPLS = list(opt('--impls', ALL_IMPLS.join(',')));
 const PEERS = args.includes('--peers');
 const SHARED = opt('--shared', `${ROOT}../shared`);
-const PROMPT = JSON.parse(readFileSync(`${SHARED}/peers/prompt.json`, 'utf8'));
+const MODELS = opt('--models', `${ROOT}models`).replace(/\/$/, '');
+const PROMPT_FILE = `${SHARED}/peers/prompt.json`;
+const PROMPT = JSON.parse(readFileSync(PROMPT_FILE, 'utf8'));
 const TEXT = PROMPT.chatml.replace('{user}', PROMPT.user);
 const N_PREDICT = PROMPT.n_predict ?? 128;
-const MODEL = `${ROOT}models/SmolLM2-135M-Instruct.Q4_1.gguf`;
-const MODEL_URL = new URL('models/SmolLM2-135M-Instruct.Q4_1.gguf', BASE_URL).href;
 const OUT = `${ROOT}bench-out`;
 mkdirSync(OUT, { recursive: true });
 
 const log = (...a) => console.error('[bench]', ...a);
-const stats = (xs) => { const s = [...xs].sort((a, b) => a - b); return { min: s[0], median: s[(s.length - 1) >> 1], max: s[s.length - 1] }; };
+const stats = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length ? { min: s[0], median: s[(s.length - 1) >> 1], max: s[s.length - 1], n: s.length } : null;
+};
 const fmt = (s, d = 1) => (s ? `${s.min.toFixed(d)} / ${s.median.toFixed(d)} / ${s.max.toFixed(d)}` : '–');
+const ratio = (a, b) => (a && b ? a.median / b.median : null);
+const fmtRatio = (x) => (x == null ? '–' : `${x.toFixed(2)}×`);
+const firstLine = (e) => String(e?.message ?? e).trim().split('\n').find((l) => /panicked|error|Error|RuntimeError|unreachable/.test(l)) ?? String(e?.message ?? e).trim().split('\n')[0];
 
-// ------------------------------------------------------------------ an idle machine
+for (const t of TYPES) if (!ALL_TYPES.includes(t)) { console.error(`error: --types: unknown type ${t} (known: ${ALL_TYPES.join(', ')})`); process.exit(2); }
+for (const i of IMPLS) if (!ALL_IMPLS.includes(i)) { console.error(`error: --impls: unknown ${i} (known: ${ALL_IMPLS.join(', ')})`); process.exit(2); }
+if (!(RUNS >= 1)) { console.error(`error: --runs needs a number >= 1, got ${opt('--runs')}`); process.exit(2); }
+
+// ------------------------------------------------------------------ the files
+
+// Q4_1 is the shipped file; every other type is llama.cpp's requantization of it (scripts/quants.sh).
+const modelFile = (t) => (t === 'q4_1' ? `${MODELS}/SmolLM2-135M-Instruct.Q4_1.gguf` : `${MODELS}/quants/SmolLM2-135M-Instruct.${t.toUpperCase()}.gguf`);
+const modelUrl = (t) => new URL(`models/${relative(MODELS, modelFile(t))}`, BASE_URL).href;
+{
+  const missing = TYPES.map(modelFile).filter((f) => !existsSync(f));
+  if (missing.length) {
+    console.error(`error: missing model files:\n  ${missing.join('\n  ')}\nrun scripts/quants.sh (it makes models/quants/ with llama.cpp's quantizer), or pick --types`);
+    process.exit(1);
+  }
+}
+
+// ------------------------------------------------------------------ the machine
+
+function machineInfo() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const flags = (cpuinfo.match(/^flags\s*:(.*)$/m)?.[1] ?? '').trim().split(/\s+/);
+  const avx512 = flags.filter((f) => f.startsWith('avx512'));
+  let chromium = null;
+  try { chromium = execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* reported as null */ }
+  return {
+    cpu_model: cpuinfo.match(/^model name\s*:(.*)$/m)?.[1]?.trim() ?? cpus()[0]?.model?.trim(),
+    cpus: (cpuinfo.match(/^processor\s*:/gm) ?? []).length || cpus().length,
+    avx2: flags.includes('avx2'),
+    avx512: avx512.includes('avx512f'),
+    avx512_flags: avx512,
+    amx_flags: flags.filter((f) => f.startsWith('amx')),
+    chromium,
+    node: process.version,
+  };
+}
 
 function cpuBusy() {
   const l = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   return { busy: l[0] + l[1] + l[2] + l[5] + l[6] + l[7], total: l.reduce((a, b) => a + b, 0) };
 }
+const busyCores = (a, b) => (b.total > a.total ? ((b.busy - a.busy) / (b.total - a.total)) * cpus().length : 0);
 async function waitIdle(maxSeconds = Number(process.env.WAIT_IDLE ?? 600)) {
   const t0 = Date.now();
   for (;;) {
     const a = cpuBusy(); await new Promise((r) => setTimeout(r, 1000)); const b = cpuBusy();
-    const cores = ((b.busy - a.busy) / (b.total - a.total)) * cpus().length;
+    const cores = busyCores(a, b);
     if (cores < 0.25) return cores;
-    if (Date.now() - t0 > maxSeconds * 1000) { log(`machine still busy (${cores.toFixed(2)} cores); measuring anyway`); return cores; }
+    if (Date.now() - t0 > maxSeconds * 1000) return cores;
   }
 }
 
-// ------------------------------------------------------------------ native
+// ------------------------------------------------------------------ native plumbing
 
-async function native() {
-  const runs = [];
-  for (let i = 0; i < RUNS; i++) {
-    await waitIdle();
-    const out = execFileSync(`${ROOT}target/release/plumbing`, ['bench', '--model', MODEL, '--prompt-file', `${SHARED}/peers/prompt.json`, '--runs', '1', '--tokens', String(N_PREDICT)], { encoding: 'utf8' });
-    runs.push(JSON.parse(out).runs[0]);
-    log(`native run ${i}: prefill ${runs.at(-1).prefill_tok_s.toFixed(1)}, decode ${runs.at(-1).decode_tok_s.toFixed(1)} tok/s`);
-  }
-  const kernels = JSON.parse(execFileSync(`${ROOT}target/release/plumbing`, ['inspect', '--model', MODEL, '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 })).kernels;
-  return { name: `plumbing native (${kernels})`, threads: 1, runs, text: runs[0]?.text };
+function nativeRun(model) {
+  const r = spawnSync(`${ROOT}target/release/plumbing`, ['bench', '--model', model, '--prompt-file', PROMPT_FILE, '--runs', '1', '--tokens', String(N_PREDICT)],
+    { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`plumbing bench ${r.signal ?? `exit ${r.status}`}: ${r.stderr}`);
+  const j = JSON.parse(r.stdout);
+  return { ...j.runs[0], kernels: j.kernels };
 }
 
 // ------------------------------------------------------------------ wasm in Chromium
 
-async function wasmRun(pkg, tokens, warmup) {
+async function wasmRun(pkg, url, tokens, warmup) {
   const b = await launch();
+  const problems = [];
   try {
     const page = await b.context.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
     await page.goto(new URL('models/manifest.json', BASE_URL).href);
     return await page.evaluate(async ({ pkg, url, text, tokens, warmup }) => {
       const t0 = performance.now();
       const m = await import(pkg);
       await m.default();
       const res = await fetch(url);
+      if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
       const total = Number(res.headers.get('content-length'));
       const bytes = new m.ModelBytes(total);
       let off = 0;
@@ -98,104 +156,223 @@ async function wasmRun(pkg, tokens, warmup) {
       return { load_ms: loadMs, fetch_ms: fetched - t0, mem_after_load: memAfterLoad, mem_end: m.wasm_memory_bytes(),
         prompt_tokens: r.prompt_tokens, generated: r.generated, prefill_tok_s: r.prefill_tok_s, decode_tok_s: r.decode_tok_s,
         ttft_ms: r.ttft_ms, text: r.text, kernels: JSON.parse(m.build_info()).kernels };
-    }, { pkg, url: MODEL_URL, text: TEXT, tokens, warmup });
+    }, { pkg, url, text: TEXT, tokens, warmup });
+  } catch (e) {
+    // A panic in the engine is a wasm trap ("unreachable"); the panic's message went to the console.
+    throw new Error([e.message, ...problems].join('\n'));
   } finally {
     await b.close();
   }
 }
 
-async function wasm(dir) {
-  const runs = [];
-  for (let i = 0; i < RUNS; i++) {
-    await waitIdle();
-    runs.push(await wasmRun(`/${dir}/plumbing.js`, N_PREDICT, true));
-    log(`${dir} run ${i}: load ${runs.at(-1).load_ms.toFixed(0)} ms, prefill ${runs.at(-1).prefill_tok_s.toFixed(1)}, decode ${runs.at(-1).decode_tok_s.toFixed(1)} tok/s`);
+// ------------------------------------------------------------------ the implementations
+
+const machine = machineInfo();
+const IMPL = {
+  native: { label: 'plumbing native', run: (t) => nativeRun(modelFile(t)) },
+  llamacpp: { label: 'llama.cpp native', run: null },
+  simd128: { label: 'plumbing wasm SIMD128, Chromium', dir: 'pkg' },
+  relaxed: { label: 'plumbing wasm relaxed SIMD, Chromium', dir: 'pkg-relaxed' },
+};
+for (const k of ['simd128', 'relaxed']) {
+  const d = IMPL[k].dir;
+  IMPL[k].run = (t) => wasmRun(`/${d}/plumbing.js`, modelUrl(t), N_PREDICT, true);
+  if (IMPLS.includes(k) && !existsSync(`${ROOT}www/${d}/plumbing_bg.wasm`)) {
+    console.error(`error: www/${d}/plumbing_bg.wasm is missing: ./build.sh wasm ${k}`); process.exit(1);
   }
-  const long = await wasmRun(`/${dir}/plumbing.js`, 512, false);
-  const wasmFile = `${ROOT}www/${dir}/plumbing_bg.wasm`;
-  const raw = readFileSync(wasmFile);
-  return {
-    name: `plumbing wasm (${runs[0].kernels}), headless Chromium`, threads: 1, runs, text: runs[0].text,
-    mem_after_load: runs[0].mem_after_load, mem_after_128: runs[0].mem_end, mem_after_512: long.mem_end,
-    wasm_bytes: raw.length, wasm_gzip_bytes: gzipSync(raw, { level: 9 }).length,
-  };
+}
+let llama = null;
+if (IMPLS.includes('llamacpp')) {
+  try {
+    llama = llamaCpp({ root: ROOT, shared: SHARED, out: OUT, log, probeModel: modelFile(TYPES[0]) });
+  } catch (e) { console.error(`error: ${e.message}`); process.exit(1); }
+  IMPL.llamacpp.run = (t) => llama.run(modelFile(t));
 }
 
-// ------------------------------------------------------------------ peers
+// ------------------------------------------------------------------ the interleaved runs
+
+log(`${machine.cpus} × ${machine.cpu_model}, AVX-512 ${machine.avx512 ? 'yes' : 'no'}; ${RUNS} runs of ${TYPES.join(', ')} × ${IMPLS.join(', ')}, interleaved; ` +
+  `prompt ${PROMPT.prompt_tokens_smollm2} tokens, ${N_PREDICT} generated, greedy, end-of-generation masked`);
+const cells = new Map(); // `${type}/${impl}` -> {type, impl, runs: [], error}
+const cell = (t, i) => {
+  const k = `${t}/${i}`;
+  if (!cells.has(k)) cells.set(k, { type: t, impl: i, runs: [], error: null });
+  return cells.get(k);
+};
+const order = [];
+const t0 = Date.now();
+for (let run = 0; run < RUNS; run++) {
+  for (const t of TYPES) {
+    for (const i of IMPLS) {
+      const c = cell(t, i);
+      if (c.error) continue; // it failed before: a todo!() kernel, a missing file; not retried
+      const idle = await waitIdle();
+      const a = cpuBusy();
+      const w0 = Date.now();
+      try {
+        const r = await IMPL[i].run(t);
+        const busy = busyCores(a, cpuBusy());
+        c.runs.push({ run, ...r, wall_s: (Date.now() - w0) / 1e3, busy_cores_before: idle, busy_cores_during: busy });
+        order.push(`${t}/${i}/${run}`);
+        log(`run ${run} ${t} ${i}: load ${r.load_ms.toFixed(0)} ms, prefill ${r.prefill_tok_s.toFixed(1)}, decode ${r.decode_tok_s.toFixed(1)} tok/s ` +
+          `(machine busy ${busy.toFixed(2)} cores)`);
+      } catch (e) {
+        c.error = firstLine(e);
+        c.error_full = String(e?.message ?? e).slice(0, 4000);
+        log(`run ${run} ${t} ${i}: FAILED (${c.error}); not run again`);
+      }
+    }
+  }
+}
+const elapsed = (Date.now() - t0) / 1e3;
+llama?.close();
+
+// ------------------------------------------------------------------ once more: memory, sizes, peers
+
+// Memory after 512 tokens and the wasm sizes, per build, on the first type measured.
+const wasmInfo = {};
+for (const k of ['relaxed', 'simd128'].filter((x) => IMPLS.includes(x))) {
+  const d = IMPL[k].dir;
+  const c = cell(TYPES[0], k);
+  const raw = readFileSync(`${ROOT}www/${d}/plumbing_bg.wasm`);
+  wasmInfo[k] = { wasm_bytes: raw.length, wasm_gzip_bytes: gzipSync(raw, { level: 9 }).length, type: TYPES[0] };
+  if (c.runs.length) {
+    try {
+      const long = await wasmRun(`/${d}/plumbing.js`, modelUrl(TYPES[0]), 512, false);
+      Object.assign(wasmInfo[k], { mem_after_load: c.runs[0].mem_after_load, mem_after_128: c.runs[0].mem_end, mem_after_512: long.mem_end });
+    } catch (e) { wasmInfo[k].error = firstLine(e); }
+  }
+}
 
 function peersDir() {
-  // shared/ is read-only in CI: run the peers from a copy (their own set-up lands there).
+  // shared/ is read-only in CI: run the peers from a copy; only wllama's packages are needed here.
   const dir = `${OUT}/peers`;
   if (!existsSync(`${dir}/setup.sh`)) cpSync(`${SHARED}/peers`, dir, { recursive: true });
-  if (!existsSync(`${dir}/llamacpp/venv/bin/python`) || !existsSync(`${dir}/wllama/node_modules`)) {
-    log('setting up the peers (llama.cpp builds from source: ~8 minutes)');
-    const r = spawnSync('./setup.sh', [MODEL], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
-    if (r.status !== 0) throw new Error('peers/setup.sh failed');
+  if (!existsSync(`${dir}/wllama/node_modules`)) {
+    log('installing wllama (npm ci in bench-out/peers/wllama)');
+    const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: `${dir}/wllama`, stdio: ['ignore', 'inherit', 'inherit'] });
+    if (r.status !== 0) throw new Error('npm ci of wllama failed');
   }
   return dir;
 }
 
-function peers() {
+// wllama's JSON: {peer, modes: {"st": {summary: {load_ms, prefill_tok_s, decode_tok_s: {min, median, max}}, threads, text}}}.
+function wllama() {
   const dir = peersDir();
-  const py = spawnSync(`${dir}/llamacpp/venv/bin/python`, ['llamacpp/bench.py', '--model', MODEL, '--runs', String(RUNS), '--threads', '1', '--out-dir', `${OUT}/peers-raw`],
-    { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
-  if (py.status !== 0) throw new Error('llama.cpp bench failed');
-  const wl = spawnSync('node', ['bench.mjs', '--model', MODEL, '--runs', String(RUNS), '--modes', 'st', '--out-dir', `${OUT}/peers-raw`],
+  const model = modelFile('q4_1');
+  const wl = spawnSync('node', ['bench.mjs', '--model', model, '--runs', String(RUNS), '--modes', 'st', '--out-dir', `${OUT}/peers-raw`],
     { cwd: `${dir}/wllama`, encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
   if (wl.status !== 0) throw new Error('wllama bench failed');
-  return [normalisePeer(JSON.parse(py.stdout)), normalisePeer(JSON.parse(wl.stdout))].flat();
+  const j = JSON.parse(wl.stdout);
+  const r = j.modes.st;
+  return { type: 'q4_1', impl: 'wllama', label: `${j.peer} (st)`, threads: r.threads ?? 1, runs: [], text: r.text,
+    load_ms: r.summary.load_ms, prefill_tok_s: r.summary.prefill_tok_s, decode_tok_s: r.summary.decode_tok_s };
 }
 
-// The peers' JSON: llama.cpp {peer, threads: {"1": {summary, text}}}, wllama {peer, modes:
-// {"st": {summary, threads, text}}}; summary = {load_ms, prefill_tok_s, decode_tok_s: {min, median, max}}.
-function normalisePeer(j) {
-  const configs = j.threads ?? j.modes ?? {};
-  return Object.entries(configs).map(([config, r]) => ({
-    name: `${j.peer} (${/^\d+$/.test(config) ? `n_threads=${config}` : config})`,
-    threads: r.threads ?? (/^\d+$/.test(config) ? Number(config) : 1),
-    runs: [], summary: r.summary, text: r.text,
-  }));
-}
+// ------------------------------------------------------------------ results
 
-// ------------------------------------------------------------------ main
-
+const nativeKernels = [...cells.values()].find((c) => c.impl === 'native' && c.runs.length)?.runs[0].kernels;
+const wasmKernels = (k) => [...cells.values()].find((c) => c.impl === k && c.runs.length)?.runs[0].kernels;
+const labelOf = (i) => {
+  if (i === 'native') return `plumbing native (${nativeKernels ?? '?'})`;
+  if (i === 'llamacpp') return `llama.cpp native (llama-cpp-python ${llama?.info.version ?? '?'})`;
+  const k = wasmKernels(i);
+  return `plumbing wasm (${k ?? IMPL[i].dir}), Chromium`;
+};
 const results = [];
-log(`${RUNS} runs each; prompt ${PROMPT.prompt_tokens_smollm2} tokens, ${N_PREDICT} generated, greedy, end-of-generation masked`);
-results.push(await native());
-for (const dir of ['pkg-relaxed', 'pkg']) if (existsSync(`${ROOT}www/${dir}/plumbing_bg.wasm`)) results.push(await wasm(dir));
-if (PEERS) results.push(...peers());
-
-for (const r of results) {
-  if (r.summary) { Object.assign(r, { load_ms: r.summary.load_ms, prefill_tok_s: r.summary.prefill_tok_s, decode_tok_s: r.summary.decode_tok_s }); continue; }
-  r.load_ms = stats(r.runs.map((x) => x.load_ms).filter(Number.isFinite));
-  r.prefill_tok_s = stats(r.runs.map((x) => x.prefill_tok_s).filter(Number.isFinite));
-  r.decode_tok_s = stats(r.runs.map((x) => x.decode_tok_s).filter(Number.isFinite));
-}
-
-const machine = `${cpus().length} × ${cpus()[0]?.model?.trim()}, Chromium ${execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()}`;
-const lines = [
-  `Machine: ${machine}; ${new Date().toISOString().slice(0, 10)}. min / median / max of ${RUNS} runs.`,
-  '',
-  '| implementation | threads | load ms | prefill tok/s | decode tok/s |',
-  '|---|---|---|---|---|',
-  ...results.map((r) => `| ${r.name} | ${r.threads} | ${fmt(r.load_ms, 0)} | ${fmt(r.prefill_tok_s)} | ${fmt(r.decode_tok_s)} |`),
-];
-for (const r of results.filter((x) => x.wasm_bytes)) {
-  lines.push('', `${r.name}: wasm ${(r.wasm_bytes / 1e6).toFixed(2)} MB (${(r.wasm_gzip_bytes / 1e6).toFixed(2)} MB gzipped); ` +
-    `memory ${(r.mem_after_load / 1e6).toFixed(1)} MB after load (${(r.mem_after_load / statSync(MODEL).size).toFixed(2)}× the model file), ` +
-    `${(r.mem_after_128 / 1e6).toFixed(1)} MB after 128 tokens, ${(r.mem_after_512 / 1e6).toFixed(1)} MB after 512 tokens.`);
-}
-if (PEERS) {
-  const ours = results.find((r) => r.name.startsWith('plumbing wasm'));
-  const llama = results.find((r) => /llama/i.test(r.name) && !/wllama/i.test(r.name));
-  const wll = results.find((r) => /wllama/i.test(r.name));
-  lines.push('', '| ratio (medians) | prefill | decode |', '|---|---|---|');
-  for (const [label, peer] of [['our browser / llama.cpp native', llama], ['our browser / wllama', wll]]) {
-    if (ours && peer) lines.push(`| ${label} | ${(ours.prefill_tok_s.median / peer.prefill_tok_s.median).toFixed(2)}× | ${(ours.decode_tok_s.median / peer.decode_tok_s.median).toFixed(2)}× |`);
+for (const t of TYPES) {
+  const ref = cell(t, 'llamacpp');
+  const refP = stats(ref.runs.map((x) => x.prefill_tok_s));
+  const refD = stats(ref.runs.map((x) => x.decode_tok_s));
+  const nativeText = cell(t, 'native').runs[0]?.text;
+  for (const i of IMPLS) {
+    const c = cell(t, i);
+    const r = {
+      type: t, file: relative(ROOT, modelFile(t)), file_bytes: statSync(modelFile(t)).size, impl: i, label: labelOf(i), threads: 1,
+      load_ms: stats(c.runs.map((x) => x.load_ms)), prefill_tok_s: stats(c.runs.map((x) => x.prefill_tok_s)),
+      decode_tok_s: stats(c.runs.map((x) => x.decode_tok_s)), error: c.error, error_full: c.error_full,
+      max_busy_cores_during: c.runs.length ? Math.max(...c.runs.map((x) => x.busy_cores_during)) : null,
+      same_text_every_run: c.runs.length ? new Set(c.runs.map((x) => x.text)).size === 1 : null,
+      same_text_as_native: c.runs.length && nativeText != null ? c.runs.every((x) => x.text === nativeText) : null,
+      runs: c.runs,
+    };
+    if (i !== 'llamacpp') {
+      r.ratio_to_llamacpp = { prefill: ratio(r.prefill_tok_s, refP), decode: ratio(r.decode_tok_s, refD) };
+    }
+    results.push(r);
   }
+}
+let peers = [];
+if (PEERS) {
+  const w = wllama();
+  const ref = results.find((r) => r.type === 'q4_1' && r.impl === 'llamacpp');
+  w.ratio_to_llamacpp = { prefill: ratio(w.prefill_tok_s, ref?.prefill_tok_s), decode: ratio(w.decode_tok_s, ref?.decode_tok_s) };
+  peers = [w];
+}
+
+// ------------------------------------------------------------------ the tables
+
+const date = new Date().toISOString();
+const TYPE_NAME = (t) => t.toUpperCase();
+const MB = (b) => (b / 1e6).toFixed(1);
+const lines = [
+  `Machine: ${machine.cpus} × ${machine.cpu_model}; AVX-512 ${machine.avx512 ? `yes (${machine.avx512_flags.join(' ')})` : 'no'}` +
+    `${machine.amx_flags.length ? `; AMX ${llama?.info.amx ?? 'advertised'}` : ''}; ${machine.chromium ?? 'no Chromium'}; ${date.slice(0, 10)}.`,
+  `Every implementation on one thread; min / median / max of ${RUNS} runs, interleaved (each run: every type, each type: ${IMPLS.join(', ')}); ` +
+    `${PROMPT.prompt_tokens_smollm2}-token prompt, ${N_PREDICT} greedy tokens, end-of-generation masked. Took ${(elapsed / 60).toFixed(1)} min.`,
+  '',
+  '| type | implementation | load ms | prefill tok/s | decode tok/s | prefill ÷ llama.cpp | decode ÷ llama.cpp |',
+  '|---|---|---|---|---|---|---|',
+];
+const display = ['llamacpp', 'native', 'relaxed', 'simd128'].filter((i) => IMPLS.includes(i));
+for (const t of TYPES) {
+  const rows = [...display.map((i) => results.find((r) => r.type === t && r.impl === i)), ...peers.filter((p) => p.type === t)];
+  rows.forEach((r, n) => {
+    const head = n === 0 ? `${TYPE_NAME(t)} (${MB(r.file_bytes ?? statSync(modelFile(t)).size)} MB)` : '';
+    if (r.error) { lines.push(`| ${head} | ${r.label} | failed: ${r.error.replace(/\|/g, '\\|').slice(0, 120)} | | | | |`); return; }
+    const rr = r.ratio_to_llamacpp;
+    lines.push(`| ${head} | ${r.label} | ${fmt(r.load_ms, 0)} | ${fmt(r.prefill_tok_s)} | ${fmt(r.decode_tok_s)} | ${rr ? fmtRatio(rr.prefill) : ''} | ${rr ? fmtRatio(rr.decode) : ''} |`);
+  });
+}
+if (IMPLS.includes('llamacpp') && IMPLS.length > 1) {
+  const ours = display.filter((i) => i !== 'llamacpp');
+  lines.push('', `| ours ÷ llama.cpp (medians), prefill / decode | ${ours.map((i) => labelOf(i).replace(/, Chromium$/, '')).join(' | ')} |`,
+    `|---|${ours.map(() => '---').join('|')}|`);
+  for (const t of TYPES) {
+    lines.push(`| ${TYPE_NAME(t)} | ${ours.map((i) => {
+      const r = results.find((x) => x.type === t && x.impl === i);
+      return r.error || !r.ratio_to_llamacpp.prefill ? '–' : `${fmtRatio(r.ratio_to_llamacpp.prefill)} / ${fmtRatio(r.ratio_to_llamacpp.decode)}`;
+    }).join(' | ')} |`);
+  }
+}
+const busy = results.filter((r) => r.max_busy_cores_during != null);
+if (busy.length) {
+  const worst = Math.max(...busy.map((r) => r.max_busy_cores_during));
+  lines.push('', `Machine load during the runs (all processes, ${machine.cpus} cores; one run of ours uses about 1): at most ${worst.toFixed(2)} cores.`);
+}
+const textNotes = results.filter((r) => ['simd128', 'relaxed'].includes(r.impl) && r.same_text_as_native === false).map((r) => `${TYPE_NAME(r.type)} ${r.impl}`);
+const unstable = results.filter((r) => r.same_text_every_run === false).map((r) => `${TYPE_NAME(r.type)} ${r.impl}`);
+if (textNotes.length) lines.push(`Text differs from the native build's: ${textNotes.join(', ')}.`);
+if (unstable.length) lines.push(`Text differs between runs: ${unstable.join(', ')}.`);
+for (const [k, w] of Object.entries(wasmInfo)) {
+  let s = `${labelOf(k)}: wasm ${(w.wasm_bytes / 1e6).toFixed(2)} MB (${(w.wasm_gzip_bytes / 1e6).toFixed(2)} MB gzipped)`;
+  if (w.mem_after_load) {
+    s += `; memory with ${TYPE_NAME(w.type)} ${(w.mem_after_load / 1e6).toFixed(1)} MB after load (${(w.mem_after_load / statSync(modelFile(w.type)).size).toFixed(2)}× the file), ` +
+      `${(w.mem_after_128 / 1e6).toFixed(1)} MB after 128 tokens, ${(w.mem_after_512 / 1e6).toFixed(1)} MB after 512`;
+  }
+  lines.push('', `${s}.`);
+}
+if (peers.length) {
+  const ours = results.find((r) => r.type === 'q4_1' && r.impl === 'relaxed' && !r.error) ?? results.find((r) => r.type === 'q4_1' && r.impl === 'simd128' && !r.error);
+  const w = peers[0];
+  if (ours) lines.push('', `Our browser (${ours.impl}) ÷ wllama, Q4_1: prefill ${fmtRatio(ratio(ours.prefill_tok_s, w.prefill_tok_s))}, decode ${fmtRatio(ratio(ours.decode_tok_s, w.decode_tok_s))}.`);
 }
 const table = lines.join('\n');
 console.log(table);
-writeFileSync(`${OUT}/bench.json`, JSON.stringify({ machine, date: new Date().toISOString(), runs: RUNS, results }, null, 2));
+writeFileSync(`${OUT}/bench.json`, JSON.stringify({
+  machine, date, runs: RUNS, types: TYPES, impls: IMPLS, elapsed_s: elapsed, order,
+  workload: { prompt_file: PROMPT_FILE, prompt_tokens: PROMPT.prompt_tokens_smollm2, n_predict: N_PREDICT, warmup_tokens: 16, greedy: true, eog_masked: true },
+  llamacpp: llama?.info ?? null, wasm: wasmInfo, results, peers,
+}, null, 2));
 writeFileSync(`${OUT}/bench.md`, `${table}\n`);
 log(`wrote ${OUT}/bench.json and bench.md`);
