@@ -45,6 +45,25 @@ pub enum GgmlType {
     Q6K,
     Q8K,
     BF16,
+    // Types the reader knows (so that a file holding them is read and its tensors are named)
+    // but the kernels do not compute with.
+    IQ2XXS,
+    IQ2XS,
+    IQ3XXS,
+    IQ1S,
+    IQ4NL,
+    IQ3S,
+    IQ2S,
+    IQ4XS,
+    I8,
+    I16,
+    I32,
+    I64,
+    F64,
+    IQ1M,
+    TQ1_0,
+    TQ2_0,
+    MXFP4,
 }
 
 impl GgmlType {
@@ -65,7 +84,24 @@ impl GgmlType {
             13 => Q5K,
             14 => Q6K,
             15 => Q8K,
+            16 => IQ2XXS,
+            17 => IQ2XS,
+            18 => IQ3XXS,
+            19 => IQ1S,
+            20 => IQ4NL,
+            21 => IQ3S,
+            22 => IQ2S,
+            23 => IQ4XS,
+            24 => I8,
+            25 => I16,
+            26 => I32,
+            27 => I64,
+            28 => F64,
+            29 => IQ1M,
             30 => BF16,
+            34 => TQ1_0,
+            35 => TQ2_0,
+            39 => MXFP4,
             _ => return None,
         })
     }
@@ -88,6 +124,22 @@ impl GgmlType {
             Q5K => (256, 176),
             Q6K => (256, 210),
             Q8K => (256, 292),
+            IQ2XXS => (256, 66),
+            IQ2XS => (256, 74),
+            IQ3XXS => (256, 98),
+            IQ1S => (256, 50),
+            IQ4NL => (32, 18),
+            IQ3S => (256, 110),
+            IQ2S => (256, 82),
+            IQ4XS => (256, 136),
+            I8 => (1, 1),
+            I16 => (1, 2),
+            I32 => (1, 4),
+            I64 | F64 => (1, 8),
+            IQ1M => (256, 56),
+            TQ1_0 => (256, 54),
+            TQ2_0 => (256, 66),
+            MXFP4 => (32, 17),
         }
     }
 
@@ -109,6 +161,23 @@ impl GgmlType {
             Q5K => "Q5_K",
             Q6K => "Q6_K",
             Q8K => "Q8_K",
+            IQ2XXS => "IQ2_XXS",
+            IQ2XS => "IQ2_XS",
+            IQ3XXS => "IQ3_XXS",
+            IQ1S => "IQ1_S",
+            IQ4NL => "IQ4_NL",
+            IQ3S => "IQ3_S",
+            IQ2S => "IQ2_S",
+            IQ4XS => "IQ4_XS",
+            I8 => "I8",
+            I16 => "I16",
+            I32 => "I32",
+            I64 => "I64",
+            F64 => "F64",
+            IQ1M => "IQ1_M",
+            TQ1_0 => "TQ1_0",
+            TQ2_0 => "TQ2_0",
+            MXFP4 => "MXFP4",
         }
     }
 }
@@ -490,6 +559,19 @@ impl Gguf {
                 return Err(Error::Format(format!("tensor {name} appears twice in the tensor index")));
             }
             tensors.push(TensorInfo { name, dims, ggml_type, offset, n_elements, n_bytes });
+        }
+        // Each tensor's bytes are its own: a shape or type that claims more bytes than the file
+        // gave the tensor (a forged type, a lying dimension) runs into the next tensor's data.
+        let mut by_offset: Vec<&TensorInfo> = tensors.iter().collect();
+        by_offset.sort_by_key(|t| t.offset);
+        for w in by_offset.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            if a.offset + a.n_bytes > b.offset {
+                return Err(Error::Format(format!(
+                    "tensor {} ({}, {:?}) needs {} bytes at offset {}, which runs into tensor {} at offset {}",
+                    a.name, a.ggml_type, a.dims, a.n_bytes, a.offset, b.name, b.offset
+                )));
+            }
         }
 
         Ok(Gguf { version, metadata, tensors, alignment, data_offset, file_len, index })

@@ -7,7 +7,7 @@
 //! the file has its own `output.weight`.
 
 use crate::gguf::{GgmlType, Gguf, TensorInfo};
-use crate::kernels::{self, Acts, BlockQ4_1, BlockQ8_0, QWeights, QK};
+use crate::kernels::{self, Acts, QK};
 use crate::Error;
 
 /// wasm32 has a 4 GiB address space; leave room for the KV cache and the rest.
@@ -89,34 +89,7 @@ pub struct Config {
     pub tied_output: bool,
 }
 
-/// The weight types the kernels multiply with, decided once per matrix when the model is loaded
-/// (`matrix()`). Every `match` on it is exhaustive, with no catch-all arm: a type added here does
-/// not compile until the matrix product, the scale check and the row decoder all handle it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum WeightType {
-    Q4_1,
-    Q8_0,
-}
-
-impl WeightType {
-    /// The kernel type for a ggml type, or None if the kernels do not run it. Exhaustive too, so
-    /// that a type added to the reader is decided here.
-    pub fn of(t: GgmlType) -> Option<WeightType> {
-        use GgmlType::*;
-        match t {
-            Q4_1 => Some(WeightType::Q4_1),
-            Q8_0 => Some(WeightType::Q8_0),
-            F32 | F16 | BF16 | Q4_0 | Q5_0 | Q5_1 | Q8_1 | Q2K | Q3K | Q4K | Q5K | Q6K | Q8K => None,
-        }
-    }
-
-    pub fn ggml(self) -> GgmlType {
-        match self {
-            WeightType::Q4_1 => GgmlType::Q4_1,
-            WeightType::Q8_0 => GgmlType::Q8_0,
-        }
-    }
-}
+pub use crate::kernels::WeightType;
 
 /// A quantized weight matrix: `rows` rows of `cols` values, in the file at `offset`.
 #[derive(Clone, Debug)]
@@ -297,6 +270,9 @@ pub struct Model {
     pub config: Config,
     pub weights: Weights,
     pub gguf: Gguf,
+    /// Run the matrix products with the scalar reference kernels instead of this build's SIMD
+    /// ones (the same numbers by construction; tests compare the two end to end).
+    pub reference_kernels: bool,
     file: ModelFile,
 }
 
@@ -417,7 +393,7 @@ impl Model {
             rms_eps,
             tied_output,
         };
-        Ok(Model { config, weights: Weights { token_embd, layers, output_norm, output }, gguf, file })
+        Ok(Model { config, weights: Weights { token_embd, layers, output_norm, output }, gguf, reference_kernels: false, file })
     }
 
     pub fn file(&self) -> &[u8] {
@@ -438,12 +414,14 @@ impl Model {
         }
     }
 
-    fn qweights(&self, m: &Matrix) -> Result<QWeights<'_>, Error> {
-        let b = &self.file.bytes()[m.offset..m.offset + m.bytes];
-        Ok(match m.ty {
-            WeightType::Q4_1 => QWeights::Q4_1(kernels::cast_blocks::<BlockQ4_1>(b)?),
-            WeightType::Q8_0 => QWeights::Q8_0(kernels::cast_blocks::<BlockQ8_0>(b)?),
-        })
+    /// `out = W · x` for the activations' rows (kernels::matmul), W read in place.
+    fn matmul(&self, m: &Matrix, x: &Acts, out: &mut [f32]) -> Result<(), Error> {
+        let w = &self.file.bytes()[m.offset..m.offset + m.bytes];
+        if self.reference_kernels {
+            kernels::matmul_ref(m.ty, w, m.rows, x, out)
+        } else {
+            kernels::matmul(m.ty, w, m.rows, x, out)
+        }
     }
 
     fn vector(&self, v: &Vector) -> Result<&[f32], Error> {
@@ -459,20 +437,7 @@ impl Model {
             )));
         }
         let row_bytes = m.bytes / m.rows;
-        let b = &self.file.bytes()[m.offset + row * row_bytes..m.offset + (row + 1) * row_bytes];
-        match m.ty {
-            WeightType::Q4_1 => {
-                for (blk, o) in kernels::cast_blocks::<BlockQ4_1>(b)?.iter().zip(out.chunks_exact_mut(QK)) {
-                    kernels::dequantize_q4_1(blk, o);
-                }
-            }
-            WeightType::Q8_0 => {
-                for (blk, o) in kernels::cast_blocks::<BlockQ8_0>(b)?.iter().zip(out.chunks_exact_mut(QK)) {
-                    kernels::dequantize_q8_0(blk, o);
-                }
-            }
-        }
-        Ok(())
+        kernels::dequantize(m.ty, &self.file.bytes()[m.offset + row * row_bytes..m.offset + (row + 1) * row_bytes], out)
     }
 
     /// The embedding row of a token, decoded from the quantized `token_embd`.
@@ -528,9 +493,9 @@ impl Model {
             // Attention
             rms_norm(x, self.vector(&lw.attn_norm)?, c.rms_eps, xn);
             acts.quantize(xn, d);
-            kernels::matmul(&self.qweights(&lw.wq)?, d, acts, q);
-            kernels::matmul(&self.qweights(&lw.wk)?, kvd, acts, k);
-            kernels::matmul(&self.qweights(&lw.wv)?, kvd, acts, v);
+            self.matmul(&lw.wq, acts, q)?;
+            self.matmul(&lw.wk, acts, k)?;
+            self.matmul(&lw.wv, acts, v)?;
             for t in 0..t_n {
                 let p = p0 + t;
                 let (cos, sin) = (&rope_cos[p * half..(p + 1) * half], &rope_sin[p * half..(p + 1) * half]);
@@ -557,19 +522,19 @@ impl Model {
                 }
             }
             acts.quantize(att, d);
-            kernels::matmul(&self.qweights(&lw.wo)?, d, acts, proj);
+            self.matmul(&lw.wo, acts, proj)?;
             add_in_place(x, proj);
 
             // Feed-forward (SwiGLU)
             rms_norm(x, self.vector(&lw.ffn_norm)?, c.rms_eps, xn);
             acts.quantize(xn, d);
-            kernels::matmul(&self.qweights(&lw.w_gate)?, ff, acts, gate);
-            kernels::matmul(&self.qweights(&lw.w_up)?, ff, acts, up);
+            self.matmul(&lw.w_gate, acts, gate)?;
+            self.matmul(&lw.w_up, acts, up)?;
             for (g, u) in gate.iter_mut().zip(up.iter()) {
                 *g = *g / (1.0 + kernels::exp_f32(-*g)) * u;
             }
             acts.quantize(gate, ff);
-            kernels::matmul(&self.qweights(&lw.w_down)?, d, acts, proj);
+            self.matmul(&lw.w_down, acts, proj)?;
             add_in_place(x, proj);
         }
         state.n_past += t_n;
@@ -578,7 +543,7 @@ impl Model {
         let last = &x[(t_n - 1) * d..];
         rms_norm(last, self.vector(&self.weights.output_norm)?, c.rms_eps, hn);
         acts.quantize(hn, d);
-        kernels::matmul(&self.qweights(&self.weights.output)?, c.n_vocab, acts, logits);
+        self.matmul(&self.weights.output, acts, logits)?;
         Ok(logits)
     }
 }
@@ -591,13 +556,15 @@ fn find<'a>(g: &'a Gguf, name: &str) -> Result<&'a TensorInfo, Error> {
     g.tensor(name).ok_or_else(|| Error::Missing(format!("tensor {name}")))
 }
 
-/// A weight matrix with `cols` columns and, if given, `rows` rows, of a type the kernels run.
+/// A weight matrix with `cols` columns and, if given, `rows` rows, of a type the kernels run,
+/// whose rows are whole blocks of its type.
 fn matrix(g: &Gguf, name: &str, cols: usize, rows: Option<usize>) -> Result<Matrix, Error> {
     let t = find(g, name)?;
     let Some(ty) = WeightType::of(t.ggml_type) else {
         return Err(Error::Unsupported(format!(
-            "tensor {name} has type {}; this engine computes with Q4_1 and Q8_0 matrices",
-            t.ggml_type
+            "tensor {name} has type {}; this engine computes with {} matrices",
+            t.ggml_type,
+            WeightType::names()
         )));
     };
     let (c, r) = (t.dims[0] as usize, t.dims.get(1).copied().unwrap_or(1) as usize);
@@ -607,6 +574,18 @@ fn matrix(g: &Gguf, name: &str, cols: usize, rows: Option<usize>) -> Result<Matr
             t.dims,
             rows.map_or("n".to_string(), |r| r.to_string())
         )));
+    }
+    if !c.is_multiple_of(ty.qk()) {
+        return Err(Error::Format(format!(
+            "tensor {name} is {} with rows of {c} values, not a whole number of its {}-value blocks",
+            t.ggml_type,
+            ty.qk()
+        )));
+    }
+    let (be, bb) = t.ggml_type.block();
+    let want = (r * (c / be as usize)) as u64 * bb;
+    if t.n_bytes != want {
+        return Err(Error::Format(format!("tensor {name}: {} bytes for a {} tensor of {r} × {c}, which takes {want}", t.n_bytes, t.ggml_type)));
     }
     Ok(Matrix { name: name.into(), ty, rows: r, cols: c, offset: t.offset as usize, bytes: t.n_bytes as usize })
 }
@@ -622,17 +601,12 @@ fn vector(g: &Gguf, name: &str, len: usize) -> Result<Vector, Error> {
     Ok(Vector { name: name.into(), offset: t.offset as usize, len })
 }
 
-/// Refuses infinite or NaN block scales: the kernels' fast f16 conversion assumes finite ones.
+/// Refuses infinite or NaN block scales (and float weights): the kernels' fast f16 conversion
+/// assumes finite ones, and one such weight turns every logit into NaN.
 fn check_scales(file: &[u8], m: &Matrix) -> Result<(), Error> {
-    let b = &file[m.offset..m.offset + m.bytes];
-    let bad = match m.ty {
-        WeightType::Q4_1 => kernels::cast_blocks::<BlockQ4_1>(b)?
-            .iter()
-            .position(|x| !kernels::f16_is_finite(x.d) || !kernels::f16_is_finite(x.m)),
-        WeightType::Q8_0 => kernels::cast_blocks::<BlockQ8_0>(b)?.iter().position(|x| !kernels::f16_is_finite(x.d)),
-    };
-    match bad {
-        Some(i) => Err(Error::Format(format!("tensor {} has an infinite or NaN scale in block {i}", m.name))),
+    match kernels::first_non_finite(m.ty, &file[m.offset..m.offset + m.bytes])? {
+        Some(i) if m.ty.qk() == 1 => Err(Error::Format(format!("tensor {} ({}) has an infinite or NaN weight at index {i}", m.name, m.ty.ggml()))),
+        Some(i) => Err(Error::Format(format!("tensor {} ({}) has an infinite or NaN scale in block {i}", m.name, m.ty.ggml()))),
         None => Ok(()),
     }
 }

@@ -230,6 +230,44 @@ fn tiny_synthetic_llama_loads_and_generates() {
     }
 }
 
+/// A tiny model with every matrix in one type, for every type: it loads, generates, and its
+/// logits (prefill and every decoded step) are bit for bit those of the scalar reference kernels.
+#[test]
+fn tiny_model_of_every_weight_type_runs_and_equals_the_reference_kernels() {
+    for ty in plumbing::kernels::WeightType::ALL {
+        let bytes = crafted::tiny_typed(ty).bytes();
+        let mut e = load(&bytes).unwrap_or_else(|err| panic!("{ty:?}: {err}"));
+        for t in &e.model.gguf.tensors {
+            if t.dims.len() == 2 {
+                assert_eq!(t.ggml_type, ty.ggml(), "{}", t.name);
+            }
+        }
+        let ids = e.tokenizer.encode("<|im_start|>user\nthe cat is on the mat<|im_end|>", true).unwrap();
+        let run = |e: &mut Engine| -> (Vec<u32>, Vec<Vec<u32>>) {
+            let params = GenParams { max_tokens: 6, sampling: plumbing::SamplingParams { temperature: 0.0, ..Default::default() }, ..Default::default() };
+            e.start(ids.clone(), params).unwrap();
+            e.prefill(0).unwrap();
+            let (mut out, mut logits) = (Vec::new(), Vec::new());
+            while let Some(l) = e.next_logits() {
+                logits.push(l.iter().map(|v| v.to_bits()).collect());
+                let s = e.step().unwrap();
+                out.push(s.id);
+                if s.done.is_some() {
+                    break;
+                }
+            }
+            (out, logits)
+        };
+        let (ids_simd, logits_simd) = run(&mut e);
+        assert!(!ids_simd.is_empty(), "{ty:?}: generated nothing");
+        assert!(logits_simd.iter().flatten().all(|&b| f32::from_bits(b).is_finite()), "{ty:?}: finite logits");
+        e.model.reference_kernels = true;
+        let (ids_ref, logits_ref) = run(&mut e);
+        assert_eq!(ids_simd, ids_ref, "{ty:?}: ids");
+        assert!(logits_simd == logits_ref, "{ty:?}: the logits differ from the scalar reference kernels'");
+    }
+}
+
 #[test]
 fn parrot_model_says_exactly_what_it_was_built_to() {
     let t = Tiny { extra_tokens: vec!["<b>".into(), " bold".into()], cycle: None, ..Default::default() };

@@ -560,7 +560,8 @@ impl WeightType {
             Q4K => Some(WeightType::Q4K),
             Q5K => Some(WeightType::Q5K),
             Q6K => Some(WeightType::Q6K),
-            Q8_1 | Q8K => None,
+            // Q8_1 and Q8_K are activation formats, never a file's weights; the rest are not run.
+            Q8_1 | Q8K | IQ2XXS | IQ2XS | IQ3XXS | IQ1S | IQ4NL | IQ3S | IQ2S | IQ4XS | I8 | I16 | I32 | I64 | F64 | IQ1M | TQ1_0 | TQ2_0 | MXFP4 => None,
         }
     }
 

@@ -113,7 +113,7 @@ test('a bad file of ones own says exactly why, and the page recovers', async () 
 
   const nan = CASES.find((c) => c.name === 'NaN scale (Q4_1 d)');
   await loadFile(`${DIR}/${nan.file}`);
-  assert.match(await page.textContent('#load-error'), /tensor blk\.1\.attn_q\.weight has an infinite or NaN scale in block 3/);
+  assert.match(await page.textContent('#load-error'), /tensor blk\.1\.attn_q\.weight \(Q4_1\) has an infinite or NaN scale in block 3/);
 
   await loadFile(`${DIR}/tiny.gguf`);
   assert.equal(await page.$eval('#loader', (e) => e.dataset.state), 'done');

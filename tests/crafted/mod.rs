@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use plumbing::gguf::{self, GgmlType, Value};
+use plumbing::kernels::WeightType;
 
 // ------------------------------------------------------------------------------------------------
 // The tiny model
@@ -56,12 +57,54 @@ pub struct Tiny {
     pub cycle: Option<Vec<u32>>,
     pub tied: bool,
     pub seed: u64,
+    /// The embedding and feed-forward sizes (N_EMBD and N_FF unless a K-quant needs rows of 256).
+    pub embd: usize,
+    pub ff: usize,
+    /// Every matrix in this type, as random blocks a quantizer could have written
+    /// (`Kernel::random`); None: Q4_1 and Q8_0 quantized from random weights.
+    pub wtype: Option<WeightType>,
 }
 
 impl Default for Tiny {
     fn default() -> Self {
-        Tiny { n_layer: 2, n_ctx: 64, name: "tiny test llama".into(), extra_tokens: Vec::new(), cycle: None, tied: true, seed: 1 }
+        Tiny { n_layer: 2, n_ctx: 64, name: "tiny test llama".into(), extra_tokens: Vec::new(), cycle: None, tied: true, seed: 1, embd: N_EMBD, ff: N_FF, wtype: None }
     }
+}
+
+/// The tiny model with every matrix of type `ty` (rows of 256 for the K-quants).
+pub fn tiny_typed(ty: WeightType) -> Tiny {
+    let (embd, ff) = if ty.qk() == 256 { (256, 512) } else { (N_EMBD, N_FF) };
+    Tiny { name: format!("tiny test llama {}", ty.ggml()), embd, ff, wtype: Some(ty), ..Tiny::default() }
+}
+
+/// Where a block of type `ty` keeps its f16 scales (or, for the float types, the value), each
+/// with bits that are not finite: (byte offset in the block, the bytes).
+pub fn scale_fields(ty: WeightType) -> Vec<(usize, &'static [u8])> {
+    const NAN16: &[u8] = &[0x00, 0x7e];
+    const INF16: &[u8] = &[0x00, 0xfc];
+    match ty {
+        WeightType::F32 => vec![(0, &[0x00, 0x00, 0xc0, 0x7f])],
+        WeightType::F16 => vec![(0, INF16)],
+        WeightType::BF16 => vec![(0, &[0xc0, 0x7f])],
+        WeightType::Q4_0 | WeightType::Q5_0 | WeightType::Q8_0 => vec![(0, NAN16)],
+        WeightType::Q4_1 | WeightType::Q5_1 | WeightType::Q4K | WeightType::Q5K => vec![(0, NAN16), (2, INF16)],
+        WeightType::Q2K => vec![(80, INF16), (82, NAN16)],
+        WeightType::Q3K => vec![(108, NAN16)],
+        WeightType::Q6K => vec![(208, INF16)],
+    }
+}
+
+/// `n` random blocks of type `ty` as bytes.
+pub fn random_blocks(ty: WeightType, n: usize, seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
+    let mut next = || r.next();
+    plumbing::kernels::with_type!(ty, B => {
+        let blocks: Vec<B> = (0..n).map(|_| <B as plumbing::kernels::Kernel>::random(&mut next, false)).collect();
+        let size = std::mem::size_of::<B>();
+        // SAFETY: B is a plain block type (kernels::Block: no padding, any bits valid), so its
+        // bytes are initialised; the slice covers exactly the Vec's n blocks.
+        unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, n * size) }.to_vec()
+    })
 }
 
 /// A model as parts, to be mutated before it is written.
@@ -169,6 +212,9 @@ impl Tiny {
     }
 
     pub fn parts(&self) -> Parts {
+        let (n_embd, n_ff) = (self.embd, self.ff);
+        let head_dim = n_embd / N_HEAD;
+        let kv_dim = N_HEAD_KV * head_dim;
         let vocab = self.vocab();
         let n_vocab = vocab.len();
         let mut types = vec![Value::I32(1); n_vocab];
@@ -182,13 +228,13 @@ impl Tiny {
             ("general.license".into(), s("apache-2.0")),
             ("llama.block_count".into(), Value::U32(self.n_layer as u32)),
             ("llama.context_length".into(), Value::U32(self.n_ctx)),
-            ("llama.embedding_length".into(), Value::U32(N_EMBD as u32)),
-            ("llama.feed_forward_length".into(), Value::U32(N_FF as u32)),
+            ("llama.embedding_length".into(), Value::U32(n_embd as u32)),
+            ("llama.feed_forward_length".into(), Value::U32(n_ff as u32)),
             ("llama.attention.head_count".into(), Value::U32(N_HEAD as u32)),
             ("llama.attention.head_count_kv".into(), Value::U32(N_HEAD_KV as u32)),
             ("llama.rope.freq_base".into(), Value::F32(10000.0)),
             ("llama.attention.layer_norm_rms_epsilon".into(), Value::F32(1e-5)),
-            ("llama.rope.dimension_count".into(), Value::U32(HEAD_DIM as u32)),
+            ("llama.rope.dimension_count".into(), Value::U32(head_dim as u32)),
             ("tokenizer.ggml.model".into(), s("gpt2")),
             ("tokenizer.ggml.pre".into(), s("smollm")),
             ("tokenizer.ggml.tokens".into(), Value::Array(vocab.iter().map(|t| s(t)).collect())),
@@ -209,48 +255,60 @@ impl Tiny {
                 (0..n).map(|_| rng.normal(sd)).collect()
             }
         };
-        let q41 = |name: String, cols: usize, rows: usize, x: Vec<f32>| (name, vec![cols as u64, rows as u64], GgmlType::Q4_1, q4_1(&x));
-        let q80 = |name: String, cols: usize, rows: usize, x: Vec<f32>| (name, vec![cols as u64, rows as u64], GgmlType::Q8_0, q8_0(&x));
-        let norm = |name: String| (name, vec![N_EMBD as u64], GgmlType::F32, f32s(&vec![1.0; N_EMBD]));
+        let wtype = if parrot { None } else { self.wtype };
+        let typed_seed = std::cell::Cell::new(self.seed);
+        let typed = |name: String, cols: usize, rows: usize, ty: WeightType| {
+            typed_seed.set(typed_seed.get() + 1);
+            (name, vec![cols as u64, rows as u64], ty.ggml(), random_blocks(ty, rows * cols / ty.qk(), typed_seed.get()))
+        };
+        let q41 = |name: String, cols: usize, rows: usize, x: Vec<f32>| match wtype {
+            Some(ty) => typed(name, cols, rows, ty),
+            None => (name, vec![cols as u64, rows as u64], GgmlType::Q4_1, q4_1(&x)),
+        };
+        let q80 = |name: String, cols: usize, rows: usize, x: Vec<f32>| match wtype {
+            Some(ty) => typed(name, cols, rows, ty),
+            None => (name, vec![cols as u64, rows as u64], GgmlType::Q8_0, q8_0(&x)),
+        };
+        let norm = |name: String| (name, vec![n_embd as u64], GgmlType::F32, f32s(&vec![1.0; n_embd]));
 
         let (embd, out) = match &self.cycle {
-            None => (random(n_vocab * N_EMBD, 0.5), None),
+            None => (random(n_vocab * n_embd, 0.5), None),
             Some(cycle) => {
                 // Token cycle[i] embeds as e_(i+1); any other token as e_0. The output row of
                 // cycle[i + 1] (cycle[0] after any other token) is that same unit vector.
-                let mut e = vec![0f32; n_vocab * N_EMBD];
-                let mut o = vec![0f32; n_vocab * N_EMBD];
+                let mut e = vec![0f32; n_vocab * n_embd];
+                let mut o = vec![0f32; n_vocab * n_embd];
                 for t in 0..n_vocab {
                     let dim = cycle.iter().position(|&c| c as usize == t).map_or(0, |i| i + 1);
-                    e[t * N_EMBD + dim] = 1.0;
+                    e[t * n_embd + dim] = 1.0;
                 }
-                o[cycle[0] as usize * N_EMBD] = 1.0;
+                o[cycle[0] as usize * n_embd] = 1.0;
                 for (i, &c) in cycle.iter().enumerate() {
                     let next = cycle[(i + 1) % cycle.len()] as usize;
-                    o[next * N_EMBD + i + 1] = 1.0;
+                    o[next * n_embd + i + 1] = 1.0;
                     let _ = c;
                 }
                 (e, Some(o))
             }
         };
-        let mut tensors = vec![q80("token_embd.weight".into(), N_EMBD, n_vocab, embd)];
+        let mut tensors = vec![q80("token_embd.weight".into(), n_embd, n_vocab, embd)];
         for l in 0..self.n_layer {
             let p = |s: &str| format!("blk.{l}.{s}.weight");
             tensors.push(norm(p("attn_norm")));
-            tensors.push(q41(p("attn_q"), N_EMBD, N_EMBD, random(N_EMBD * N_EMBD, 0.15)));
-            tensors.push(q80(p("attn_k"), N_EMBD, KV_DIM, random(N_EMBD * KV_DIM, 0.15)));
-            tensors.push(q41(p("attn_v"), N_EMBD, KV_DIM, random(N_EMBD * KV_DIM, 0.15)));
-            tensors.push(q80(p("attn_output"), N_EMBD, N_EMBD, random(N_EMBD * N_EMBD, 0.1)));
+            tensors.push(q41(p("attn_q"), n_embd, n_embd, random(n_embd * n_embd, 0.15)));
+            tensors.push(q80(p("attn_k"), n_embd, kv_dim, random(n_embd * kv_dim, 0.15)));
+            tensors.push(q41(p("attn_v"), n_embd, kv_dim, random(n_embd * kv_dim, 0.15)));
+            tensors.push(q80(p("attn_output"), n_embd, n_embd, random(n_embd * n_embd, 0.1)));
             tensors.push(norm(p("ffn_norm")));
-            tensors.push(q41(p("ffn_gate"), N_EMBD, N_FF, random(N_EMBD * N_FF, 0.15)));
-            tensors.push(q80(p("ffn_up"), N_EMBD, N_FF, random(N_EMBD * N_FF, 0.15)));
-            tensors.push(q41(p("ffn_down"), N_FF, N_EMBD, random(N_FF * N_EMBD, 0.1)));
+            tensors.push(q41(p("ffn_gate"), n_embd, n_ff, random(n_embd * n_ff, 0.15)));
+            tensors.push(q80(p("ffn_up"), n_embd, n_ff, random(n_embd * n_ff, 0.15)));
+            tensors.push(q41(p("ffn_down"), n_ff, n_embd, random(n_ff * n_embd, 0.1)));
         }
         tensors.push(norm("output_norm.weight".into()));
         if let Some(o) = out {
-            tensors.push(q80("output.weight".into(), N_EMBD, n_vocab, o));
+            tensors.push(q80("output.weight".into(), n_embd, n_vocab, o));
         } else if !self.tied {
-            tensors.push(q41("output.weight".into(), N_EMBD, n_vocab, random(n_vocab * N_EMBD, 0.3)));
+            tensors.push(q41("output.weight".into(), n_embd, n_vocab, random(n_vocab * n_embd, 0.3)));
         }
         Parts { metadata, tensors }
     }
@@ -434,10 +492,36 @@ pub fn tiny_cases() -> Vec<Case> {
     }), &["tensor blk.0.ffn_norm.weight has shape [32]; expected [64]"]));
     v.push(case("unsupported matrix type", with(&|p| {
         let t = p.tensor("blk.0.ffn_up.weight");
+        t.2 = GgmlType::IQ4NL;
+        t.3 = vec![0; N_FF * 2 * 18];
+    }), &["tensor blk.0.ffn_up.weight has type IQ4_NL; this engine computes with F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K matrices"]));
+    v.push(case("K-quant rows of 64", with(&|p| {
+        let t = p.tensor("blk.0.attn_q.weight");
         t.2 = GgmlType::Q4K;
-        t.1 = vec![256, 32];
-        t.3 = vec![0; 32 * 144];
-    }), &["tensor blk.0.ffn_up.weight has type Q4_K; this engine computes with Q4_1 and Q8_0 matrices"]));
+        t.3 = vec![0; 144 * 16];
+    }), &["tensor blk.0.attn_q.weight (Q4_K) has 64 columns, not a multiple of the block size 256"]));
+    v.push(case("type larger than its bytes", with(&|p| { p.tensor("blk.0.attn_k.weight").2 = GgmlType::F32; }), &[
+        "tensor blk.0.attn_k.weight (F32, [64, 32]) needs 8192 bytes at offset",
+        "which runs into tensor blk.0.attn_v.weight",
+    ]));
+    // Every weight type: an infinite or NaN scale (or float weight) in block 3 of a matrix, and
+    // the file cut inside that matrix.
+    for ty in WeightType::ALL {
+        let tiny = tiny_typed(ty);
+        let base = tiny.bytes();
+        let (off, n) = tensor_data(&base, "blk.1.attn_q.weight");
+        let size = (ty.ggml().block().1) as usize;
+        for (k, &(at, bits)) in scale_fields(ty).iter().enumerate() {
+            let mut f = base.clone();
+            let at = off + 3 * size + at;
+            f[at..at + bits.len()].copy_from_slice(bits);
+            let what = if ty.qk() == 1 { "an infinite or NaN weight at index 3" } else { "an infinite or NaN scale in block 3" };
+            let name: &'static str = Box::leak(format!("{} scale field {k} NaN or infinite", ty.ggml()).into_boxed_str());
+            v.push(case(name, f, &[&format!("tensor blk.1.attn_q.weight ({}) has {what}", ty.ggml())]));
+        }
+        let name: &'static str = Box::leak(format!("{} cut inside a matrix", ty.ggml()).into_boxed_str());
+        v.push(case(name, base[..off + n / 2].to_vec(), &[&format!("tensor blk.1.attn_q.weight needs {n} bytes at offset {off}; the file has {} bytes", off + n / 2)]));
+    }
     v.push(case("F16 norm", with(&|p| {
         let t = p.tensor("output_norm.weight");
         t.2 = GgmlType::F16;
@@ -453,10 +537,10 @@ pub fn tiny_cases() -> Vec<Case> {
         t.3[block * bsize + which * 2..block * bsize + which * 2 + 2].copy_from_slice(&h.to_le_bytes());
         p.bytes()
     };
-    v.push(case("NaN scale (Q4_1 d)", nan_in("blk.1.attn_q.weight", 3, 0, 0x7e00), &["tensor blk.1.attn_q.weight has an infinite or NaN scale in block 3"]));
-    v.push(case("infinite minimum (Q4_1 m)", nan_in("blk.0.ffn_down.weight", 5, 1, 0x7c00), &["tensor blk.0.ffn_down.weight has an infinite or NaN scale in block 5"]));
-    v.push(case("NaN scale (Q8_0 d)", nan_in("blk.0.attn_k.weight", 0, 0, 0xfe00), &["tensor blk.0.attn_k.weight has an infinite or NaN scale in block 0"]));
-    v.push(case("infinite scale in token_embd", nan_in("token_embd.weight", 100, 0, 0xfc00), &["tensor token_embd.weight has an infinite or NaN scale in block 100"]));
+    v.push(case("NaN scale (Q4_1 d)", nan_in("blk.1.attn_q.weight", 3, 0, 0x7e00), &["tensor blk.1.attn_q.weight (Q4_1) has an infinite or NaN scale in block 3"]));
+    v.push(case("infinite minimum (Q4_1 m)", nan_in("blk.0.ffn_down.weight", 5, 1, 0x7c00), &["tensor blk.0.ffn_down.weight (Q4_1) has an infinite or NaN scale in block 5"]));
+    v.push(case("NaN scale (Q8_0 d)", nan_in("blk.0.attn_k.weight", 0, 0, 0xfe00), &["tensor blk.0.attn_k.weight (Q8_0) has an infinite or NaN scale in block 0"]));
+    v.push(case("infinite scale in token_embd", nan_in("token_embd.weight", 100, 0, 0xfc00), &["tensor token_embd.weight (Q8_0) has an infinite or NaN scale in block 100"]));
     v.push(case("norm weight NaN", with(&|p| { p.tensor("blk.1.attn_norm.weight").3[8..12].copy_from_slice(&f32::NAN.to_le_bytes()); }), &["tensor blk.1.attn_norm.weight has a NaN or infinite value at index 2"]));
 
     v.push(case("tokenizer llama (sentencepiece)", with(&|p| { p.set("tokenizer.ggml.model", s("llama")); }), &["tokenizer.ggml.model is \"llama\""]));
@@ -488,11 +572,13 @@ pub fn real_cases(real: &[u8]) -> Vec<Case> {
     v.push(patched("real: zero dimension", vec![u64_at(t + 4, 0)], &["tensor blk.7.ffn_up.weight has a zero dimension: [0, 1536]"]));
     v.push(patched("real: Q4_K type", vec![u32_at(t + 4 + 16, 12)], &["tensor blk.7.ffn_up.weight (Q4_K) has 576 columns, not a multiple of the block size 256"]));
     v.push(patched("real: unknown type", vec![u32_at(t + 4 + 16, 99)], &["tensor blk.7.ffn_up.weight has unknown ggml type 99"]));
-    v.push(patched("real: F32 type", vec![u32_at(t + 4 + 16, 0)], &["tensor blk.7.ffn_up.weight has type F32; this engine computes with Q4_1 and Q8_0 matrices"]));
+    v.push(patched("real: F32 type", vec![u32_at(t + 4 + 16, 0)], &["tensor blk.7.ffn_up.weight (F32, [576, 1536]) needs 3538944 bytes at offset", "which runs into tensor"]));
+    v.push(patched("real: IQ4_NL type", vec![u32_at(t + 4 + 16, 20)], &["tensor blk.7.ffn_up.weight has type IQ4_NL; this engine computes with F32, F16, BF16, Q4_0"]));
+    v.push(patched("real: IQ4_XS type", vec![u32_at(t + 4 + 16, 23)], &["tensor blk.7.ffn_up.weight (IQ4_XS) has 576 columns, not a multiple of the block size 256"]));
     let t2 = tensor_offset(real, "blk.1.attn_q.weight");
     v.push(patched("real: duplicated tensor name", vec![(t2 - 15, b"0".to_vec())], &["tensor blk.0.attn_q.weight appears twice in the tensor index"]));
     let (off, _) = tensor_data(real, "blk.5.attn_v.weight");
-    v.push(patched("real: NaN scale", vec![(off + 20 * 7, vec![0x00, 0x7e])], &["tensor blk.5.attn_v.weight has an infinite or NaN scale in block 7"]));
+    v.push(patched("real: NaN scale", vec![(off + 20 * 7, vec![0x00, 0x7e])], &["tensor blk.5.attn_v.weight (Q4_1) has an infinite or NaN scale in block 7"]));
     let data = gguf::Gguf::read(real).expect("the real model reads").data_offset as usize;
     for cut in [data - 1, data + 1000, real.len() / 2, real.len() - 1] {
         v.push(Case {
@@ -548,6 +634,8 @@ pub fn write_files(dir: &Path, real: Option<&[u8]>) -> std::io::Result<()> {
         ("tiny-1layer.gguf", Tiny { n_layer: 1, ..Default::default() }.bytes()),
         ("xss.gguf", xss_model().bytes()),
     ];
+    let typed: Vec<(String, Vec<u8>)> = WeightType::ALL.iter().map(|&ty| (format!("tiny-{}.gguf", ty.ggml().name().to_lowercase()), tiny_typed(ty).bytes())).collect();
+    let extra: Vec<(&str, Vec<u8>)> = extra.into_iter().chain(typed.iter().map(|(n, b)| (n.as_str(), b.clone()))).collect();
     write_all(dir, &cases, &extra)
 }
 
