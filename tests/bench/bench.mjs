@@ -45,12 +45,19 @@ mkdirSync(OUT, { recursive: true });
 const log = (...a) => console.error('[bench]', ...a);
 const stats = (xs) => {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  return s.length ? { min: s[0], median: s[(s.length - 1) >> 1], max: s[s.length - 1], n: s.length } : null;
+  const n = s.length;
+  return n ? { min: s[0], median: n % 2 ? s[n >> 1] : (s[n / 2 - 1] + s[n / 2]) / 2, max: s[n - 1], n } : null;
 };
 const fmt = (s, d = 1) => (s ? `${s.min.toFixed(d)} / ${s.median.toFixed(d)} / ${s.max.toFixed(d)}` : '–');
 const ratio = (a, b) => (a && b ? a.median / b.median : null);
 const fmtRatio = (x) => (x == null ? '–' : `${x.toFixed(2)}×`);
-const firstLine = (e) => String(e?.message ?? e).trim().split('\n').find((l) => /panicked|error|Error|RuntimeError|unreachable/.test(l)) ?? String(e?.message ?? e).trim().split('\n')[0];
+// The line of an error worth a table cell: a Rust panic's location and message, else the first error line.
+const firstLine = (e) => {
+  const l = String(e?.message ?? e).trim().split('\n');
+  const p = l.findIndex((x) => /panicked at/.test(x));
+  if (p >= 0) return `${l[p].replace(/thread '[^']*' \(\d+\) /, '')} ${l[p + 1] ?? ''}`.trim();
+  return l.find((x) => /error|Error|unreachable/.test(x)) ?? l[0];
+};
 
 for (const t of TYPES) if (!ALL_TYPES.includes(t)) { console.error(`error: --types: unknown type ${t} (known: ${ALL_TYPES.join(', ')})`); process.exit(2); }
 for (const i of IMPLS) if (!ALL_IMPLS.includes(i)) { console.error(`error: --impls: unknown ${i} (known: ${ALL_IMPLS.join(', ')})`); process.exit(2); }
@@ -64,10 +71,25 @@ const modelUrl = (t) => new URL(`models/${relative(MODELS, modelFile(t))}`, BASE
 {
   const missing = TYPES.map(modelFile).filter((f) => !existsSync(f));
   if (missing.length) {
-    console.error(`error: missing model files:\n  ${missing.join('\n  ')}\nrun scripts/quants.sh (it makes models/quants/ with llama.cpp's quantizer), or pick --types`);
+    const names = TYPES.filter((t) => !existsSync(modelFile(t))).map((t) => t.toUpperCase());
+    console.error(`error: missing model files:\n  ${missing.join('\n  ')}\nrun scripts/quants.sh --only ${names.join(',')} ` +
+      "(it makes models/quants/ with llama.cpp's quantizer; the first run builds its venv, minutes), or pick --types");
     process.exit(1);
   }
 }
+
+// What each file holds: tensors per ggml type (the gguf package of the llama.cpp venv). SmolLM2's
+// 576-wide rows are no multiple of 256, so a K-quant "mix" is mostly 32-value types; say so.
+function typeMixes(files) {
+  const py = process.env.LLAMA_PYTHON ?? `${ROOT}build/llama-venv/bin/python`;
+  if (!existsSync(py)) return {};
+  const code = 'import sys, json, collections, gguf\n' +
+    'print(json.dumps({f: dict(collections.Counter(t.tensor_type.name for t in gguf.GGUFReader(f).tensors).most_common()) for f in sys.argv[1:]}))';
+  const r = spawnSync(py, ['-c', code, ...files], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  try { return r.status === 0 ? JSON.parse(r.stdout) : {}; } catch { return {}; }
+}
+const MIX = typeMixes(TYPES.map(modelFile));
+const mixText = (t) => Object.entries(MIX[modelFile(t)] ?? {}).filter(([k]) => k !== 'F32').map(([k, n]) => `${n} ${k}`).join(', ');
 
 // ------------------------------------------------------------------ the machine
 
@@ -191,19 +213,23 @@ if (IMPLS.includes('llamacpp')) {
 
 // ------------------------------------------------------------------ the interleaved runs
 
-log(`${machine.cpus} × ${machine.cpu_model}, AVX-512 ${machine.avx512 ? 'yes' : 'no'}; ${RUNS} runs of ${TYPES.join(', ')} × ${IMPLS.join(', ')}, interleaved; ` +
-  `prompt ${PROMPT.prompt_tokens_smollm2} tokens, ${N_PREDICT} generated, greedy, end-of-generation masked`);
 const cells = new Map(); // `${type}/${impl}` -> {type, impl, runs: [], error}
 const cell = (t, i) => {
   const k = `${t}/${i}`;
   if (!cells.has(k)) cells.set(k, { type: t, impl: i, runs: [], error: null });
   return cells.get(k);
 };
+// The order within a run of a type: native, llama.cpp, the wasm builds, llama.cpp again (so each of
+// ours has a llama.cpp run next to it; llama.cpp's figures are over both).
+const SEQ = ['native', 'llamacpp', 'simd128', 'relaxed'].filter((i) => IMPLS.includes(i));
+if (IMPLS.includes('llamacpp') && IMPLS.includes('native') && (IMPLS.includes('simd128') || IMPLS.includes('relaxed'))) SEQ.push('llamacpp');
+log(`${machine.cpus} × ${machine.cpu_model}, AVX-512 ${machine.avx512 ? 'yes' : 'no'}; ${RUNS} runs of ${TYPES.join(', ')} × ${SEQ.join(', ')}, interleaved; ` +
+  `prompt ${PROMPT.prompt_tokens_smollm2} tokens, ${N_PREDICT} generated, greedy, end-of-generation masked`);
 const order = [];
 const t0 = Date.now();
 for (let run = 0; run < RUNS; run++) {
   for (const t of TYPES) {
-    for (const i of IMPLS) {
+    for (const [slot, i] of SEQ.entries()) {
       const c = cell(t, i);
       if (c.error) continue; // it failed before: a todo!() kernel, a missing file; not retried
       const idle = await waitIdle();
@@ -212,8 +238,8 @@ for (let run = 0; run < RUNS; run++) {
       try {
         const r = await IMPL[i].run(t);
         const busy = busyCores(a, cpuBusy());
-        c.runs.push({ run, ...r, wall_s: (Date.now() - w0) / 1e3, busy_cores_before: idle, busy_cores_during: busy });
-        order.push(`${t}/${i}/${run}`);
+        c.runs.push({ run, slot, ...r, wall_s: (Date.now() - w0) / 1e3, busy_cores_before: idle, busy_cores_during: busy });
+        order.push(`${run}/${t}/${i}`);
         log(`run ${run} ${t} ${i}: load ${r.load_ms.toFixed(0)} ms, prefill ${r.prefill_tok_s.toFixed(1)}, decode ${r.decode_tok_s.toFixed(1)} tok/s ` +
           `(machine busy ${busy.toFixed(2)} cores)`);
       } catch (e) {
@@ -229,16 +255,17 @@ llama?.close();
 
 // ------------------------------------------------------------------ once more: memory, sizes, peers
 
-// Memory after 512 tokens and the wasm sizes, per build, on the first type measured.
+// Memory after 512 tokens and the wasm sizes, per build, on Q4_1 (else the first type that ran).
 const wasmInfo = {};
 for (const k of ['relaxed', 'simd128'].filter((x) => IMPLS.includes(x))) {
   const d = IMPL[k].dir;
-  const c = cell(TYPES[0], k);
+  const t = ['q4_1', ...TYPES].find((x) => TYPES.includes(x) && cell(x, k).runs.length) ?? TYPES[0];
+  const c = cell(t, k);
   const raw = readFileSync(`${ROOT}www/${d}/plumbing_bg.wasm`);
-  wasmInfo[k] = { wasm_bytes: raw.length, wasm_gzip_bytes: gzipSync(raw, { level: 9 }).length, type: TYPES[0] };
+  wasmInfo[k] = { wasm_bytes: raw.length, wasm_gzip_bytes: gzipSync(raw, { level: 9 }).length, type: t };
   if (c.runs.length) {
     try {
-      const long = await wasmRun(`/${d}/plumbing.js`, modelUrl(TYPES[0]), 512, false);
+      const long = await wasmRun(`/${d}/plumbing.js`, modelUrl(t), 512, false);
       Object.assign(wasmInfo[k], { mem_after_load: c.runs[0].mem_after_load, mem_after_128: c.runs[0].mem_end, mem_after_512: long.mem_end });
     } catch (e) { wasmInfo[k].error = firstLine(e); }
   }
@@ -260,7 +287,9 @@ function peersDir() {
 function wllama() {
   const dir = peersDir();
   const model = modelFile('q4_1');
-  const wl = spawnSync('node', ['bench.mjs', '--model', model, '--runs', String(RUNS), '--modes', 'st', '--out-dir', `${OUT}/peers-raw`],
+  // WAIT_IDLE reaches wllama's own idle wait; WAIT_IDLE=0 (measure now) also keeps its contended runs.
+  const wait = process.env.WAIT_IDLE == null ? [] : ['--wait-idle', process.env.WAIT_IDLE, ...(Number(process.env.WAIT_IDLE) === 0 ? ['--max-retries', '0'] : [])];
+  const wl = spawnSync('node', ['bench.mjs', '--model', model, '--runs', String(RUNS), '--modes', 'st', '--out-dir', `${OUT}/peers-raw`, ...wait],
     { cwd: `${dir}/wllama`, encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
   if (wl.status !== 0) throw new Error('wllama bench failed');
   const j = JSON.parse(wl.stdout);
@@ -288,7 +317,7 @@ for (const t of TYPES) {
   for (const i of IMPLS) {
     const c = cell(t, i);
     const r = {
-      type: t, file: relative(ROOT, modelFile(t)), file_bytes: statSync(modelFile(t)).size, impl: i, label: labelOf(i), threads: 1,
+      type: t, file: relative(ROOT, modelFile(t)), file_bytes: statSync(modelFile(t)).size, tensor_types: MIX[modelFile(t)] ?? null, impl: i, label: labelOf(i), threads: 1,
       load_ms: stats(c.runs.map((x) => x.load_ms)), prefill_tok_s: stats(c.runs.map((x) => x.prefill_tok_s)),
       decode_tok_s: stats(c.runs.map((x) => x.decode_tok_s)), error: c.error, error_full: c.error_full,
       max_busy_cores_during: c.runs.length ? Math.max(...c.runs.map((x) => x.busy_cores_during)) : null,
@@ -318,7 +347,7 @@ const MB = (b) => (b / 1e6).toFixed(1);
 const lines = [
   `Machine: ${machine.cpus} × ${machine.cpu_model}; AVX-512 ${machine.avx512 ? `yes (${machine.avx512_flags.join(' ')})` : 'no'}` +
     `${machine.amx_flags.length ? `; AMX ${llama?.info.amx ?? 'advertised'}` : ''}; ${machine.chromium ?? 'no Chromium'}; ${date.slice(0, 10)}.`,
-  `Every implementation on one thread; min / median / max of ${RUNS} runs, interleaved (each run: every type, each type: ${IMPLS.join(', ')}); ` +
+  `Every implementation on one thread; min / median / max of ${RUNS} runs, interleaved (each run: every type, each type: ${SEQ.join(', ')}); ` +
     `${PROMPT.prompt_tokens_smollm2}-token prompt, ${N_PREDICT} greedy tokens, end-of-generation masked. Took ${(elapsed / 60).toFixed(1)} min.`,
   '',
   '| type | implementation | load ms | prefill tok/s | decode tok/s | prefill ÷ llama.cpp | decode ÷ llama.cpp |',
@@ -329,7 +358,7 @@ for (const t of TYPES) {
   const rows = [...display.map((i) => results.find((r) => r.type === t && r.impl === i)), ...peers.filter((p) => p.type === t)];
   rows.forEach((r, n) => {
     const head = n === 0 ? `${TYPE_NAME(t)} (${MB(r.file_bytes ?? statSync(modelFile(t)).size)} MB)` : '';
-    if (r.error) { lines.push(`| ${head} | ${r.label} | failed: ${r.error.replace(/\|/g, '\\|').slice(0, 120)} | | | | |`); return; }
+    if (r.error) { lines.push(`| ${head} | ${r.label} | failed: ${r.error.replace(/\|/g, '\\|').slice(0, 100)} | | | | |`); return; }
     const rr = r.ratio_to_llamacpp;
     lines.push(`| ${head} | ${r.label} | ${fmt(r.load_ms, 0)} | ${fmt(r.prefill_tok_s)} | ${fmt(r.decode_tok_s)} | ${rr ? fmtRatio(rr.prefill) : ''} | ${rr ? fmtRatio(rr.decode) : ''} |`);
   });
@@ -345,6 +374,8 @@ if (IMPLS.includes('llamacpp') && IMPLS.length > 1) {
     }).join(' | ')} |`);
   }
 }
+if (Object.keys(MIX).length) lines.push('', `Tensors per type in each file: ${TYPES.map((t) => `${TYPE_NAME(t)} ${mixText(t)}`).join('; ')}.`);
+if (SEQ.filter((i) => i === 'llamacpp').length > 1) lines.push('llama.cpp ran twice per run of a type (after our native run and after the wasm runs); its figures are over both.');
 const busy = results.filter((r) => r.max_busy_cores_during != null);
 if (busy.length) {
   const worst = Math.max(...busy.map((r) => r.max_busy_cores_during));
