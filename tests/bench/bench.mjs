@@ -131,6 +131,7 @@ async function waitIdle(maxSeconds = Number(process.env.WAIT_IDLE ?? 600)) {
 function nativeRun(model) {
   const r = spawnSync(`${ROOT}target/release/plumbing`, ['bench', '--model', model, '--prompt-file', PROMPT_FILE, '--runs', '1', '--tokens', String(N_PREDICT)],
     { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error) throw new Error(`target/release/plumbing: ${r.error.message} (./build.sh build)`);
   if (r.status !== 0) throw new Error(`plumbing bench ${r.signal ?? `exit ${r.status}`}: ${r.stderr}`);
   const j = JSON.parse(r.stdout);
   return { ...j.runs[0], kernels: j.kernels };
@@ -294,7 +295,7 @@ function wllama() {
   if (wl.status !== 0) throw new Error('wllama bench failed');
   const j = JSON.parse(wl.stdout);
   const r = j.modes.st;
-  return { type: 'q4_1', impl: 'wllama', label: `${j.peer} (st)`, threads: r.threads ?? 1, runs: [], text: r.text,
+  return { type: 'q4_1', impl: 'wllama', label: `wllama ${j.versions?.wllama ?? ''} (llama.cpp in wasm), Chromium`.replace('  ', ' '), threads: r.threads ?? 1, runs: [], text: r.text,
     load_ms: r.summary.load_ms, prefill_tok_s: r.summary.prefill_tok_s, decode_tok_s: r.summary.decode_tok_s };
 }
 
