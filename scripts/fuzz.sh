@@ -80,8 +80,8 @@ for t in $TARGETS; do
   fi
   mkdir -p "$corpus" "fuzz/artifacts/$t"
   if [ "$t" = load ]; then
-    # Seeds up to 128 KB (the tiny models and their mutations).
-    find target/crafted -name '*.gguf' -size -128k -exec cp -n {} "$corpus/" \;
+    # Seeds up to 700 KB (the tiny models, one in every weight type, and their mutations).
+    find target/crafted -name '*.gguf' -size -700k -exec cp -n {} "$corpus/" \;
   elif [ -d "fuzz/seeds/$t" ]; then
     cp -n fuzz/seeds/"$t"/* "$corpus/"
   fi

@@ -73,7 +73,7 @@ impl Default for Tiny {
 
 /// The tiny model with every matrix of type `ty` (rows of 256 for the K-quants).
 pub fn tiny_typed(ty: WeightType) -> Tiny {
-    let (embd, ff) = if ty.qk() == 256 { (256, 512) } else { (N_EMBD, N_FF) };
+    let (embd, ff) = if ty.qk() == 256 { (256, 256) } else { (N_EMBD, N_FF) };
     Tiny { name: format!("tiny test llama {}", ty.ggml()), embd, ff, wtype: Some(ty), ..Tiny::default() }
 }
 
