@@ -328,6 +328,12 @@ for (const t of TYPES) {
     };
     if (i !== 'llamacpp') {
       r.ratio_to_llamacpp = { prefill: ratio(r.prefill_tok_s, refP), decode: ratio(r.decode_tok_s, refD) };
+      // Also per run index: ours ÷ the mean of llama.cpp's runs of the same index (the ones next to it).
+      const paired = (key) => stats(c.runs.map((x) => {
+        const l = ref.runs.filter((y) => y.run === x.run).map((y) => y[key]);
+        return l.length ? x[key] / (l.reduce((a, b) => a + b, 0) / l.length) : NaN;
+      }));
+      r.paired_ratio_to_llamacpp = { prefill: paired('prefill_tok_s'), decode: paired('decode_tok_s') };
     }
     results.push(r);
   }
