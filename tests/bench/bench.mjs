@@ -191,11 +191,12 @@ async function wasmRun(pkg, url, tokens, warmup) {
 // ------------------------------------------------------------------ the implementations
 
 const machine = machineInfo();
+// Each implementation: run(type) -> one run's record (load_ms, prefill_tok_s, decode_tok_s, text...).
 const IMPL = {
-  native: { label: 'plumbing native', run: (t) => nativeRun(modelFile(t)) },
-  llamacpp: { label: 'llama.cpp native', run: null },
-  simd128: { label: 'plumbing wasm SIMD128, Chromium', dir: 'pkg' },
-  relaxed: { label: 'plumbing wasm relaxed SIMD, Chromium', dir: 'pkg-relaxed' },
+  native: { run: (t) => nativeRun(modelFile(t)) },
+  llamacpp: { run: null },
+  simd128: { dir: 'pkg' },
+  relaxed: { dir: 'pkg-relaxed' },
 };
 for (const k of ['simd128', 'relaxed']) {
   const d = IMPL[k].dir;
