@@ -49,6 +49,7 @@ const stats = (xs) => {
   return n ? { min: s[0], median: n % 2 ? s[n >> 1] : (s[n / 2 - 1] + s[n / 2]) / 2, max: s[n - 1], n } : null;
 };
 const fmt = (s, d = 1) => (s ? `${s.min.toFixed(d)} / ${s.median.toFixed(d)} / ${s.max.toFixed(d)}` : '–');
+const commonPrefix = (a, b) => { let n = 0; while (n < a.length && n < b.length && a[n] === b[n]) n++; return n; };
 const ratio = (a, b) => (a && b ? a.median / b.median : null);
 const fmtRatio = (x) => (x == null ? '–' : `${x.toFixed(2)}×`);
 // The line of an error worth a table cell: a Rust panic's location and message, else the first error line.
@@ -316,6 +317,7 @@ for (const t of TYPES) {
   const refP = stats(ref.runs.map((x) => x.prefill_tok_s));
   const refD = stats(ref.runs.map((x) => x.decode_tok_s));
   const nativeText = cell(t, 'native').runs[0]?.text;
+  const llamaText = ref.runs[0]?.text;
   for (const i of IMPLS) {
     const c = cell(t, i);
     const r = {
@@ -325,6 +327,9 @@ for (const t of TYPES) {
       max_busy_cores_during: c.runs.length ? Math.max(...c.runs.map((x) => x.busy_cores_during)) : null,
       same_text_every_run: c.runs.length ? new Set(c.runs.map((x) => x.text)).size === 1 : null,
       same_text_as_native: c.runs.length && nativeText != null ? c.runs.every((x) => x.text === nativeText) : null,
+      // How far the first run's text agrees with llama.cpp's (near-ties may part them; garbage parts at once).
+      chars_as_llamacpp: c.runs.length && llamaText != null ? commonPrefix(c.runs[0].text, llamaText) : null,
+      text_chars: c.runs.length ? c.runs[0].text.length : null,
       runs: c.runs,
     };
     if (i !== 'llamacpp') {
@@ -358,17 +363,21 @@ const lines = [
   `Every implementation on one thread; min / median / max of ${RUNS} runs, interleaved (each run: every type, each type: ${SEQ.join(', ')}); ` +
     `${PROMPT.prompt_tokens_smollm2}-token prompt, ${N_PREDICT} greedy tokens, end-of-generation masked. Took ${(elapsed / 60).toFixed(1)} min.`,
   '',
-  '| type | implementation | load ms | prefill tok/s | decode tok/s | prefill ÷ llama.cpp | decode ÷ llama.cpp |',
-  '|---|---|---|---|---|---|---|',
+  '| type | implementation | load ms | prefill tok/s | decode tok/s | prefill ÷ llama.cpp | decode ÷ llama.cpp | text as llama.cpp\'s |',
+  '|---|---|---|---|---|---|---|---|',
 ];
+const textCell = (r) => {
+  if (r.impl === 'llamacpp' || r.chars_as_llamacpp == null) return '';
+  return r.chars_as_llamacpp === r.text_chars ? 'all' : `first ${r.chars_as_llamacpp} chars`;
+};
 const display = ['llamacpp', 'native', 'relaxed', 'simd128'].filter((i) => IMPLS.includes(i));
 for (const t of TYPES) {
   const rows = [...display.map((i) => results.find((r) => r.type === t && r.impl === i)), ...peers.filter((p) => p.type === t)];
   rows.forEach((r, n) => {
     const head = n === 0 ? `${TYPE_NAME(t)} (${MB(r.file_bytes ?? statSync(modelFile(t)).size)} MB)` : '';
-    if (r.error) { lines.push(`| ${head} | ${r.label} | failed: ${r.error.replace(/\|/g, '\\|').slice(0, 100)} | | | | |`); return; }
+    if (r.error) { lines.push(`| ${head} | ${r.label} | failed: ${r.error.replace(/\|/g, '\\|').slice(0, 100)} | | | | | |`); return; }
     const rr = r.ratio_to_llamacpp;
-    lines.push(`| ${head} | ${r.label} | ${fmt(r.load_ms, 0)} | ${fmt(r.prefill_tok_s)} | ${fmt(r.decode_tok_s)} | ${rr ? fmtRatio(rr.prefill) : ''} | ${rr ? fmtRatio(rr.decode) : ''} |`);
+    lines.push(`| ${head} | ${r.label} | ${fmt(r.load_ms, 0)} | ${fmt(r.prefill_tok_s)} | ${fmt(r.decode_tok_s)} | ${rr ? fmtRatio(rr.prefill) : ''} | ${rr ? fmtRatio(rr.decode) : ''} | ${textCell(r)} |`);
   });
 }
 if (IMPLS.includes('llamacpp') && IMPLS.length > 1) {
