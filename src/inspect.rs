@@ -4,8 +4,8 @@
 use serde_json::{json, Value as Json};
 
 use crate::generate::Engine;
-use crate::gguf::{GgmlType, TensorInfo};
-use crate::kernels::{self, BlockQ4_1, BlockQ8_0};
+use crate::gguf::TensorInfo;
+use crate::kernels::{self, WeightType};
 use crate::model::Model;
 use crate::Error;
 
@@ -149,29 +149,10 @@ fn for_each_row(m: &Model, t: &TensorInfo, mut f: impl FnMut(usize, &[f32])) -> 
     let mut buf = vec![0f32; cols];
     for r in 0..rows {
         let b = &data[r * row_bytes..(r + 1) * row_bytes];
-        match t.ggml_type {
-            GgmlType::F32 => {
-                for (o, c) in buf.iter_mut().zip(b.chunks_exact(4)) {
-                    *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                }
-            }
-            GgmlType::F16 => {
-                for (o, c) in buf.iter_mut().zip(b.chunks_exact(2)) {
-                    *o = half::f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32();
-                }
-            }
-            GgmlType::Q4_1 => {
-                for (blk, o) in kernels::cast_blocks::<BlockQ4_1>(b)?.iter().zip(buf.chunks_exact_mut(32)) {
-                    kernels::dequantize_q4_1(blk, o);
-                }
-            }
-            GgmlType::Q8_0 => {
-                for (blk, o) in kernels::cast_blocks::<BlockQ8_0>(b)?.iter().zip(buf.chunks_exact_mut(32)) {
-                    kernels::dequantize_q8_0(blk, o);
-                }
-            }
-            other => return Err(Error::Unsupported(format!("tensor {} has type {other}, which cannot be shown", t.name))),
-        }
+        let Some(ty) = WeightType::of(t.ggml_type) else {
+            return Err(Error::Unsupported(format!("tensor {} has type {}, which cannot be shown", t.name, t.ggml_type)));
+        };
+        kernels::dequantize(ty, b, &mut buf)?;
         f(r, &buf);
     }
     Ok(())
@@ -237,8 +218,12 @@ pub fn tensor_view(m: &Model, name: &str, max_w: usize, max_h: usize, bins: usiz
     Ok(TensorView { rows, cols, width, height, stats, heatmap, histogram })
 }
 
-/// One block up close: its scale(s), codes and the values they decode to (see `geometry` for
-/// what a block is for each type).
+/// One block up close, for every type through the same two calls (kernels::view for its parts as
+/// stored, kernels::dequantize for its values): the block's bytes and where they are in the file,
+/// its named f16 scales (d, and m or dmin), its sub-blocks' integer scales and minimums
+/// (K-quants), each value's code and bits per code, the formula that decodes them and the
+/// values. For F32/F16/BF16 the unit is a run of up to 32 values (see `geometry`): their values,
+/// and no scales or codes.
 pub fn tensor_block(m: &Model, name: &str, row: usize, block: usize) -> Result<Json, Error> {
     let t = find(m, name)?;
     let g = geometry(t);
@@ -248,52 +233,56 @@ pub fn tensor_block(m: &Model, name: &str, row: usize, block: usize) -> Result<J
             g.rows, g.per_row
         )));
     }
-    let data = &m.file()[t.offset as usize..(t.offset + t.n_bytes) as usize];
+    let Some(ty) = WeightType::of(t.ggml_type) else {
+        return Err(Error::Unsupported(format!("tensor {name} has type {}, whose blocks cannot be shown", t.ggml_type)));
+    };
+    // The unit's columns a..b, and its bytes: one ggml block of a quantized type, or b - a
+    // one-value "blocks" of a float type.
+    let (qk, bb) = t.ggml_type.block();
+    let (qk, bb) = (qk as usize, bb as usize);
+    let (a, b) = (block * g.elements, ((block + 1) * g.elements).min(g.cols));
     let row_bytes = t.n_bytes as usize / g.rows;
-    let head = |off: usize| json!({"name": name, "type": t.ggml_type.name(), "row": row, "block": block, "offset": t.offset as usize + off});
-    match t.ggml_type {
-        GgmlType::Q4_1 => {
-            let off = row * row_bytes + block * g.bytes;
-            let bytes = &data[off..off + g.bytes];
-            let b = &kernels::cast_blocks::<BlockQ4_1>(bytes)?[0];
-            let mut values = [0f32; 32];
-            kernels::dequantize_q4_1(b, &mut values);
-            let codes: Vec<u8> = (0..32).map(|j| if j < 16 { b.qs[j] & 0x0f } else { b.qs[j - 16] >> 4 }).collect();
-            let mut j = head(off);
-            j["d"] = json!(kernels::f16_to_f32(b.d));
-            j["m"] = json!(kernels::f16_to_f32(b.m));
-            j["codes"] = json!(codes);
-            j["values"] = json!(values.to_vec());
-            j["bytes"] = json!(bytes);
-            Ok(j)
-        }
-        GgmlType::Q8_0 => {
-            let off = row * row_bytes + block * g.bytes;
-            let bytes = &data[off..off + g.bytes];
-            let b = &kernels::cast_blocks::<BlockQ8_0>(bytes)?[0];
-            let mut values = [0f32; 32];
-            kernels::dequantize_q8_0(b, &mut values);
-            let mut j = head(off);
-            j["d"] = json!(kernels::f16_to_f32(b.d));
-            j["codes"] = json!(b.qs.to_vec());
-            j["values"] = json!(values.to_vec());
-            j["bytes"] = json!(bytes);
-            Ok(j)
-        }
-        GgmlType::F32 | GgmlType::F16 => {
-            let mut values = Vec::new();
-            let (a, b) = (block * g.elements, ((block + 1) * g.elements).min(g.cols));
-            for_each_row(m, t, |r, v| {
-                if r == row {
-                    values = v[a..b].to_vec();
-                }
-            })?;
-            let off = row * row_bytes + a * (g.bytes / g.elements);
-            let mut j = head(off);
-            j["values"] = json!(values);
-            j["bytes"] = json!(&data[off..row * row_bytes + b * (g.bytes / g.elements)]);
-            Ok(j)
-        }
-        other => Err(Error::Unsupported(format!("tensor {name} has type {other}, whose blocks cannot be shown yet"))),
+    let (start, end) = (t.offset as usize + row * row_bytes + a / qk * bb, t.offset as usize + row * row_bytes + b / qk * bb);
+    let bytes = m.file().get(start..end).ok_or_else(|| {
+        Error::Format(format!("tensor {name} block {block} of row {row} needs bytes {start}..{end}, file has {}", m.file().len()))
+    })?;
+    let mut values = vec![0f32; b - a];
+    kernels::dequantize(ty, bytes, &mut values)?;
+    // The parts as stored, block by block (one block, or each value of a float run).
+    let mut v = kernels::view(ty, bytes.get(..bb).unwrap_or(bytes))?;
+    for rest in bytes.chunks_exact(bb).skip(1) {
+        let w = kernels::view(ty, rest)?;
+        v.codes.extend(w.codes);
+        v.sub_scales.extend(w.sub_scales);
+        v.sub_mins.extend(w.sub_mins);
     }
+    let mut j = json!({
+        "name": name,
+        "type": t.ggml_type.name(),
+        "row": row,
+        "block": block,
+        "col": a,
+        "offset": start,
+        "bytes": bytes,
+        "scales": v.scales,
+        "sub_len": v.sub_len,
+        "sub_scales": v.sub_scales,
+        "sub_mins": v.sub_mins,
+        "codes": v.codes,
+        "code_bits": v.code_bits,
+        "formula": v.formula,
+        "values": values,
+    });
+    for (k, x) in &v.scales {
+        j[*k] = json!(x);
+    }
+    // Bits per sub-block scale (and per minimum): the bits of the block that are neither an f16
+    // scale nor a code, shared evenly by the sub-blocks' scales and minimums (Q4_K: 6, Q2_K: 4,
+    // Q6_K: 8). Stated only where that division is exact.
+    let parts = v.sub_scales.len() + v.sub_mins.len();
+    let rest = (bb * 8).checked_sub(16 * v.scales.len() + qk * v.code_bits as usize);
+    if let Some(rest) = rest.filter(|&r| parts > 0 && r.is_multiple_of(parts)) {
+        j["sub_bits"] = json!(rest / parts);
+    }
+    Ok(j)
 }
