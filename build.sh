@@ -181,6 +181,8 @@ case "$cmd" in
     need_browser
     log "unit tests of the page's pure modules (node)"
     node --test tests/unit/
+    log "requantized models and their llama.cpp references (scripts/quants.sh; what is up to date is kept)"
+    scripts/quants.sh
     log "native tests"
     cargo test --release
     log "the crafted bad files, for the browser tests and the fuzzers' seeds (target/crafted)"
