@@ -3,9 +3,10 @@
 //! without fused multiply-add, exactly like simd128.rs).
 //!
 //! The 8-bit products use vpmaddubsw (unsigned × signed bytes to i16 pairs) as llama.cpp's
-//! ggml-cpu does: Q4_1 codes are unsigned already; for Q8_0 the sign of the weight is moved onto
-//! the activation (|w| · sign(w)·x), exact for codes in -127..127, which is what ggml's quantizer
-//! writes.
+//! ggml-cpu does: the 4- and 5-bit codes are unsigned as stored (Q4_0's and Q5_0's offsets, 8
+//! and 16, come off the exact integer sums afterwards: Σ (q - o)·x = Σ q·x - o·Σ x, with Σ x per
+//! activation block prepared once); for Q8_0 the sign of the weight is moved onto the activation
+//! (|w| · sign(w)·x), exact for codes in -127..127, which is what ggml's quantizer writes.
 //!
 //! Unsafe here is of two kinds, and every block says which: calling the intrinsics, which is
 //! sound because this file is compiled only when the whole build enables AVX2 and FMA (the cfg in
@@ -15,7 +16,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{f16_to_f32, Acts, BlockQ4_1, BlockQ8_0, BlockQ8_1};
+use super::{f16_to_f32, Acts, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 
 #[inline(always)]
 fn finish(acc: __m128) -> f32 {
@@ -37,6 +38,9 @@ fn load32(b: &[i8; 32]) -> __m256i {
 /// per-block float terms.
 trait WeightBlock {
     const HAS_MIN: bool;
+    /// What the codes of `decode` exceed the type's codes by (Q4_0: 8, Q5_0: 16): the integer
+    /// sum loses OFFSET·Σx.
+    const OFFSET: i32 = 0;
     type W: Copy;
     fn decode(&self) -> Self::W;
     fn dot(w: Self::W, a: &BlockQ8_1) -> __m128i;
@@ -44,25 +48,116 @@ trait WeightBlock {
     fn m(&self) -> f32;
 }
 
+/// The 32 4-bit codes of a block in byte order of their weights: the low nibbles (weights
+/// 0..15) in the low 128 bits, the high nibbles (16..31) in the high 128 bits.
+#[inline(always)]
+fn nibbles(qs: &[u8; 16]) -> __m256i {
+    // SAFETY: AVX2, enabled for this build; qs is 16 bytes, one unaligned 128-bit load.
+    unsafe {
+        let tmp = _mm_loadu_si128(qs.as_ptr() as *const __m128i);
+        _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp), _mm256_set1_epi8(0x0f))
+    }
+}
+
+/// The 32 5-bit codes of a block: nibbles() with bit j of qh (little-endian) as bit 4 of byte j
+/// (ggml's bytes_from_bits_32: byte j gets qh's byte j / 8, all its bits but bit j % 8 are set,
+/// so it is all ones exactly when that bit is).
+#[inline(always)]
+fn codes5(qs: &[u8; 16], qh: [u8; 4]) -> __m256i {
+    // SAFETY: AVX2, enabled for this build; registers only.
+    unsafe {
+        let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(i32::from_le_bytes(qh)), _mm256_set_epi64x(0x0303_0303_0303_0303, 0x0202_0202_0202_0202, 0x0101_0101_0101_0101, 0));
+        let set = _mm256_cmpeq_epi8(_mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe)), _mm256_set1_epi64x(-1));
+        _mm256_or_si256(nibbles(qs), _mm256_and_si256(set, _mm256_set1_epi8(0x10)))
+    }
+}
+
+/// Unsigned codes (0..31: pairs of products fit i16) times an activation block.
+#[inline(always)]
+fn dot_unsigned(w: __m256i, a: &BlockQ8_1) -> __m128i {
+    let y = load32(&a.qs);
+    // SAFETY: AVX2, enabled for this build; registers only.
+    unsafe {
+        let p = _mm256_madd_epi16(_mm256_maddubs_epi16(w, y), _mm256_set1_epi16(1));
+        _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1))
+    }
+}
+
+impl WeightBlock for BlockQ4_0 {
+    const HAS_MIN: bool = false;
+    const OFFSET: i32 = 8;
+    type W = __m256i;
+    #[inline(always)]
+    fn decode(&self) -> __m256i {
+        nibbles(&self.qs)
+    }
+    #[inline(always)]
+    fn dot(w: __m256i, a: &BlockQ8_1) -> __m128i {
+        dot_unsigned(w, a)
+    }
+    #[inline(always)]
+    fn d(&self) -> f32 {
+        f16_to_f32(self.d)
+    }
+    #[inline(always)]
+    fn m(&self) -> f32 {
+        0.0
+    }
+}
+
 impl WeightBlock for BlockQ4_1 {
     const HAS_MIN: bool = true;
     type W = __m256i;
     #[inline(always)]
     fn decode(&self) -> __m256i {
-        // SAFETY: AVX2, enabled for this build; qs is 16 bytes, one unaligned 128-bit load.
-        unsafe {
-            let tmp = _mm_loadu_si128(self.qs.as_ptr() as *const __m128i);
-            _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp), _mm256_set1_epi8(0x0f))
-        }
+        nibbles(&self.qs)
     }
     #[inline(always)]
     fn dot(w: __m256i, a: &BlockQ8_1) -> __m128i {
-        let y = load32(&a.qs);
-        // SAFETY: AVX2, enabled for this build; registers only.
-        unsafe {
-            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(w, y), _mm256_set1_epi16(1));
-            _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1))
-        }
+        dot_unsigned(w, a)
+    }
+    #[inline(always)]
+    fn d(&self) -> f32 {
+        f16_to_f32(self.d)
+    }
+    #[inline(always)]
+    fn m(&self) -> f32 {
+        f16_to_f32(self.m)
+    }
+}
+
+impl WeightBlock for BlockQ5_0 {
+    const HAS_MIN: bool = false;
+    const OFFSET: i32 = 16;
+    type W = __m256i;
+    #[inline(always)]
+    fn decode(&self) -> __m256i {
+        codes5(&self.qs, self.qh)
+    }
+    #[inline(always)]
+    fn dot(w: __m256i, a: &BlockQ8_1) -> __m128i {
+        dot_unsigned(w, a)
+    }
+    #[inline(always)]
+    fn d(&self) -> f32 {
+        f16_to_f32(self.d)
+    }
+    #[inline(always)]
+    fn m(&self) -> f32 {
+        0.0
+    }
+}
+
+impl WeightBlock for BlockQ5_1 {
+    const HAS_MIN: bool = true;
+    type W = __m256i;
+    #[inline(always)]
+    fn decode(&self) -> __m256i {
+        codes5(&self.qs, self.qh)
+    }
+    #[inline(always)]
+    fn dot(w: __m256i, a: &BlockQ8_1) -> __m128i {
+        dot_unsigned(w, a)
     }
     #[inline(always)]
     fn d(&self) -> f32 {
@@ -130,8 +225,8 @@ fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Prepared
 #[inline(always)]
 fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Prepared, t0: usize, g: usize, acc: &mut [__m128; NT]) {
     let nb = wr.len();
-    // SAFETY: AVX2, enabled for this build. The only memory accesses are the two 4-float loads
-    // from d4 and s4, slices of exactly 4 floats (bounds-checked where they are sliced).
+    // SAFETY: AVX2, enabled for this build. The only memory accesses are the 4-value loads from
+    // d4, s4 and x4, slices of exactly 4 values (bounds-checked where they are sliced).
     unsafe {
         let mut p = [[_mm_setzero_si128(); 4]; NT];
         for k in 0..CNT {
@@ -147,8 +242,13 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &[Block
         let mw4 = _mm_setr_ps(sm(0), sm(1), sm(2), sm(3));
         for j in 0..NT {
             // hadd twice: the four blocks' exact integer sums in four lanes.
-            let sums = _mm_cvtepi32_ps(_mm_hadd_epi32(_mm_hadd_epi32(p[j][0], p[j][1]), _mm_hadd_epi32(p[j][2], p[j][3])));
+            let mut si = _mm_hadd_epi32(_mm_hadd_epi32(p[j][0], p[j][1]), _mm_hadd_epi32(p[j][2], p[j][3]));
             let i = (t0 + j) * ds.nbp + g;
+            if B::OFFSET != 0 {
+                let x4 = &ds.sx[i..i + 4];
+                si = _mm_sub_epi32(si, _mm_mullo_epi32(_mm_loadu_si128(x4.as_ptr() as *const __m128i), _mm_set1_epi32(B::OFFSET)));
+            }
+            let sums = _mm_cvtepi32_ps(si);
             let (d4, s4) = (&ds.d[i..i + 4], &ds.s[i..i + 4]);
             let (dx, sx) = (_mm_loadu_ps(d4.as_ptr()), _mm_loadu_ps(s4.as_ptr()));
             let mut term = _mm_mul_ps(sums, _mm_mul_ps(dw4, dx));
@@ -158,12 +258,14 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &[Block
     }
 }
 
-/// The activations' d and s, each token's row padded with zeros to a multiple of four blocks
-/// (kernels::Acts keeps them, refilled in place).
+/// The activations' d and s, and the integer sums of their codes (for Q4_0's and Q5_0's
+/// offsets), each token's row padded with zeros to a multiple of four blocks (kernels::Acts keeps
+/// them, refilled in place).
 #[derive(Default)]
 pub(crate) struct Prepared {
     d: Vec<f32>,
     s: Vec<f32>,
+    sx: Vec<i32>,
     nbp: usize,
 }
 
@@ -172,11 +274,18 @@ pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize)
     p.nbp = nbp;
     p.d.resize(ntok * nbp, 0.0);
     p.s.resize(ntok * nbp, 0.0);
+    p.sx.resize(ntok * nbp, 0);
     for t in 0..ntok {
         for k in 0..nbp {
-            let (d, s) = if k < nb { (x[t * nb + k].d, x[t * nb + k].s) } else { (0.0, 0.0) };
+            let (d, s, sx) = if k < nb {
+                let b = &x[t * nb + k];
+                (b.d, b.s, b.qs.iter().map(|&q| q as i32).sum())
+            } else {
+                (0.0, 0.0, 0)
+            };
             p.d[t * nbp + k] = d;
             p.s[t * nbp + k] = s;
+            p.sx[t * nbp + k] = sx;
         }
     }
 }
@@ -195,7 +304,19 @@ fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
     });
 }
 
+pub fn matmul_q4_0(w: &[BlockQ4_0], rows: usize, x: &Acts, out: &mut [f32]) {
+    matmul(w, rows, x, out)
+}
+
 pub fn matmul_q4_1(w: &[BlockQ4_1], rows: usize, x: &Acts, out: &mut [f32]) {
+    matmul(w, rows, x, out)
+}
+
+pub fn matmul_q5_0(w: &[BlockQ5_0], rows: usize, x: &Acts, out: &mut [f32]) {
+    matmul(w, rows, x, out)
+}
+
+pub fn matmul_q5_1(w: &[BlockQ5_1], rows: usize, x: &Acts, out: &mut [f32]) {
     matmul(w, rows, x, out)
 }
 

@@ -6,8 +6,11 @@
 //! matrix product, not once per weight row. Built with relaxed-simd (a second wasm file, which
 //! the worker picks where the browser validates it), products use
 //! i32x4.relaxed_dot_i8x16_i7x16_add_s instead: 16 byte products per instruction, exact here
-//! because one side is always 7-bit (Q4_1 codes 0..15; |w| for Q8_0, its sign moved onto x). Up to four tokens share each decoded weight block,
-//! which makes prefill a matrix × matrix product rather than a loop of dot products.
+//! because one side is always 7-bit (the 4- and 5-bit codes as stored, 0..31; |w| for Q8_0, its
+//! sign moved onto x). Q4_0's and Q5_0's offsets (8 and 16) come off the exact integer sums
+//! afterwards: Σ (q - o)·x = Σ q·x - o·Σ x, with Σ x per activation block prepared once. Up to
+//! four tokens share each decoded weight block, which makes prefill a matrix × matrix product
+//! rather than a loop of dot products.
 //!
 //! The arithmetic intrinsics are safe (simd128 is enabled for the whole build); the loads and
 //! stores through raw pointers are the unsafe part, and each says why it stays in bounds.
@@ -15,17 +18,19 @@
 
 use core::arch::wasm32::*;
 
-use super::{Acts, BlockQ4_1, BlockQ8_0, BlockQ8_1};
+use super::{Acts, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 
-/// The activations as the products want them, with d and s; each token's row is padded with
-/// zero blocks to a multiple of four. Plain SIMD128: widened to i16 once per quantization
-/// (four i16x8 per block). With relaxed-simd: the bytes as they are (two i8x16 per block).
-/// kernels::Acts keeps them, refilled in place.
+/// The activations as the products want them, with d, s and the integer sum of the codes (for
+/// Q4_0's and Q5_0's offsets); each token's row is padded with zero blocks to a multiple of
+/// four. Plain SIMD128: widened to i16 once per quantization (four i16x8 per block). With
+/// relaxed-simd: the bytes as they are (two i8x16 per block). kernels::Acts keeps them, refilled
+/// in place.
 #[derive(Default)]
 pub(crate) struct Prepared {
     v: Vec<v128>,
     d: Vec<f32>,
     s: Vec<f32>,
+    sx: Vec<i32>,
     nbp: usize,
 }
 
@@ -40,6 +45,7 @@ pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize)
     p.v.resize(ntok * nbp * VPB, i16x8_splat(0));
     p.d.resize(ntok * nbp, 0.0);
     p.s.resize(ntok * nbp, 0.0);
+    p.sx.resize(ntok * nbp, 0);
     for t in 0..ntok {
         for k in 0..nbp {
             let i = t * nbp + k;
@@ -47,6 +53,7 @@ pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize)
                 p.v[i * VPB..(i + 1) * VPB].fill(i16x8_splat(0));
                 p.d[i] = 0.0;
                 p.s[i] = 0.0;
+                p.sx[i] = 0;
                 continue;
             }
             let b = &x[t * nb + k];
@@ -66,6 +73,7 @@ pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize)
             }
             p.d[i] = b.d;
             p.s[i] = b.s;
+            p.sx[i] = b.qs.iter().map(|&q| q as i32).sum();
         }
     }
 }
@@ -93,46 +101,144 @@ fn finish(acc: v128) -> f32 {
 /// i32 sums), and its f16 scale bits (d, and m for Q4_1) packed d | m << 16.
 trait WeightBlock {
     const HAS_MIN: bool;
+    /// What the codes of `decode` exceed the type's codes by (Q4_0: 8, Q5_0: 16): the integer
+    /// sum loses OFFSET·Σx.
+    const OFFSET: i32 = 0;
     type W: Copy;
     fn decode(&self) -> Self::W;
     fn dot(w: &Self::W, a: &[v128]) -> v128;
     fn scale_bits(&self) -> u32;
 }
 
-impl WeightBlock for BlockQ4_1 {
-    const HAS_MIN: bool = true;
+/// The decoded codes of the 4- and 5-bit types, 0..31 as stored: plain SIMD128 widens them to
+/// i16 (four i16x8), relaxed-simd keeps the bytes (two i8x16).
+#[cfg(not(target_feature = "relaxed-simd"))]
+type Codes = [v128; 4];
+#[cfg(target_feature = "relaxed-simd")]
+type Codes = [v128; 2];
+
+/// Codes from their bytes: `lo` weights 0..15, `hi` weights 16..31.
+#[inline(always)]
+fn codes(lo: v128, hi: v128) -> Codes {
     #[cfg(not(target_feature = "relaxed-simd"))]
-    type W = [v128; 4];
+    return [u16x8_extend_low_u8x16(lo), u16x8_extend_high_u8x16(lo), u16x8_extend_low_u8x16(hi), u16x8_extend_high_u8x16(hi)];
     #[cfg(target_feature = "relaxed-simd")]
-    type W = [v128; 2];
+    return [lo, hi];
+}
 
+/// A 4-bit block's codes, 0..15 (weight j in the low nibble of qs[j], j + 16 in the high one).
+#[inline(always)]
+fn nibbles(qs: &[u8; 16]) -> (v128, v128) {
+    // SAFETY: qs is 16 bytes; v128_load has no alignment requirement.
+    let q = unsafe { v128_load(qs.as_ptr() as *const v128) };
+    (v128_and(q, u8x16_splat(0x0f)), u8x16_shr(q, 4))
+}
+
+/// A 5-bit block's codes, 0..31: nibbles() with bit j of qh (little-endian) as bit 4 of weight
+/// j. Byte j gets qh's byte j / 8 and keeps bit j % 8; compared with that bit it is all ones
+/// exactly when the bit is set.
+#[inline(always)]
+fn codes5(qs: &[u8; 16], qh: [u8; 4]) -> Codes {
+    let (lo, hi) = nibbles(qs);
+    let h = u32x4_splat(u32::from_le_bytes(qh));
+    let bit = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    let b4 = |v: v128| v128_and(i8x16_eq(v128_and(v, bit), bit), u8x16_splat(0x10));
+    let hl = b4(i8x16_shuffle::<0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1>(h, h));
+    let hh = b4(i8x16_shuffle::<2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3>(h, h));
+    codes(v128_or(lo, hl), v128_or(hi, hh))
+}
+
+/// Unsigned codes times one activation block: four partial sums.
+#[inline(always)]
+fn dot_codes(w: &Codes, a: &[v128]) -> v128 {
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return dot4(w, a);
+    // The codes are 0..31, inside the 7 bits where the relaxed dot product is exact.
+    #[cfg(target_feature = "relaxed-simd")]
+    return i32x4_relaxed_dot_i8x16_i7x16_add(a[0], w[0], i32x4_relaxed_dot_i8x16_i7x16_add(a[1], w[1], i32x4_splat(0)));
+}
+
+/// d and m, adjacent at the start of the block: one 32-bit load.
+///
+/// # Safety
+/// `p` points to a live repr(C) block that starts with its u16 d and u16 m.
+#[inline(always)]
+unsafe fn d_and_m<B>(p: *const B) -> u32 {
+    // SAFETY: the caller's contract (4 bytes); read_unaligned needs no alignment.
+    unsafe { core::ptr::read_unaligned(p as *const u32) }
+}
+
+impl WeightBlock for BlockQ4_0 {
+    const HAS_MIN: bool = false;
+    const OFFSET: i32 = 8;
+    type W = Codes;
     #[inline(always)]
-    fn decode(&self) -> Self::W {
-        // SAFETY: qs is 16 bytes.
-        let q = unsafe { v128_load(self.qs.as_ptr() as *const v128) };
-        let lo = v128_and(q, u8x16_splat(0x0f)); // weights 0..15
-        let hi = u8x16_shr(q, 4); // weights 16..31
-        #[cfg(not(target_feature = "relaxed-simd"))]
-        return [u16x8_extend_low_u8x16(lo), u16x8_extend_high_u8x16(lo), u16x8_extend_low_u8x16(hi), u16x8_extend_high_u8x16(hi)];
-        #[cfg(target_feature = "relaxed-simd")]
-        return [lo, hi];
+    fn decode(&self) -> Codes {
+        let (lo, hi) = nibbles(&self.qs);
+        codes(lo, hi)
     }
-
     #[inline(always)]
-    fn dot(w: &Self::W, a: &[v128]) -> v128 {
-        #[cfg(not(target_feature = "relaxed-simd"))]
-        return dot4(w, a);
-        // The codes are 0..15, inside the 7 bits where the relaxed dot product is exact.
-        #[cfg(target_feature = "relaxed-simd")]
-        return i32x4_relaxed_dot_i8x16_i7x16_add(a[0], w[0], i32x4_relaxed_dot_i8x16_i7x16_add(a[1], w[1], i32x4_splat(0)));
+    fn dot(w: &Codes, a: &[v128]) -> v128 {
+        dot_codes(w, a)
     }
-
     #[inline(always)]
     fn scale_bits(&self) -> u32 {
-        // d and m are adjacent: one 32-bit load.
-        // SAFETY: the block is repr(C) and starts with d and m, 4 bytes; read_unaligned needs
-        // no alignment.
-        unsafe { core::ptr::read_unaligned(self as *const Self as *const u32) }
+        self.d as u32
+    }
+}
+
+impl WeightBlock for BlockQ4_1 {
+    const HAS_MIN: bool = true;
+    type W = Codes;
+    #[inline(always)]
+    fn decode(&self) -> Codes {
+        let (lo, hi) = nibbles(&self.qs);
+        codes(lo, hi)
+    }
+    #[inline(always)]
+    fn dot(w: &Codes, a: &[v128]) -> v128 {
+        dot_codes(w, a)
+    }
+    #[inline(always)]
+    fn scale_bits(&self) -> u32 {
+        // SAFETY: BlockQ4_1 is repr(C) and starts with d and m.
+        unsafe { d_and_m(self) }
+    }
+}
+
+impl WeightBlock for BlockQ5_0 {
+    const HAS_MIN: bool = false;
+    const OFFSET: i32 = 16;
+    type W = Codes;
+    #[inline(always)]
+    fn decode(&self) -> Codes {
+        codes5(&self.qs, self.qh)
+    }
+    #[inline(always)]
+    fn dot(w: &Codes, a: &[v128]) -> v128 {
+        dot_codes(w, a)
+    }
+    #[inline(always)]
+    fn scale_bits(&self) -> u32 {
+        self.d as u32
+    }
+}
+
+impl WeightBlock for BlockQ5_1 {
+    const HAS_MIN: bool = true;
+    type W = Codes;
+    #[inline(always)]
+    fn decode(&self) -> Codes {
+        codes5(&self.qs, self.qh)
+    }
+    #[inline(always)]
+    fn dot(w: &Codes, a: &[v128]) -> v128 {
+        dot_codes(w, a)
+    }
+    #[inline(always)]
+    fn scale_bits(&self) -> u32 {
+        // SAFETY: BlockQ5_1 is repr(C) and starts with d and m.
+        unsafe { d_and_m(self) }
     }
 }
 
@@ -238,8 +344,14 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Prepar
     let dw4 = f16x4(bits);
     let mw4 = f16x4(u32x4_shr(bits, 16));
     for j in 0..NT {
-        let sums = f32x4_convert_i32x4(hadd(u[j][0], u[j][1]));
+        let mut si = hadd(u[j][0], u[j][1]);
         let i = (t0 + j) * x.nbp + g;
+        if B::OFFSET != 0 {
+            let x4 = &x.sx[i..i + 4];
+            // SAFETY: x4 is 4 i32 (sliced just above); v128_load needs no alignment.
+            si = i32x4_sub(si, i32x4_mul(unsafe { v128_load(x4.as_ptr() as *const v128) }, i32x4_splat(B::OFFSET)));
+        }
+        let sums = f32x4_convert_i32x4(si);
         let (d4, s4) = (&x.d[i..i + 4], &x.s[i..i + 4]);
         // SAFETY: d4 and s4 are 4 floats each (sliced just above); v128_load needs no alignment.
         let (dx, sx) = unsafe { (v128_load(d4.as_ptr() as *const v128), v128_load(s4.as_ptr() as *const v128)) };
@@ -263,7 +375,19 @@ fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
     });
 }
 
+pub fn matmul_q4_0(w: &[BlockQ4_0], rows: usize, x: &Acts, out: &mut [f32]) {
+    matmul(w, rows, x, out)
+}
+
 pub fn matmul_q4_1(w: &[BlockQ4_1], rows: usize, x: &Acts, out: &mut [f32]) {
+    matmul(w, rows, x, out)
+}
+
+pub fn matmul_q5_0(w: &[BlockQ5_0], rows: usize, x: &Acts, out: &mut [f32]) {
+    matmul(w, rows, x, out)
+}
+
+pub fn matmul_q5_1(w: &[BlockQ5_1], rows: usize, x: &Acts, out: &mut [f32]) {
     matmul(w, rows, x, out)
 }
 
