@@ -40,6 +40,7 @@ const PROMPT = JSON.parse(readFileSync(PROMPT_FILE, 'utf8'));
 const TEXT = PROMPT.chatml.replace('{user}', PROMPT.user);
 const N_PREDICT = PROMPT.n_predict ?? 128;
 const OUT = `${ROOT}bench-out`;
+const TIMEOUT_S = 600; // one measurement (load, warm-up, 128 tokens; 512 for the memory run) at most
 mkdirSync(OUT, { recursive: true });
 
 const log = (...a) => console.error('[bench]', ...a);
@@ -131,8 +132,8 @@ async function waitIdle(maxSeconds = Number(process.env.WAIT_IDLE ?? 600)) {
 
 function nativeRun(model) {
   const r = spawnSync(`${ROOT}target/release/plumbing`, ['bench', '--model', model, '--prompt-file', PROMPT_FILE, '--runs', '1', '--tokens', String(N_PREDICT)],
-    { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.error) throw new Error(`target/release/plumbing: ${r.error.message} (./build.sh build)`);
+    { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'], timeout: TIMEOUT_S * 1e3 });
+  if (r.error) throw new Error(`target/release/plumbing: ${r.error.message}${r.error.code === 'ETIMEDOUT' ? ` (more than ${TIMEOUT_S} s)` : ' (./build.sh build)'}`);
   if (r.status !== 0) throw new Error(`plumbing bench ${r.signal ?? `exit ${r.status}`}: ${r.stderr}`);
   const j = JSON.parse(r.stdout);
   return { ...j.runs[0], kernels: j.kernels };
@@ -147,7 +148,9 @@ async function wasmRun(pkg, url, tokens, warmup) {
     const page = await b.context.newPage();
     page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
     await page.goto(new URL('models/manifest.json', BASE_URL).href);
-    return await page.evaluate(async ({ pkg, url, text, tokens, warmup }) => {
+    let timer;
+    const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no result after ${TIMEOUT_S} s`)), TIMEOUT_S * 1e3); });
+    return await Promise.race([timeout, page.evaluate(async ({ pkg, url, text, tokens, warmup }) => {
       const t0 = performance.now();
       const m = await import(pkg);
       await m.default();
@@ -180,7 +183,7 @@ async function wasmRun(pkg, url, tokens, warmup) {
       return { load_ms: loadMs, fetch_ms: fetched - t0, mem_after_load: memAfterLoad, mem_end: m.wasm_memory_bytes(),
         prompt_tokens: r.prompt_tokens, generated: r.generated, prefill_tok_s: r.prefill_tok_s, decode_tok_s: r.decode_tok_s,
         ttft_ms: r.ttft_ms, text: r.text, kernels: JSON.parse(m.build_info()).kernels };
-    }, { pkg, url, text: TEXT, tokens, warmup });
+    }, { pkg, url, text: TEXT, tokens, warmup })]).finally(() => clearTimeout(timer));
   } catch (e) {
     // A panic in the engine is a wasm trap ("unreachable"); the panic's message went to the console.
     throw new Error([e.message, ...problems].join('\n'));

@@ -57,7 +57,7 @@ export function llamaCpp({ root, shared, out, log, probeModel }) {
 
   const call = (model, extra = []) => spawnSync(python, [script, '--model', model, '--runs', '1', '--threads', '1',
     '--wait-idle', '0', '--max-retries', '0', '--out-dir', raw, ...extra],
-  { encoding: 'utf8', maxBuffer: 1 << 26, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  { encoding: 'utf8', maxBuffer: 1 << 26, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 600e3 });
 
   // The probe: prefill (where AMX would run) and one token.
   const cpuFlags = (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').trim().split(/\s+/);
@@ -84,6 +84,7 @@ export function llamaCpp({ root, shared, out, log, probeModel }) {
     /** One measurement of `model`: {load_ms, prompt_tokens, generated, prefill_tok_s, decode_tok_s, text, ...}. */
     run(model) {
       const r = call(model);
+      if (r.error) throw new Error(`llama.cpp bench.py: ${r.error.message}`);
       if (r.status !== 0) throw new Error(`llama.cpp bench.py ${r.signal ?? `exit ${r.status}`}: ${tail(r.stderr)}`);
       const j = JSON.parse(r.stdout);
       info.system_info ??= j.versions?.llama_cpp_system_info;
