@@ -256,3 +256,120 @@ describe('the page, on the real model', { timeout: 600_000 }, () => {
     assert.deepEqual(page.problems, [], 'no console errors, CSP violations or failed requests');
   });
 });
+
+// The block view of a K-quant file: models/quants/ (scripts/quants.sh makes it with llama.cpp's
+// quantizer), loaded into the page as a file of one's own. The super-block's d and dmin, the
+// sub-blocks' scales and minimums, and each code must give back the value shown beside it with
+// ggml's own f32 arithmetic; the bytes by type must be plumbing inspect's.
+const KQ = join(ROOT, 'models/quants/SmolLM2-135M-Instruct.Q4_K_M.gguf');
+
+describe('the page, on a Q4_K_M file', { timeout: 600_000 }, () => {
+  const absent = !existsSync(KQ) && `${KQ} is absent: run scripts/quants.sh to make it`;
+  let browser, page, inspect;
+  const f = Math.fround;
+
+  before(async () => {
+    if (absent) return;
+    inspect = cli('inspect', '--model', KQ, '--json');
+    browser = await launch({ viewport: { width: 1400, height: 1000 } });
+    page = await openPage(browser.context, '');
+    await waitForModel(page);
+    await page.setInputFiles('#file-input', KQ);
+    await page.waitForFunction(() => document.getElementById('loader').dataset.state === 'loading', null, { timeout: 10_000 }).catch(() => {});
+    await page.waitForFunction(() => ['done', 'error'].includes(document.getElementById('loader').dataset.state), null, { timeout: 120_000 });
+    assert.equal(await page.$eval('#loader', (e) => e.dataset.state), 'done', await page.$eval('#load-error', (e) => e.textContent));
+  });
+
+  after(async () => { await browser?.close(); });
+
+  async function openBlock(name, row, block) {
+    await page.click(`tr[data-name="${name}"]`);
+    await page.waitForFunction((n) => {
+      const d = document.getElementById('tensor-detail');
+      return d.dataset.state === 'ready' && d.dataset.tensor === n;
+    }, name, { timeout: 60_000 });
+    await page.fill('#blk-row', String(row));
+    await page.fill('#blk-block', String(block));
+    await page.$eval('#blk-block', (e) => e.dispatchEvent(new Event('change')));
+    await page.waitForFunction(([r, b]) => {
+      const h = document.querySelector('#block .head')?.textContent ?? '';
+      return h.startsWith(`row ${r}block ${b} `) && document.querySelectorAll('#block .cell').length === 256;
+    }, [row, block], { timeout: 30_000 });
+    return page.$eval('#block', (box) => ({
+      type: box.dataset.type, d: Number(box.dataset.d), dmin: box.dataset.dmin == null ? null : Number(box.dataset.dmin),
+      formula: box.querySelector('.formula')?.textContent ?? '',
+      explain: document.getElementById('blk-explain').textContent,
+      sc: [...box.querySelectorAll('.subs .sc')].map((c) => Number(c.dataset.value)),
+      mn: [...box.querySelectorAll('.subs .mn')].map((c) => Number(c.dataset.value)),
+      subs: [...box.querySelectorAll('.sub')].map((s) => ({
+        sc: Number(s.dataset.sc), m: s.dataset.m == null ? null : Number(s.dataset.m),
+        cells: [...s.querySelectorAll('.cell')].map((c) => [Number(c.dataset.code), Number(c.dataset.value)]),
+      })),
+    }));
+  }
+
+  it('breaks the file down by type: bytes and tensors per type as plumbing inspect counts them', { skip: absent }, async () => {
+    const want = {};
+    for (const t of inspect.tensors) {
+      want[t.type] ??= { bytes: 0, count: 0 };
+      want[t.type].bytes += t.bytes;
+      want[t.type].count += 1;
+    }
+    const shown = await page.$$eval('#bytes-type-legend tbody tr[data-type]', (rs) => Object.fromEntries(rs.map((r) => [r.dataset.type, { bytes: Number(r.dataset.bytes), count: Number(r.dataset.count) }])));
+    assert.deepEqual(shown, want);
+    assert.ok(want.Q4_K && want.Q6_K, `the file has Q4_K and Q6_K tensors: ${Object.keys(want)}`);
+    const segs = await page.$$eval('#bytes-type-bar [data-type]', (ss) => ss.map((s) => s.dataset.type));
+    assert.deepEqual([...segs].sort(), Object.keys(want).sort());
+    // The type filter: only Q4_K rows, as many as the file has.
+    await page.selectOption('#tensor-type', 'Q4_K');
+    const types = await page.$$eval('tr[data-testid="tensor-row"]', (rs) => rs.map((r) => r.querySelector('td.type').textContent));
+    assert.equal(types.length, want.Q4_K.count);
+    assert.ok(types.every((t) => t === 'Q4_K'), types.join(','));
+    await page.selectOption('#tensor-type', '');
+    assert.equal(await page.$$eval('tr[data-testid="tensor-row"]', (rs) => rs.length), inspect.tensors.length);
+  });
+
+  it('shows a Q4_K block: d, dmin, 8 six-bit scales and minimums, and d·sc·q − dmin·m for each code', { skip: absent }, async () => {
+    const t = inspect.tensors.find((x) => x.type === 'Q4_K');
+    const b = await openBlock(t.name, 7, 2);
+    assert.equal(b.type, 'Q4_K');
+    assert.equal(b.formula, 'weight = d · sc · q − dmin · m');
+    assert.match(b.explain, /8 sub-blocks of 32 weights, each with a 6-bit scale sc and a 6-bit minimum m/);
+    assert.equal(b.sc.length, 8);
+    assert.equal(b.mn.length, 8);
+    assert.ok([...b.sc, ...b.mn].every((x) => Number.isInteger(x) && x >= 0 && x < 64), `${b.sc} / ${b.mn}`);
+    assert.ok(b.d > 0 && b.dmin != null, `d ${b.d}, dmin ${b.dmin}`);
+    assert.equal(b.subs.length, 8);
+    b.subs.forEach((s, j) => {
+      assert.deepEqual([s.sc, s.m], [b.sc[j], b.mn[j]], `sub-block ${j} is labelled with its scale and minimum`);
+      assert.equal(s.cells.length, 32);
+      // ggml's dequantize_row_q4_K, in f32: (d·sc)·q − (dmin·m).
+      const d1 = f(b.d * s.sc), m1 = f(b.dmin * s.m);
+      for (const [q, v] of s.cells) {
+        assert.ok(q >= 0 && q < 16, `code ${q}`);
+        assert.ok(f(f(d1 * q) - m1) === f(v), `sub-block ${j}: ${b.d}·${s.sc}·${q} − ${b.dmin}·${s.m} vs ${v}`);
+      }
+    });
+  });
+
+  it('shows a Q6_K block: d, 16 signed 8-bit scales, and d·sc·(q − 32) for each code', { skip: absent }, async () => {
+    const t = inspect.tensors.find((x) => x.type === 'Q6_K');
+    const b = await openBlock(t.name, 7, 2);
+    assert.equal(b.type, 'Q6_K');
+    assert.equal(b.formula, 'weight = d · sc · (q − 32)');
+    assert.equal(b.sc.length, 16);
+    assert.equal(b.mn.length, 0, 'Q6_K has no minimums');
+    assert.ok(b.sc.every((x) => Number.isInteger(x) && x >= -128 && x < 128), `${b.sc}`);
+    assert.equal(b.subs.length, 16);
+    b.subs.forEach((s, j) => {
+      assert.equal(s.cells.length, 16);
+      const d1 = f(b.d * s.sc);
+      // (=== : a zero's sign does not survive the page's data attributes, -0 reads "0")
+      for (const [q, v] of s.cells) {
+        assert.ok(q >= 0 && q < 64, `code ${q}`);
+        assert.ok(f(d1 * (q - 32)) === f(v), `sub-block ${j}: ${b.d}·${s.sc}·(${q} − 32) vs ${v}`);
+      }
+    });
+    assert.deepEqual(page.problems, [], 'no console errors, CSP violations or failed requests');
+  });
+});

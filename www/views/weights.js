@@ -1,9 +1,12 @@
 // The weights view: what the GGUF header says (facts, all metadata), where the file's bytes go,
 // and the table of every tensor (sortable, filterable, grouped by layer, keyboard-navigable).
 // Picking a row hands the tensor to views/tensor.js. Each tensor's group (embedding, attention,
-// mlp, norm, output, other) and layer come from the engine's info. DOM: the Weights panel's
-// #file-lede, #facts, #metadata, #meta-count, #bytes-bar, #bytes-legend, #tensors, #tensor-count,
-// #tensor-filter, #group-layers.
+// mlp, norm, output, other), layer, type and block geometry come from the engine's info. The bytes
+// are broken down twice: by part of the model and by weight type (bytes, tensors, bits per
+// weight); the table filters by text and by type. DOM: the Weights panel's #file-lede, #facts,
+// #metadata, #meta-count, #bytes-bar, #bytes-legend, #tensors, #tensor-count, #tensor-filter,
+// #group-layers, and what this view adds next to them (#bytes-type-bar, #bytes-type-legend,
+// #tensor-type).
 
 import { el } from '../components/util.js';
 import { fmtBytes, fmtInt, fmtNum, fmtPct } from '../format.js';
@@ -25,6 +28,7 @@ export function weightsView({ onSelect }) {
   let sort = { key: 'name', dir: 1 };
   const collapsed = new Set();
   const table = $('tensors');
+  const { typeBar, typeLegend, typeSelect } = addTypeParts();
 
   function metaValue(key) {
     return info.metadata?.find((m) => m.key === key)?.value;
@@ -40,6 +44,7 @@ export function weightsView({ onSelect }) {
       ['file', `${fmtBytes(info.file_bytes)} · GGUF v${info.gguf_version}`],
       ['parameters', `${fmtInt(params)} (${(params / 1e6).toFixed(1)} M)`],
       ['tensors', fmtInt(info.tensors.length)],
+      ['weight types', byType().map((x) => `${x.type} (${x.count})`).join(', ')],
       ['layers', c.n_layer],
       ['attention heads', `${c.n_head} query · ${c.n_head_kv} key/value`],
       ['head size', c.head_dim],
@@ -58,7 +63,7 @@ export function weightsView({ onSelect }) {
     for (const [k, v] of rows) {
       const d = el('div');
       d.append(el('dt', '', k), el('dd', '', String(v)));
-      if (k === 'special ids') d.className = 'wide';
+      if (k === 'special ids' || k === 'weight types') d.className = 'wide';
       dl.append(d);
     }
     $('file-lede').textContent = `${info.name ?? 'The model'} as stored in this GGUF file: what the header says about itself.`;
@@ -113,6 +118,80 @@ export function weightsView({ onSelect }) {
     }
     bar.setAttribute('aria-label', `Share of the file: ${CATEGORIES.filter(([k]) => sums[k])
       .map(([k, l]) => `${l} ${fmtPct(sums[k] / file)}`).join(', ')}`);
+    renderTypes();
+  }
+
+  /** The tensors per ggml type: bytes, count and bits per weight (the engine's block geometry),
+   * the most bytes first. */
+  function byType() {
+    const m = new Map();
+    for (const t of info.tensors) {
+      const e = m.get(t.type) ?? { type: t.type, bytes: 0, count: 0, params: 0, bits: (t.block.bytes * 8) / t.block.elements };
+      e.bytes += t.bytes;
+      e.count += 1;
+      e.params += t.n_params;
+      m.set(t.type, e);
+    }
+    return [...m.values()].sort((a, b) => b.bytes - a.bytes || a.type.localeCompare(b.type));
+  }
+
+  function renderTypes() {
+    const file = info.file_bytes;
+    const types = byType();
+    typeBar.replaceChildren();
+    typeLegend.tBodies[0].replaceChildren();
+    for (const x of types) {
+      const share = x.bytes / file;
+      const seg = el('span', typeClass(x.type));
+      seg.dataset.type = x.type;
+      seg.style.flexBasis = `${share * 100}%`;
+      seg.title = `${x.type}: ${x.count} tensors, ${fmtBytes(x.bytes)} (${fmtPct(share)}), ${fmtNum(x.bits, 5)} bits per weight`;
+      if (share > 0.06) seg.append(el('span', 'seg-label', x.type));
+      typeBar.append(seg);
+      const tr = el('tr');
+      tr.dataset.type = x.type;
+      tr.dataset.bytes = String(x.bytes);
+      tr.dataset.count = String(x.count);
+      const pick = el('button', 'type-pick');
+      pick.type = 'button';
+      pick.title = `Show only the ${x.type} tensors in the table (again: every type)`;
+      pick.append(el('span', `sw ${typeClass(x.type)}`), el('span', 'mono', x.type));
+      pick.addEventListener('click', () => {
+        typeSelect.value = typeSelect.value === x.type ? '' : x.type;
+        renderTable();
+      });
+      const th = el('th');
+      th.scope = 'row';
+      th.append(pick);
+      tr.append(th, el('td', 'num', fmtNum(x.bits, 5)), el('td', 'num', fmtInt(x.count)), el('td', 'num', fmtInt(x.params)),
+        el('td', 'num', fmtBytes(x.bytes)), el('td', 'num', fmtPct(share)));
+      typeLegend.tBodies[0].append(tr);
+    }
+    // The bytes that are no tensor's, so that the bar is the whole file as the one above is.
+    const rest = file - types.reduce((s, x) => s + x.bytes, 0);
+    if (rest > 0) {
+      const seg = el('span', 'cat-header');
+      seg.style.flexBasis = `${(rest / file) * 100}%`;
+      seg.title = `header, metadata, vocabulary (no tensor's): ${fmtBytes(rest)} (${fmtPct(rest / file)})`;
+      typeBar.append(seg);
+      const tr = el('tr', 'rest');
+      const th = el('th');
+      th.scope = 'row';
+      th.colSpan = 4;
+      th.append(el('span', 'sw cat-header'), document.createTextNode(' header, metadata, vocabulary (no tensor)'));
+      tr.append(th, el('td', 'num', fmtBytes(rest)), el('td', 'num', fmtPct(rest / file)));
+      typeLegend.tBodies[0].append(tr);
+    }
+    typeBar.setAttribute('aria-label', `Share of the file by weight type: ${types.map((x) => `${x.type} ${fmtPct(x.bytes / file)} (${x.count} tensors)`).join(', ')}`);
+    const keep = typeSelect.value;
+    typeSelect.replaceChildren(el('option', '', `every type (${info.tensors.length})`));
+    typeSelect.options[0].value = '';
+    for (const x of types) {
+      const o = el('option', '', `${x.type} (${x.count})`);
+      o.value = x.type;
+      typeSelect.append(o);
+    }
+    typeSelect.value = types.some((x) => x.type === keep) ? keep : '';
   }
 
   // ------------------------------------------------------------ the tensor table
@@ -120,6 +199,7 @@ export function weightsView({ onSelect }) {
   function renderTable() {
     for (const tb of [...table.tBodies]) tb.remove();
     const filter = $('tensor-filter').value.trim().toLowerCase();
+    const only = typeSelect.value;
     const grouped = $('group-layers').checked;
     const { key, dir } = sort;
     const cmp = (a, b) => {
@@ -129,8 +209,10 @@ export function weightsView({ onSelect }) {
       else r = a[key] - b[key];
       return r * dir || a.index - b.index;
     };
-    const rows = tensors.filter((t) => !filter || t.name.toLowerCase().includes(filter) || t.type.toLowerCase().includes(filter));
-    $('tensor-count').textContent = filter ? `(${rows.length} of ${tensors.length})` : `(${tensors.length})`;
+    const rows = tensors.filter((t) => (!only || t.type === only)
+      && (!filter || t.name.toLowerCase().includes(filter) || t.type.toLowerCase().includes(filter)));
+    $('tensor-count').textContent = filter || only ? `(${rows.length} of ${tensors.length})` : `(${tensors.length})`;
+    for (const tr of typeLegend.tBodies[0].rows) tr.classList.toggle('on', tr.dataset.type === only);
 
     // Grouped: the tensors outside the layers first, then layer by layer.
     const groups = new Map();
@@ -191,7 +273,7 @@ export function weightsView({ onSelect }) {
       name.append(el('span', 'pre', t.name.slice(0, dot + 1)), document.createTextNode(t.name.slice(dot + 1)));
     } else name.textContent = t.name;
     const type = el('td', 'type');
-    type.append(el('span', '', t.type));
+    type.append(el('span', typeClass(t.type), t.type));
     const share = el('td', 'num share-cell');
     const s = el('span', 'share');
     const i = el('i');
@@ -247,6 +329,7 @@ export function weightsView({ onSelect }) {
   });
   $('tensor-filter').addEventListener('input', () => renderTable());
   $('group-layers').addEventListener('change', () => renderTable());
+  typeSelect.addEventListener('change', () => renderTable());
 
   return {
     /** A model was loaded: draw its facts, metadata, bytes and tensors; pick a first tensor. */
@@ -263,4 +346,40 @@ export function weightsView({ onSelect }) {
       if (first && !selected) select(first.name);
     },
   };
+}
+
+/** The class that colours a ggml type (style.css: .ty-F32 ... .ty-Q6_K; .ty-other for any other). */
+const TYPES = new Set(['F32', 'F16', 'BF16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K']);
+function typeClass(type) { return TYPES.has(type) ? `ty ty-${type}` : 'ty ty-other'; }
+
+/** Adds, once, the bar and legend of bytes by type below the bar by part, and the type filter
+ * next to the text filter. */
+function addTypeParts() {
+  const legend = $('bytes-legend');
+  const card = legend.parentElement;
+  const cap = (text) => el('h3', 'bar-cap', text);
+  $('bytes-bar').before(cap('By part of the model'));
+  const typeBar = el('div', 'bytes-bar by-type');
+  typeBar.id = 'bytes-type-bar';
+  typeBar.setAttribute('data-testid', 'bytes-by-type');
+  typeBar.setAttribute('role', 'img');
+  const typeLegend = el('table', 'type-table');
+  typeLegend.id = 'bytes-type-legend';
+  typeLegend.setAttribute('data-testid', 'bytes-type-table');
+  const head = el('tr');
+  for (const [h, num] of [['type', false], ['bits/weight', true], ['tensors', true], ['parameters', true], ['bytes', true], ['share', true]]) {
+    const th = el('th', num ? 'num' : '', h);
+    th.scope = 'col';
+    head.append(th);
+  }
+  typeLegend.append(el('thead'), el('tbody'));
+  typeLegend.tHead.append(head);
+  card.append(cap('By weight type'), typeBar, typeLegend);
+  const label = el('label', 'inline');
+  label.append(el('span', 'sr-only', 'Only tensors of type'));
+  const typeSelect = el('select');
+  typeSelect.id = 'tensor-type';
+  label.append(typeSelect);
+  $('tensor-filter').closest('label').before(label);
+  return { typeBar, typeLegend, typeSelect };
 }
