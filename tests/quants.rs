@@ -129,14 +129,22 @@ struct CaseStats {
     p99: f32,
     strong: (usize, usize),
     medium: (usize, usize),
+    /// Where the top-1 differs with margin >= 0.3: (position, llama.cpp's margin, ours, theirs).
+    disagree: Vec<(usize, f64, u32, u32)>,
+    /// The largest offset-removed difference: (position, id, value).
+    worst: (usize, u32, f32),
 }
 
 impl CaseStats {
     fn line(&self) -> String {
-        format!(
-            "{}: median |Δ| {:.3}, offset-removed p99 {:.3}, top-1 {}/{} (margin ≥ 1), {}/{} (margin ≥ 0.3)",
-            self.name, self.med, self.p99, self.strong.0, self.strong.1, self.medium.0, self.medium.1
-        )
+        let mut s = format!(
+            "{}: median |Δ| {:.3}, offset-removed p99 {:.3} (max {:.3} at position {}, id {}), top-1 {}/{} (margin ≥ 1), {}/{} (margin ≥ 0.3)",
+            self.name, self.med, self.p99, self.worst.2, self.worst.0, self.worst.1, self.strong.0, self.strong.1, self.medium.0, self.medium.1
+        );
+        for (i, m, ours, theirs) in &self.disagree {
+            s += &format!("; at position {i} (margin {m}) ours {ours}, llama.cpp {theirs}");
+        }
+        s
     }
 
     fn failures(&self) -> Vec<String> {
@@ -175,6 +183,7 @@ fn teacher_forced(e: &mut Engine, r: &Value) -> Result<Vec<CaseStats>, String> {
         e.prefill(0).map_err(|err| format!("{name}: prefill: {err}"))?;
         let (mut abs, mut centred) = (Vec::new(), Vec::new());
         let (mut strong, mut strong_ok, mut medium, mut medium_ok) = (0, 0, 0, 0);
+        let (mut disagree, mut worst) = (Vec::new(), (0, 0, 0f32));
         for (i, p) in positions.iter().enumerate() {
             let logits = e.next_logits().ok_or_else(|| format!("{name}: no logits at position {i}"))?.to_vec();
             let ids = common::ids(&p["top_ids"]);
@@ -183,6 +192,11 @@ fn teacher_forced(e: &mut Engine, r: &Value) -> Result<Vec<CaseStats>, String> {
             let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
             abs.extend(diffs.iter().map(|d| d.abs()));
             centred.extend(diffs.iter().map(|d| (d - mean).abs()));
+            for (&id, d) in ids.iter().zip(&diffs) {
+                if (d - mean).abs() > worst.2 {
+                    worst = (i, id, (d - mean).abs());
+                }
+            }
             let ours_top1 = (0..logits.len() as u32)
                 .filter(|id| !eog.contains(id))
                 .max_by(|a, b| logits[*a as usize].total_cmp(&logits[*b as usize]))
@@ -196,6 +210,9 @@ fn teacher_forced(e: &mut Engine, r: &Value) -> Result<Vec<CaseStats>, String> {
             if margin >= 0.3 {
                 medium += 1;
                 medium_ok += (ours_top1 == chosen) as usize;
+                if ours_top1 != chosen {
+                    disagree.push((i, margin, ours_top1, chosen));
+                }
             }
             let step = e.step_with(Some(forced[i])).map_err(|err| format!("{name}: step {i}: {err}"))?;
             if step.id != forced[i] {
@@ -208,6 +225,8 @@ fn teacher_forced(e: &mut Engine, r: &Value) -> Result<Vec<CaseStats>, String> {
             p99: percentile(&mut centred, 0.99),
             strong: (strong_ok, strong),
             medium: (medium_ok, medium),
+            disagree,
+            worst,
         });
     }
     Ok(out)
