@@ -85,6 +85,13 @@ fn prod16(c: v128, x: v128) -> v128 {
     return i16x8_add(i16x8_extmul_low_i8x16(c, x), i16x8_extmul_high_i8x16(c, x));
 }
 
+/// Bits 2j, 2j + 1 of each byte of q. Shifted as u16 lanes (one instruction where u8 lanes take
+/// two): what comes down from the byte above lands at bit 8 − 2j >= 2 and is masked off.
+#[inline(always)]
+fn two_bits(q: v128, j: usize) -> v128 {
+    v128_and(u16x8_shr(q, 2 * j as u32), u8x16_splat(3))
+}
+
 /// Σ_j sc_j · Σ_{i in j} code_i·x_i over the super-block, four i32 partial sums per token.
 /// `codes(h, j, s, q)` gives sub-block 8h + 2j + s's 16 codes from the 16 qs bytes q of (h, s).
 #[inline(always)]
@@ -136,8 +143,7 @@ impl KBlock for BlockQ2K {
         let mn8 = u8x16_shr(sv, 4);
         let sc = splat_scales(u16x8_extend_low_u8x16(sc8), u16x8_extend_high_u8x16(sc8));
         let (mlo, mhi) = (u16x8_extend_low_u8x16(mn8), u16x8_extend_high_u8x16(mn8));
-        let three = u8x16_splat(3);
-        let acc = products(&self.qs, &sc, x, |_, j, _, q| v128_and(u8x16_shr(q, 2 * j as u32), three));
+        let acc = products(&self.qs, &sc, x, |_, j, _, q| two_bits(q, j));
         let mut sm = [i32x4_splat(0); NT];
         for t in 0..NT {
             sm[t] = with_bsums(mlo, mhi, x[t]);
@@ -161,12 +167,13 @@ impl KBlock for BlockQ3K {
         let sc = splat_scales(slo, shi);
         // SAFETY: hmask is 32 bytes: two loads at 0 and 16.
         let hm = unsafe { [ld(self.hmask.as_ptr(), 0), ld(self.hmask.as_ptr(), 16)] };
-        let (three, four) = (u8x16_splat(3), u8x16_splat(4));
-        // Code = low 2 bits | hmask bit (4h + j) moved to bit 2.
+        let four = u8x16_splat(4);
+        // Code = low 2 bits | hmask bit (4h + j) moved to bit 2. Shifted as u16 lanes: of each
+        // byte, the kept bit 2 comes from the same byte (the shifts are at most 5 right, 2 left).
         let acc = products(&self.qs, &sc, x, |h, j, s, q| {
             let b = (4 * h + j) as u32;
-            let hb = if b >= 2 { u8x16_shr(hm[s], b - 2) } else { i8x16_shl(hm[s], 2 - b) };
-            v128_or(v128_and(u8x16_shr(q, 2 * j as u32), three), v128_and(hb, four))
+            let hb = if b >= 2 { u16x8_shr(hm[s], b - 2) } else { i16x8_shl(hm[s], 2 - b) };
+            v128_or(two_bits(q, j), v128_and(hb, four))
         });
         let mut si = [i32x4_splat(0); NT];
         for t in 0..NT {
