@@ -250,7 +250,7 @@ export function weightsView({ onSelect }) {
     b.setAttribute('aria-expanded', String(!collapsed.has(gkey)));
     const bytes = list.reduce((s, t) => s + t.bytes, 0), params = list.reduce((s, t) => s + t.n_params, 0);
     b.append(el('span', 'chev', '▾'), el('span', '', layer == null ? 'outside the layers' : `layer ${layer}`),
-      el('span', 'g-meta', `${list.length} tensors · ${fmtInt(params)} params · ${fmtBytes(bytes)}`));
+      el('span', 'g-meta', `${list.length} tensor${list.length === 1 ? '' : 's'} · ${fmtInt(params)} params · ${fmtBytes(bytes)}`));
     b.addEventListener('click', () => {
       const now = !tb.classList.toggle('collapsed');
       b.setAttribute('aria-expanded', String(now));
