@@ -289,7 +289,7 @@ function explain(b, type, n, nbytes) {
     const bits = b.sub_bits ? `${b.sub_bits}-bit ` : '';
     parts.push(`${subSc.length} sub-blocks of ${b.sub_len} weights, each with a ${bits}scale sc${subMin.length ? ` and a ${bits}minimum m` : ''}`);
   }
-  parts.push(`${n} ${b.code_bits}-bit codes q`);
+  parts.push(`${n} codes q of ${b.code_bits} bits each`);
   const own = subSc.length ? (subMin.length ? ', where sc and m are its sub-block\'s scale and minimum' : ', where sc is its sub-block\'s scale') : '';
   return `${type} stores ${n} weights in ${nbytes} bytes: ${and(parts, subSc.length ? '; ' : ', ')}. Each weight is ${b.formula}${own}.`;
 }
