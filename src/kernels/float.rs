@@ -169,6 +169,7 @@ mod arch {
 mod arch {
     use core::arch::wasm32::*;
 
+    use super::super::simd128::f16x4_top;
     use super::*;
 
     /// 16 consecutive weights as four f32x4, converted exactly.
@@ -194,20 +195,12 @@ mod arch {
         if H { i16x8_shuffle::<0, 12, 1, 13, 2, 14, 3, 15>(z, v) } else { i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(z, v) }
     }
 
-    /// f16 bits in the top halves of u32 lanes to f32, exactly as kernels::f16_to_f32: shifted
-    /// arithmetically by 3, the sign stays in bit 31 and exponent and mantissa land where an f32
-    /// has them (the value times 2^-112, exact); times 2^112 it is the f16's value.
-    #[inline(always)]
-    fn f16_top(h: v128) -> v128 {
-        f32x4_mul(v128_and(i32x4_shr(h, 3), u32x4_splat(0x8fff_ffff)), f32x4_splat(f32::from_bits(0x7780_0000)))
-    }
-
     impl Wide for F16 {
         #[inline(always)]
         unsafe fn load16(p: *const F16) -> [v128; 4] {
             // SAFETY: the caller's contract (16 × 2 bytes); v128_load needs no alignment.
             let (a, b) = unsafe { (v128_load(p as *const v128), v128_load(p.add(8) as *const v128)) };
-            [f16_top(top_halves::<false>(a)), f16_top(top_halves::<true>(a)), f16_top(top_halves::<false>(b)), f16_top(top_halves::<true>(b))]
+            [f16x4_top(top_halves::<false>(a)), f16x4_top(top_halves::<true>(a)), f16x4_top(top_halves::<false>(b)), f16x4_top(top_halves::<true>(b))]
         }
     }
 
@@ -299,7 +292,7 @@ mod arch {
         unsafe { _mm256_cvtph_ps(h) }
     }
 
-    /// Eight f16 to f32 without F16C, exactly as kernels::f16_to_f32 (see simd128.rs's f16x4):
+    /// Eight f16 to f32 without F16C, exactly as kernels::f16_to_f32 (see simd128.rs's f16x4_top):
     /// in the top halves of i32 lanes, shifted arithmetically by 3, masked, times 2^112.
     #[cfg(not(target_feature = "f16c"))]
     #[inline(always)]

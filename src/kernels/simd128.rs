@@ -85,11 +85,13 @@ fn hadd(a: v128, b: v128) -> v128 {
     i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(a, b), i32x4_shuffle::<1, 3, 5, 7>(a, b))
 }
 
-/// Four f16 values (in the low half of u32 lanes) to f32, exactly as kernels::f16_to_f32.
+/// Four f16 values in the top halves of u32 lanes (the low halves are ignored) to f32, exactly
+/// as kernels::f16_to_f32: shifted arithmetically by 3, the sign stays in bit 31 and exponent
+/// and mantissa land where an f32 has them (the value times 2^-112, exact; the low halves'
+/// bits masked off); times 2^112 it is the f16's value, subnormals included.
 #[inline(always)]
-fn f16x4(h: v128) -> v128 {
-    let mag = f32x4_mul(i32x4_shl(v128_and(h, u32x4_splat(0x7fff)), 13), f32x4_splat(f32::from_bits(0x7780_0000)));
-    v128_or(mag, i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16))
+pub(crate) fn f16x4_top(h: v128) -> v128 {
+    f32x4_mul(v128_and(i32x4_shr(h, 3), u32x4_splat(0x8fff_e000)), f32x4_splat(f32::from_bits(0x7780_0000)))
 }
 
 #[inline(always)]
@@ -341,8 +343,8 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Prepar
     // Built in registers (a round trip through memory would stall store forwarding).
     let sb = |k: usize| if k < CNT { wb[k].scale_bits() } else { 0 };
     let bits = u32x4(sb(0), sb(1), sb(2), sb(3));
-    let dw4 = f16x4(bits);
-    let mw4 = f16x4(u32x4_shr(bits, 16));
+    let dw4 = f16x4_top(i32x4_shl(bits, 16));
+    let mw4 = f16x4_top(bits);
     for j in 0..NT {
         let mut si = hadd(u[j][0], u[j][1]);
         let i = (t0 + j) * x.nbp + g;
