@@ -1,11 +1,13 @@
 //! Q2_K and Q3_K × Q8_K with WebAssembly SIMD128: the same results as the scalar kernels of
 //! kq23/mod.rs, bit for bit (the float part four super-blocks wide in the fixed order).
 //!
-//! One sub-block (16 codes, 16 activation bytes) at a time: the 16 byte products summed in pairs
-//! to eight i16 (at most 2·7·127: exact), then i32x4.dot_i16x8 with the sub-block's scale in
-//! every lane. Plain SIMD128 forms the products with i16x8.extmul_{low,high}_i8x16; built with
-//! relaxed-simd, i16x8.relaxed_dot_i8x16_i7x16 does it in one instruction, exact here because the
-//! codes are the 7-bit operand (Q2_K 0..3; Q3_K taken as q + 4 in 0..7). Q3_K's 4·Σ_j sc_j·bsums_j
+//! One sub-block (16 codes, 16 activation bytes) at a time, into four exact i32 sums (sub_dot).
+//! Built with relaxed-simd: the 16 byte products summed in pairs by one
+//! i16x8.relaxed_dot_i8x16_i7x16, exact because the codes are the 7-bit operand (Q2_K 0..3;
+//! Q3_K taken as q + 4 in 0..7), then i32x4.dot_i16x8 with the sub-block's scale in every lane.
+//! Plain SIMD128 has no 8-bit multiply-add: the codes of even and odd bytes, times the scale, as
+//! i16 lanes (once per weight block), against x's even and odd bytes sign-extended in place, two
+//! i32x4.dot_i16x8 per sub-block. Q3_K's 4·Σ_j sc_j·bsums_j
 //! is then taken off the integer sum; Q2_K's minimums are Σ_j m_j·bsums_j. Each super-block's
 //! sums are reduced to one i32 exactly, four super-blocks in four lanes, and only then scaled.
 //! Up to four tokens share each decoded super-block.
@@ -76,13 +78,27 @@ fn splat_scales(lo: v128, hi: v128) -> [v128; 16] {
     ]
 }
 
-/// The 16 products of codes c (0..7) and activations x, summed in pairs: eight exact i16.
+/// A sub-block's 16 codes c (0..7) and its scale (i16, in every lane), as `sub_dot` takes them.
+/// Relaxed: as they are. Plain SIMD128: the codes of the even and of the odd bytes as i16 lanes,
+/// times the scale (at most 7·32 in magnitude: exact), made once per weight block for all tokens.
 #[inline(always)]
-fn prod16(c: v128, x: v128) -> v128 {
+fn sub_prep(c: v128, scv: v128) -> [v128; 2] {
     #[cfg(target_feature = "relaxed-simd")]
-    return i16x8_relaxed_dot_i8x16_i7x16(x, c);
+    return [c, scv];
     #[cfg(not(target_feature = "relaxed-simd"))]
-    return i16x8_add(i16x8_extmul_low_i8x16(c, x), i16x8_extmul_high_i8x16(c, x));
+    return [i16x8_mul(v128_and(c, u16x8_splat(0x00ff)), scv), i16x8_mul(u16x8_shr(c, 8), scv)];
+}
+
+/// sc · Σ c_i·x_i over one sub-block, as four exact i32 partial sums. Relaxed: the 16 byte
+/// products summed in pairs by i16x8.relaxed_dot_i8x16_i7x16 (exact: the codes are the 7-bit
+/// operand, the pair sums at most 2·7·127), then i32x4.dot_i16x8 with the scale. Plain: x's even
+/// and odd bytes sign-extended in place to i16 lanes, then i32x4.dot_i16x8 with the scaled codes.
+#[inline(always)]
+fn sub_dot(p: &[v128; 2], x: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    return i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(x, p[0]), p[1]);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return i32x4_add(i32x4_dot_i16x8(p[0], i16x8_shr(i16x8_shl(x, 8), 8)), i32x4_dot_i16x8(p[1], i16x8_shr(x, 8)));
 }
 
 /// Bits 2j, 2j + 1 of each byte of q. Shifted as u16 lanes (one instruction where u8 lanes take
@@ -102,13 +118,12 @@ fn products<const NT: usize>(qs: &[u8; 64], sc: &[v128; 16], x: &[&BlockQ8K; NT]
             // SAFETY: qs is 64 bytes and 32h + 16s + 16 <= 64.
             let q = unsafe { ld(qs.as_ptr(), 32 * h + 16 * s) };
             for j in 0..4 {
-                let c = codes(h, j, s, q);
+                let p = sub_prep(codes(h, j, s, q), sc[8 * h + 2 * j + s]);
                 let at = 128 * h + 32 * j + 16 * s;
-                let scv = sc[8 * h + 2 * j + s];
                 for t in 0..NT {
                     // SAFETY: x's qs is 256 bytes and at + 16 <= 128 + 96 + 16 + 16 = 256.
                     let xv = unsafe { ld(x[t].qs.as_ptr() as *const u8, at) };
-                    acc[t] = i32x4_add(acc[t], i32x4_dot_i16x8(prod16(c, xv), scv));
+                    acc[t] = i32x4_add(acc[t], sub_dot(&p, xv));
                 }
             }
         }
