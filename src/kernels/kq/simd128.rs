@@ -236,21 +236,23 @@ impl KBlock for BlockQ6K {
             let lo4 = |v: v128| v128_and(v, m4);
             let hi4 = |v: v128| v128_and(u16x8_shr(v, 4), m4);
             // sub-block 8h + i: values 128h + 16i .. + 16 (the top bits from bits 2k, 2k+1 of qh;
-            // the bits that cross bytes in the 16-bit shifts are masked off)
-            let codes = [
-                v128_or(lo4(l[0]), v128_and(i16x8_shl(q[0], 4), m30)),
-                v128_or(lo4(l[1]), v128_and(i16x8_shl(q[1], 4), m30)),
-                v128_or(lo4(l[2]), v128_and(i16x8_shl(q[0], 2), m30)),
-                v128_or(lo4(l[3]), v128_and(i16x8_shl(q[1], 2), m30)),
-                v128_or(hi4(l[0]), v128_and(q[0], m30)),
-                v128_or(hi4(l[1]), v128_and(q[1], m30)),
-                v128_or(hi4(l[2]), v128_and(u16x8_shr(q[0], 2), m30)),
-                v128_or(hi4(l[3]), v128_and(u16x8_shr(q[1], 2), m30)),
-            ];
+            // the bits that cross bytes in the 16-bit shifts are masked off). Each made just
+            // before its products, so that few codes are live at once.
+            let code = |i: usize| match i {
+                0 => v128_or(lo4(l[0]), v128_and(i16x8_shl(q[0], 4), m30)),
+                1 => v128_or(lo4(l[1]), v128_and(i16x8_shl(q[1], 4), m30)),
+                2 => v128_or(lo4(l[2]), v128_and(i16x8_shl(q[0], 2), m30)),
+                3 => v128_or(lo4(l[3]), v128_and(i16x8_shl(q[1], 2), m30)),
+                4 => v128_or(hi4(l[0]), v128_and(q[0], m30)),
+                5 => v128_or(hi4(l[1]), v128_and(q[1], m30)),
+                6 => v128_or(hi4(l[2]), v128_and(u16x8_shr(q[0], 2), m30)),
+                _ => v128_or(hi4(l[3]), v128_and(u16x8_shr(q[1], 2), m30)),
+            };
             for i in 0..8 {
+                let c = code(i);
                 let s = i32x4_splat(self.scales[8 * h + i] as i32);
                 for j in 0..NT {
-                    acc[j] = i32x4_add(acc[j], i32x4_mul(dot_16(codes[i], &x[j], 128 * h + 16 * i), s));
+                    acc[j] = i32x4_add(acc[j], i32x4_mul(dot_16(c, &x[j], 128 * h + 16 * i), s));
                 }
             }
         }
