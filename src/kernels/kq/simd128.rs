@@ -1,11 +1,12 @@
 //! WebAssembly SIMD128 K-quant kernels: the same results as kq/scalar.rs, bit for bit.
 //!
 //! Plain SIMD128 has no 8-bit multiply-add: the codes are widened to i16 per super-block and the
-//! activations once per quantization (Prepared), and i32x4.dot_i16x8_s gives each sub-block's
-//! Σ q·x in four i32 lanes. Built with relaxed-simd, i32x4.relaxed_dot_i8x16_i7x16_add_s takes
-//! the bytes as they are: exact here because the codes, its second operand, are unsigned and
-//! below 128 (0..15, 0..31, 0..63). Either way each sub-block's lanes are multiplied by its scale
-//! (i32x4.mul, once per sub-block and token) and summed per super-block; Q6_K's offset of 32 is
+//! activations once per quantization (Prepared), i32x4.dot_i16x8_s gives each sub-block's Σ q·x
+//! in four i32 lanes, and an i32x4.mul by its scale (once per sub-block and token). Built with
+//! relaxed-simd, i16x8.relaxed_dot_i8x16_i7x16_s takes the bytes as they are (exact here because
+//! the codes, its second operand, are unsigned and below 128: 0..15, 0..31, 0..63) and gives i16
+//! pair sums; one i32x4.dot_i16x8_s with the scale in every i16 lane makes them sc·Σ q·x in i32
+//! lanes (ggml's AVX2 maddubs + madd). Either way the sub-blocks are summed per super-block; Q6_K's offset of 32 is
 //! taken off once per super-block with the activations' 16-value sums
 //! (Σ sc_j·Σ(q − 32)x = Σ sc_j·Σqx − 32·Σ sc_j·bsum_j), and the minimums of Q4_K and Q5_K are one
 //! i32x4.dot_i16x8_s of the 8 minimums with the 32-value sums. Four super-blocks fill the four
@@ -102,39 +103,53 @@ struct X<'a> {
     bsums: &'a [i16; 16],
 }
 
-/// Σ q·x of 16 codes (bytes 0..127) with 16 activation codes: four i32 lanes.
+/// 16 codes (bytes 0..127) times 16 activation codes: 8 i16 lanes, each the sum of two products
+/// (at most 2·63·127, no saturation).
 #[cfg(target_feature = "relaxed-simd")]
 #[inline(always)]
-fn dot16(q: v128, x: &BlockQ8K, at: usize, acc: v128) -> v128 {
+fn pairs16(q: v128, x: &BlockQ8K, at: usize) -> v128 {
     debug_assert!(at + 16 <= 256);
     // SAFETY: the callers pass at = 16i < 256 (constant offsets inside the super-block), so the
     // 16 bytes at `at` are inside qs (256 bytes).
-    i32x4_relaxed_dot_i8x16_i7x16_add(unsafe { ld(x.qs.as_ptr().add(at) as *const u8) }, q, acc)
+    i16x8_relaxed_dot_i8x16_i7x16(unsafe { ld(x.qs.as_ptr().add(at) as *const u8) }, q)
 }
 
-/// Σ q·x of 16 codes with 16 activation codes widened to i16 (w[at/8], w[at/8 + 1]).
+/// Σ q·x of 16 codes with 16 activation codes widened to i16 (w[at/8], w[at/8 + 1]): four i32
+/// lanes.
 #[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
 fn dot16(q: v128, w: &[v128], at: usize) -> v128 {
     i32x4_add(i32x4_dot_i16x8(u16x8_extend_low_u8x16(q), w[at / 8]), i32x4_dot_i16x8(u16x8_extend_high_u8x16(q), w[at / 8 + 1]))
 }
 
-/// Σ q·x of 32 values: codes q0 (values at..at+16) and q1 (at+16..at+32).
+/// A sub-block's scale as the products below take it: in every i32 lane (plain SIMD128: an
+/// i32x4.mul of the sums) or every i16 lane (relaxed: an i32x4.dot_i16x8 of the pair sums).
 #[inline(always)]
-fn dot32(q0: v128, q1: v128, x: &X, at: usize) -> v128 {
+fn splat_scale(s: i32) -> v128 {
     #[cfg(target_feature = "relaxed-simd")]
-    return dot16(q0, x.q, at, dot16(q1, x.q, at + 16, i32x4_splat(0)));
+    return i16x8_splat(s as i16);
     #[cfg(not(target_feature = "relaxed-simd"))]
-    return i32x4_add(dot16(q0, x.w, at), dot16(q1, x.w, at + 16));
+    return i32x4_splat(s);
 }
 
-/// Σ q·x of 16 values: codes q (values at..at+16).
+/// sc·Σ q·x of 32 values, four i32 lanes: codes q0 (values at..at+16) and q1 (at+16..at+32).
+/// Relaxed: the two halves' i16 pair sums added (at most 4·31·127, an i16), then one dot with
+/// the scale.
 #[inline(always)]
-fn dot_16(q: v128, x: &X, at: usize) -> v128 {
+fn scaled32(q0: v128, q1: v128, x: &X, at: usize, s: v128) -> v128 {
     #[cfg(target_feature = "relaxed-simd")]
-    return dot16(q, x.q, at, i32x4_splat(0));
+    return i32x4_dot_i16x8(i16x8_add(pairs16(q0, x.q, at), pairs16(q1, x.q, at + 16)), s);
     #[cfg(not(target_feature = "relaxed-simd"))]
-    return dot16(q, x.w, at);
+    return i32x4_mul(i32x4_add(dot16(q0, x.w, at), dot16(q1, x.w, at + 16)), s);
+}
+
+/// sc·Σ q·x of 16 values (codes q, values at..at+16), four i32 lanes.
+#[inline(always)]
+fn scaled16(q: v128, x: &X, at: usize, s: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    return i32x4_dot_i16x8(pairs16(q, x.q, at), s);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return i32x4_mul(dot16(q, x.w, at), s);
 }
 
 /// A K-quant super-block type: its integer sums with NT tokens' activations, and its f16 scales.
@@ -151,7 +166,7 @@ trait KBlock {
 fn sums_k4<const NT: usize, const FIVE: bool>(qs: &[u8; 128], qh: &[u8; 32], scales: &[u8; 12], x: &[X; NT]) -> ([v128; NT], [v128; NT]) {
     let u = unpack_k4(scales);
     let mins = u16x8_extend_high_u8x16(u32x4(u[0], u[1], u[2], u[3]));
-    let sc = |j: usize| i32x4_splat(((u[j / 4] >> (8 * (j % 4))) & 0xff) as i32);
+    let sc = |j: usize| splat_scale(((u[j / 4] >> (8 * (j % 4))) & 0xff) as i32);
     let m4 = u8x16_splat(0x0f);
     let m10 = u8x16_splat(0x10);
     // SAFETY: qh is 32 bytes.
@@ -174,9 +189,9 @@ fn sums_k4<const NT: usize, const FIVE: bool>(qs: &[u8; 128], qh: &[u8; 32], sca
         }
         let (s_lo, s_hi) = (sc(2 * c), sc(2 * c + 1));
         for j in 0..NT {
-            let lo = dot32(w[0], w[1], &x[j], 64 * c);
-            let hi = dot32(w[2], w[3], &x[j], 64 * c + 32);
-            acc[j] = i32x4_add(acc[j], i32x4_add(i32x4_mul(lo, s_lo), i32x4_mul(hi, s_hi)));
+            let lo = scaled32(w[0], w[1], &x[j], 64 * c, s_lo);
+            let hi = scaled32(w[2], w[3], &x[j], 64 * c + 32, s_hi);
+            acc[j] = i32x4_add(acc[j], i32x4_add(lo, hi));
         }
     }
     let mut sm = [i32x4_splat(0); NT];
@@ -250,9 +265,9 @@ impl KBlock for BlockQ6K {
             };
             for i in 0..8 {
                 let c = code(i);
-                let s = i32x4_splat(self.scales[8 * h + i] as i32);
+                let s = splat_scale(self.scales[8 * h + i] as i32);
                 for j in 0..NT {
-                    acc[j] = i32x4_add(acc[j], i32x4_mul(dot_16(c, &x[j], 128 * h + 16 * i), s));
+                    acc[j] = i32x4_add(acc[j], scaled16(c, &x[j], 128 * h + 16 * i, s));
                 }
             }
         }
