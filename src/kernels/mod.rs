@@ -305,14 +305,24 @@ pub fn cast_f32(bytes: &[u8]) -> Result<&[f32], Error> {
 // Activations and dequantization (cheap, shared by every instruction set)
 // ------------------------------------------------------------------------------------------------
 
-/// Quantizes `x` (a multiple of 32 long) into `out`, as ggml's quantize_row_q8_1 but rounding
-/// half to even (as its x86 SIMD version does) and keeping f32 scales.
+/// A float rounded to f16 precision, as ggml keeps the activations' scales; a value beyond f16's
+/// range (where ggml's would be infinite) stays as it is.
+#[inline(always)]
+pub fn via_f16(x: f32) -> f32 {
+    let r = f16_to_f32(f32_to_f16(x));
+    if r.is_finite() { r } else { x }
+}
+
+/// Quantizes `x` (a multiple of 32 long) into `out` as llama.cpp's x86 quantize_row_q8_1 (and
+/// q8_0: the same codes and d) does: d = amax / 127 kept at f16 precision, codes
+/// round(x · 127 / amax) half to even, s = d · Σ codes at f16 precision (d unrounded there, as
+/// ggml computes it). Rounding as llama.cpp does keeps the logits close to its own on every type.
 pub fn quantize_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
     debug_assert_eq!(x.len(), out.len() * QK);
     for (xb, b) in x.chunks_exact(QK).zip(out.iter_mut()) {
         let amax = xb.iter().fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m });
         let d = amax / 127.0;
-        // A subnormal d has no finite inverse: such a row is all but zero and quantizes to zeros.
+        // A subnormal d: such a row is all but zero and quantizes to zeros (its f16 d is 0 too).
         let id = if d.is_normal() { 1.0 / d } else { 0.0 };
         let mut sum = 0i32;
         for (q, &v) in b.qs.iter_mut().zip(xb) {
@@ -325,22 +335,43 @@ pub fn quantize_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
     }
 }
 
-/// Quantizes `x` (a multiple of 256 long) into `out` for the K-quants, as ggml's
-/// quantize_row_q8_K but with d = amax / 127 and codes rounded half to even (as quantize_q8_1),
-/// and the 16-value sums.
+/// ggml's nearest_int: round half to even by the 1.5 · 2^23 trick (exact for |x| < 2^22; here
+/// |x| <= 127).
+#[inline(always)]
+fn nearest_int(x: f32) -> i32 {
+    let v = x + 12_582_912.0;
+    (v.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
+}
+
+/// Quantizes `x` (a multiple of 256 long) into `out` for the K-quants exactly as ggml's
+/// quantize_row_q8_K_ref: `max` the value of largest magnitude (its sign kept), iscale =
+/// -127 / max, codes nearest_int(iscale · x) capped at 127, d = 1 / iscale (negative when max is
+/// positive: the codes carry the other sign), and the 16-value sums. A block that is all zero, or
+/// whose scale would not be finite, gets d = 0 and zero codes.
 pub fn quantize_q8_k(x: &[f32], out: &mut [BlockQ8K]) {
     debug_assert_eq!(x.len(), out.len() * QK_K);
     for (xb, b) in x.chunks_exact(QK_K).zip(out.iter_mut()) {
-        let amax = xb.iter().fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m });
-        let d = amax / 127.0;
-        let id = if d.is_normal() { 1.0 / d } else { 0.0 };
+        let (mut amax, mut max) = (0f32, 0f32);
+        for &v in xb {
+            if v.abs() > amax {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        let iscale = -127.0 / max;
+        if !(amax > 0.0 && iscale.is_finite() && (1.0 / iscale).is_normal()) {
+            b.d = 0.0;
+            b.qs = [0; QK_K];
+            b.bsums = [0; 16];
+            continue;
+        }
         for (q, &v) in b.qs.iter_mut().zip(xb) {
-            *q = (v * id).round_ties_even() as i32 as i8;
+            *q = nearest_int(iscale * v).min(127) as i8;
         }
         for (j, s) in b.bsums.iter_mut().enumerate() {
             *s = b.qs[16 * j..16 * j + 16].iter().map(|&q| q as i16).sum();
         }
-        b.d = d;
+        b.d = 1.0 / iscale;
     }
 }
 

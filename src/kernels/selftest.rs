@@ -20,7 +20,7 @@ fn rand_x(rng: &mut Rng, k: usize, ntok: usize, unit: bool) -> Vec<f32> {
         } else {
             let r = rng.next_f32() * 2.0 - 1.0;
             // an outlier now and then, as real activations have
-            if rng.next_u64() % 97 == 0 { r * 40.0 } else { r }
+            if rng.next_u64().is_multiple_of(97) { r * 40.0 } else { r }
         };
     }
     x
