@@ -40,18 +40,18 @@ fn main() {
         (now_ms() - t) / 20.0
     };
     let w = &m.weights.output;
-    let wb = cast_blocks::<BlockQ8_0>(&m.file()[w.offset..w.offset + w.bytes]).unwrap();
+    let wb = &m.file()[w.offset..w.offset + w.bytes];
     let mut out = vec![0f32; w.rows];
-    println!("  output head (Q8_0, {} rows): {:.2} ms", w.rows, time(&mut || matmul_q8_0(wb, w.rows, &acts, &mut out)));
-    let mut q41 = 0.0;
+    println!("  output head ({:?}, {} rows): {:.2} ms", w.ty, w.rows, time(&mut || matmul(w.ty, wb, w.rows, &acts, &mut out).unwrap()));
+    let mut mats = 0.0;
     for l in &m.weights.layers {
         for w in [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up] {
-            let wb = cast_blocks::<BlockQ4_1>(&m.file()[w.offset..w.offset + w.bytes]).unwrap();
+            let wb = &m.file()[w.offset..w.offset + w.bytes];
             let mut out = vec![0f32; w.rows];
-            q41 += time(&mut || matmul_q4_1(wb, w.rows, &acts, &mut out));
+            mats += time(&mut || matmul(w.ty, wb, w.rows, &acts, &mut out).unwrap());
         }
     }
-    println!("  Q4_1 matrices but ffn_down: {q41:.2} ms");
+    println!("  matrices but ffn_down: {mats:.2} ms");
     let logits: Vec<f32> = (0..c.n_vocab).map(|i| ((i * 7919) % 1000) as f32 / 100.0).collect();
     let mut s = sampler::Sampler::new(SamplingParams::default());
     println!("  sampler (greedy, top 10): {:.2} ms", time(&mut || {

@@ -52,7 +52,7 @@ fn f16_fields(ty: WeightType) -> &'static [usize] {
 /// message naming `what`, the count and the first value that differs.
 fn compare(ty: WeightType, bytes: &[u8], what: &str) -> Result<usize, String> {
     let (per_block, block_bytes) = ty.ggml().block();
-    assert!(bytes.len() as u64 % block_bytes == 0, "{what}: {} bytes are not whole {} blocks", bytes.len(), ty.ggml().name());
+    assert!((bytes.len() as u64).is_multiple_of(block_bytes), "{what}: {} bytes are not whole {} blocks", bytes.len(), ty.ggml().name());
     let n = (bytes.len() as u64 / block_bytes * per_block) as usize;
     let mut ours = vec![0f32; n];
     dequantize(ty, bytes, &mut ours).map_err(|e| format!("{what}: plumbing: {e}"))?;
