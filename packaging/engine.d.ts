@@ -263,9 +263,25 @@ export interface TensorBlock {
   offset: number;
   /** The block's bytes as stored. */
   bytes: number[];
+  /** The first column the block covers. */
+  col: number;
+  /** The block's f16 scales by name: ["d", x], ["m", x] (Q4_1, Q5_1), ["dmin", x] (Q2_K, Q4_K, Q5_K). */
+  scales: [string, number][];
   d?: number;
   m?: number;
-  codes?: number[];
+  dmin?: number;
+  /** Values per sub-block (K-quants: 16 or 32; otherwise the block). */
+  sub_len: number;
+  /** The sub-blocks' scales and minimums as stored (empty where the type has none). */
+  sub_scales: number[];
+  sub_mins: number[];
+  /** Bits per sub-block scale or minimum (K-quants). */
+  sub_bits?: number;
+  /** Each value's code as stored (empty for the float types). */
+  codes: number[];
+  code_bits: number;
+  /** How a value is decoded, in words: "d · sc · q − dmin · m". */
+  formula: string;
   values: number[];
   [key: string]: unknown;
 }

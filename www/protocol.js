@@ -22,7 +22,7 @@ export const Req = Object.freeze({
   EMBEDDING: 'embedding',     // { token }                           -> DONE { values: Float32Array }
   TENSOR_VIEW: 'tensorView',  // { name, maxW, maxH, bins }          -> DONE { rows, cols, width, height,
                               //                                        min, max, mean, std, heatmap, histogram }
-  TENSOR_BLOCK: 'tensorBlock',// { name, row, block }                -> DONE { type, row, block, d?, m?, codes?, values }
+  TENSOR_BLOCK: 'tensorBlock',// { name, row, block }                -> DONE { type, row, block, col, offset, bytes, scales, sub_len, sub_scales, sub_mins, sub_bits?, codes, code_bits, formula, values }
   GENERATE: 'generate',       // { prompt?, system?, messages?, raw?, params } -> PROMPT, TOKEN*, DONE { reason, stats }
                               //   the engine fills every default of params (info.defaults)
   CHOOSE: 'choose',           // { pos, token, params }              -> TOKEN*, DONE { reason, text, stats }
