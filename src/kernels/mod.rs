@@ -305,24 +305,17 @@ pub fn cast_f32(bytes: &[u8]) -> Result<&[f32], Error> {
 // Activations and dequantization (cheap, shared by every instruction set)
 // ------------------------------------------------------------------------------------------------
 
-/// A float rounded to f16 precision, as ggml keeps the activations' scales; a value beyond f16's
-/// range (where ggml's would be infinite) stays as it is.
-#[inline(always)]
-pub fn via_f16(x: f32) -> f32 {
-    let r = f16_to_f32(f32_to_f16(x));
-    if r.is_finite() { r } else { x }
-}
-
-/// Quantizes `x` (a multiple of 32 long) into `out` as llama.cpp's x86 quantize_row_q8_1 (and
-/// q8_0: the same codes and d) does: d = amax / 127 kept at f16 precision, codes
-/// round(x · 127 / amax) half to even, s = d · Σ codes at f16 precision (d unrounded there, as
-/// ggml computes it). Rounding as llama.cpp does keeps the logits close to its own on every type.
+/// Quantizes `x` (a multiple of 32 long) into `out`, as ggml's quantize_row_q8_1 (and q8_0: the
+/// same codes and d) but keeping f32 scales: d = amax / 127, codes x / d rounded half to even (as
+/// its x86 SIMD version rounds), s = d · Σ codes. (Rounding d and s to f16 as ggml stores them was
+/// measured on the requantized files of tests/quants.rs: further from llama.cpp's logits, not
+/// closer.)
 pub fn quantize_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
     debug_assert_eq!(x.len(), out.len() * QK);
     for (xb, b) in x.chunks_exact(QK).zip(out.iter_mut()) {
         let amax = xb.iter().fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m });
         let d = amax / 127.0;
-        // A subnormal d: such a row is all but zero and quantizes to zeros (its f16 d is 0 too).
+        // A subnormal d has no finite inverse: such a row is all but zero and quantizes to zeros.
         let id = if d.is_normal() { 1.0 / d } else { 0.0 };
         let mut sum = 0i32;
         for (q, &v) in b.qs.iter_mut().zip(xb) {
