@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One entry point: ./build.sh [build | serve | test | bench [--runs N] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]
+# One entry point: ./build.sh [build | serve | test | bench [--runs N] [--types T,...] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]
 # Installs what is missing (the toolchain of rust-toolchain.toml, wasm target, wasm-bindgen-cli
 # pinned to Cargo.lock, the model, Chromium and playwright-core for the browser tests), then does the job.
 set -euo pipefail
@@ -207,7 +207,7 @@ case "$cmd" in
     scripts/fuzz.sh "$@"
     ;;
   *)
-    echo "usage: ./build.sh [build | serve | test | bench [--runs N] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]" >&2
+    echo "usage: ./build.sh [build | serve | test | bench [--runs N] [--types T,...] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]" >&2
     exit 2
     ;;
 esac
