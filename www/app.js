@@ -19,11 +19,20 @@ import { tokenizerView } from './views/tokenizer.js';
 import { inspectorView } from './views/inspector.js';
 import { inferenceView } from './views/inference.js';
 import { opennessView } from './views/openness.js';
+import { pickerView } from './views/picker.js';
 
 for (const C of [PlProgress, PlHeatmap, PlLegend, PlHistogram, PlTokens, PlAlternatives, PlNetMeter]) C.define();
 
+const MANIFEST_URL = new URL('./models/manifest.json', import.meta.url);
 const tabs = tabsView();
 const openness = opennessView();
+// What this tab did with each model (manifest id -> {url, source, sha256, sha256ok, user, ran}):
+// the comparison's first row answers from it, not from what anyone claims.
+const tab = new Map();
+let shown = null; // the manifest id (or null) of the model in the tab now
+let manifest = null;
+const compare = () => openness.compare(manifest, tab);
+const picker = pickerView({ onPick: (id) => loader.load(null, id) });
 const tensor = tensorView();
 const weights = weightsView({ onSelect: (t) => tensor.show(t) });
 const tokenizer = tokenizerView();
@@ -33,17 +42,32 @@ const inference = inferenceView({
   onMemory: (bytes) => loader.setMemory(bytes),
   onBusy: (on) => loader.setBusy(on),
   onWorkerDied: (e) => { tokenizer.clear(); loader.died(e); },
+  onFinished: ({ stats }) => {
+    const did = shown && tab.get(shown);
+    if (!did || !stats?.generated) return;
+    did.ran = { tokens: (did.ran?.tokens ?? 0) + stats.generated, net: document.getElementById('net').count };
+    compare();
+  },
 });
 const loader = loaderView({
-  manifestUrl: new URL('./models/manifest.json', import.meta.url),
+  manifestUrl: MANIFEST_URL,
   onLoading: () => { inference.disable(); tokenizer.clear(); },
-  onModel: (model) => openness.show({ model }),
-  onLoaded: ({ engine, model, info, sha256, build, memory }) => {
+  onModel: (model) => {
+    if (model.manifest) { manifest = model.manifest; picker.show(manifest, MANIFEST_URL, model.id); compare(); }
+    if (!model.user) openness.show({ model });
+  },
+  onLoaded: ({ engine, model, info, sha256, build, memory, match, cache }) => {
     tensor.setEngine(engine);
     weights.show(info, model);
-    tokenizer.show(engine);
+    tokenizer.show(engine, info);
     inference.show(engine, info, memory);
-    openness.show({ model, sha256, loaded: true, build });
+    // A file of one's own that is a manifest model shows that model's card and counts for it.
+    const card = model.user ? (match ? { ...match.entry, user: true } : model) : model;
+    shown = model.user ? match?.entry.id ?? null : model.id;
+    if (shown) tab.set(shown, { url: model.url, source: cache?.source, sha256, sha256ok: !!model.sha256 && sha256 === model.sha256, user: !!model.user });
+    openness.show({ model: card, sha256, loaded: true, build });
+    picker.show(manifest, MANIFEST_URL, model.user ? null : model.id);
+    compare();
   },
   onFailed: (model, sha256) => openness.show({ model, sha256 }),
   onCrashed: () => inference.disable(),
@@ -60,4 +84,10 @@ if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register(new URL('./sw.js', import.meta.url), { updateViaCache: 'none' }).catch(() => {});
 }
 
+loader.readAll().then((m) => {
+  if (!m || manifest) return;
+  manifest = m;
+  picker.show(m, MANIFEST_URL, loader.currentId);
+  compare();
+});
 loader.load();

@@ -3,11 +3,19 @@
 // opens it in the inspector (views/inspector.js); picking a candidate there continues from it.
 // The controls start from the engine's defaults (info.defaults, the one GenParams::default());
 // ?temperature=, ?top-k=, ?top-p=, ?seed=, ?max-tokens= override them; ?prompt= sets the message.
-// DOM: #gen-form and what is inside it, #answer, #fed, #fed-count, #live (#st-*).
+// A model without a chat template (a base model: Gemma 3 270M) gets a continuation box: the text
+// is fed as written (raw), and the output continues it. A model that thinks (info.think: `<think>`
+// … `</think>`) streams its reasoning into #reasoning, apart from the answer; every token of both
+// opens in the inspector.
+// DOM: #gen-form and what is inside it, #reasoning, #answer, #fed, #fed-count, #live (#st-*).
+
+const CHAT_PROMPT = 'What is a pipe wrench for? Answer in two sentences.';
+const BASE_PROMPT = 'A pipe wrench is a tool that';
 
 import { Stop, Kind } from '../protocol.js';
 import { fmtInt, fmtMs, fmtRate, fmtBytes } from '../format.js';
 import { latestOnly } from '../latest.js';
+import { thinkSplitter, tokenPart, thinkOf } from '../think.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -25,7 +33,7 @@ const CONTROLS = [
  * inspector: views/inspector.js; onMemory(bytes) the wasm memory grew; onBusy(on) a generation
  * runs (the network meter); onWorkerDied(error) the engine's worker is gone.
  */
-export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied }) {
+export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFinished }) {
   let engine = null, info = null;
   let run = null;              // the generation shown: { fed, steps, capture, seed }
   let running = null;          // { controller, promise } while one runs
@@ -72,6 +80,19 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied }) {
 
   function setEnabled(on) { $('generate').disabled = !on; }
 
+  /** Chat (the model has a template) or continuation (a base model): the box says which. */
+  function setMode(newInfo) {
+    const chat = newInfo.has_template ?? newInfo.chat_template != null;
+    const box = $('prompt');
+    $('prompt-label').textContent = chat ? 'Your message' : 'Text to continue';
+    $('answer-title').textContent = chat ? 'Answer' : 'Continuation';
+    const note = $('prompt-mode');
+    note.hidden = chat;
+    note.textContent = chat ? '' : 'This is a base model: it has no chat template and does not answer questions; it continues the text you write, fed as is (after its BOS token).';
+    if (!asked && (box.value === CHAT_PROMPT || box.value === BASE_PROMPT)) box.value = chat ? CHAT_PROMPT : BASE_PROMPT;
+    box.dataset.mode = chat ? 'chat' : 'continue';
+  }
+
   function setRunning(on) {
     $('stop').disabled = !on;
     $('generate').textContent = on ? 'Restart' : 'Generate';
@@ -92,8 +113,9 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied }) {
     await stopRunning();
     const ticket = runs.start();
     const p = params();
-    run = { fed: [], steps: [], capture: p.capture_attention, seed: p.seed ?? null };
+    run = { fed: [], steps: [], capture: p.capture_attention, seed: p.seed ?? null, think: thinkOf(info), where: [] };
     const r = run;
+    resetParts(r);
     follow = true;
     $('answer').set([]);
     $('fed').set([]);
@@ -101,8 +123,10 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied }) {
     const controller = new AbortController();
     $('gen-status').textContent = 'Reading the prompt…';
     $('answer').dataset.state = 'running';
+    const raw = $('prompt').dataset.mode === 'continue';
     const promise = engine.generate($('prompt').value, {
       ...p,
+      raw,
       signal: controller.signal,
       onPrompt: (m) => {
         if (!ticket.current) return;
@@ -148,6 +172,8 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied }) {
         + `${s?.decode_tok_s ? ` · ${fmtRate(s.decode_tok_s)}` : ''}${r.seed != null ? ` · seed ${r.seed}` : ''}`;
       $('answer').dataset.reason = res.reason;
       if (s) setStats(s, res.memory);
+      finishParts(r);
+      onFinished?.({ reason: res.reason, stats: s });
     } catch (e) {
       if (ticket.current) $('gen-status').textContent = `Error [${e.kind}]: ${e.message}`;
       if (e.kind === Kind.WORKER) { info = null; setEnabled(false); onWorkerDied?.(e); }
@@ -180,11 +206,11 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied }) {
       const pos = m.chosen.pos;
       const prev = r.steps[pos];
       r.steps.length = pos + 1;
-      answer.truncate(pos);
       const alt = prev.step.top.find((c) => c.id === m.chosen.id);
       prev.chosenId = m.chosen.id;
       prev.chosenText = alt?.text ?? '';
-      answer.append(answerToken(prev.step, { id: m.chosen.id, text: prev.chosenText }));
+      replay(r, pos);
+      place(r, pos, answerToken(prev.step, { id: m.chosen.id, text: prev.chosenText }), prev.step.ms);
       select(pos);
     }
     if (m.step) {
@@ -192,20 +218,78 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied }) {
       if (step.pos !== r.steps.length) {
         // Should not happen: positions arrive in order. Keep the page consistent anyway.
         r.steps.length = Math.min(r.steps.length, step.pos);
-        answer.truncate(r.steps.length);
+        replay(r, r.steps.length);
       }
       r.steps.push({ step });
-      answer.append(answerToken(step));
+      place(r, step.pos, answerToken(step), step.ms);
       $('gen-status').textContent = `Generating… ${r.steps.length} tokens`;
       if (follow) select(step.pos, true);
     }
     if (m.stats) setStats(m.stats, m.memory);
   }
 
+  // ------------------------------------------------------------ reasoning apart
+
+  // Each generated position lives in one of two strips: #reasoning-tokens or #answer.
+  // r.where[pos] = {part, index}; the splitter (www/think.js) decides from the token's text.
+  function resetParts(r) {
+    r.split = r.think ? thinkSplitter(r.think) : null;
+    r.where = [];
+    r.thinkTokens = 0;
+    r.thinkMs = 0;
+    r.thinkDone = false;
+    $('reasoning-tokens').set([]);
+    $('reasoning').hidden = !(r.think?.startInside);
+    showThinkMeta(r);
+  }
+
+  function place(r, pos, tok, ms) {
+    let part = 'answer';
+    if (r.split) {
+      const before = r.split.state;
+      // A tag that is a special token may decode to no text: its piece is the tag.
+      const step = r.steps[pos]?.step;
+      const text = tok.text === '' || tok.text === '▯' ? (step?.piece === r.think.open || step?.piece === r.think.close ? step.piece : '') : tok.text;
+      const segs = r.split.push(text);
+      part = tokenPart(segs, before);
+      if (segs.some((x) => x.part === 'tag' && x.text === r.think.close)) r.thinkDone = true;
+    }
+    const strip = part === 'think' ? $('reasoning-tokens') : $('answer');
+    if (part === 'think') {
+      $('reasoning').hidden = false;
+      r.thinkTokens++;
+      r.thinkMs += ms ?? 0;
+      showThinkMeta(r);
+    }
+    strip.append({ ...tok, pos });
+    r.where[pos] = { part, index: strip.length - 1 };
+  }
+
+  // Rebuild both strips for positions [0, n) (after choose() rewound the run).
+  function replay(r, n) {
+    resetParts(r);
+    $('answer').set([]);
+    for (let p = 0; p < n; p++) {
+      const s = r.steps[p];
+      place(r, p, answerToken(s.step, s.chosenId != null ? { id: s.chosenId, text: s.chosenText } : null), s.step.ms);
+    }
+  }
+
+  function finishParts(r) {
+    if (r.split) { r.split.finish(); showThinkMeta(r); }
+  }
+
+  function showThinkMeta(r) {
+    $('reasoning-meta').textContent = r.thinkTokens
+      ? `(${fmtInt(r.thinkTokens)} tokens · ${fmtMs(r.thinkMs)}${r.thinkDone ? '' : ' · still thinking'})` : '';
+  }
+
   /** Selects position pos of the answer and shows it in the inspector. */
   function select(pos, live = false) {
     if (!run?.steps[pos]) return;
-    if ($('answer').selectedIndex !== pos) $('answer').select(pos);
+    const w = run.where[pos];
+    const strip = w?.part === 'think' ? $('reasoning-tokens') : $('answer');
+    if (w && strip.selectedIndex !== w.index) strip.select(w.index);
     inspector.show(run, pos, live);
   }
 
@@ -238,10 +322,12 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied }) {
     running.controller.abort();
     $('gen-status').textContent = 'Stopping…';
   });
-  $('answer').addEventListener('pl-select', (e) => {
-    follow = false;
-    select(e.detail.index);
-  });
+  for (const id of ['answer', 'reasoning-tokens']) {
+    $(id).addEventListener('pl-select', (e) => {
+      follow = false;
+      select(e.detail.token?.pos ?? e.detail.index);
+    });
+  }
 
   return {
     /** A model was loaded: the engine to ask, its info; the controls get the engine's defaults. */
@@ -250,6 +336,7 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied }) {
       info = newInfo;
       inspector.setModel(e, newInfo);
       initControls(newInfo.defaults);
+      setMode(newInfo);
       if (memory != null) $('st-mem').textContent = fmtBytes(memory);
       setEnabled(true);
     },

@@ -5,7 +5,8 @@
 
 import { PlumbingEngine, readManifest, Kind } from '../engine.js';
 import { el } from '../components/util.js';
-import { fmtBytes, fmtMs } from '../format.js';
+import { fmtBytes, fmtMs, fmtInt } from '../format.js';
+import { recognisedOf, matchEntry } from '../models.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -24,7 +25,9 @@ const SPAN = { download: [0, 88], verify: [88, 90], header: [90, 91], tensors: [
  */
 export function loaderView({ manifestUrl, onLoading, onModel, onLoaded, onFailed, onCrashed, onRestarted }) {
   const loader = $('loader'), bar = $('progress'), phases = $('phases');
-  let engine = null, controller = null;
+  let engine = null, controller = null, manifest = null;
+  // The manifest model to load: ?model=<id>, else the manifest's default; a pick changes it.
+  let currentId = new URLSearchParams(location.search).get('model') || null;
 
   function resetPhases() {
     phases.replaceChildren();
@@ -83,10 +86,43 @@ export function loaderView({ manifestUrl, onLoading, onModel, onLoaded, onFailed
     $('file-hash').hidden = false;
   }
 
-  /** Loads the manifest's model, or `file` (a File the person chose or dropped: no sha256 to
-   * check against, so its hash is shown instead). */
-  async function load(file = null) {
+  /** What the engine read in a file of one's own, and which manifest entry it is (if any). */
+  function showRecognised(info) {
+    const rec = recognisedOf(info);
+    const match = matchEntry(manifest, rec);
+    const box = $('recognised');
+    const types = (rec.types ?? []).slice().sort((a, b) => b.bytes - a.bytes)
+      .map((t) => `${t.type} ${t.tensors}`).join(', ');
+    const think = info.think ? `thinks between ${info.think.open} and ${info.think.close}${info.think.template_opens ? ' (the template opens the block)' : ''}` : 'no reasoning block';
+    const template = (info.has_template ?? info.chat_template != null) ? 'a chat template' : 'no chat template (a base model: text continuation)';
+    const dl = el('dl', 'facts narrow');
+    const row = (k, v) => { const d = el('div'); d.append(el('dt', '', k), el('dd', '', v)); dl.append(d); };
+    row('architecture', rec.architecture ?? '?');
+    row('name', [rec.name, rec.size_label].filter(Boolean).join(' · ') || 'not in the file');
+    row('parameters', `${fmtInt(rec.n_params)} (${(rec.n_params / 1e6).toFixed(0)} M)`);
+    row('tensors by type', types);
+    row('template', template);
+    row('reasoning', think);
+    const said = el('p', 'small');
+    if (match) {
+      const size = match.sameSize ? '' : ` (another size of the same family: this file says ${rec.size_label}, the entry ${match.entry.match.size_label})`;
+      said.append('Recognised as ', el('b', '', match.entry.name), size,
+        match.entry.openness ? ': its openness card is in the Open? tab.' : '.');
+    } else {
+      said.textContent = 'Not one of the manifest\'s models: it runs, but the page has no openness facts for it.';
+    }
+    box.replaceChildren(el('h3', '', 'What the engine recognised'), dl, said);
+    box.hidden = false;
+    return match;
+  }
+
+  /** Loads the manifest's model `id` (default: the one picked, else the manifest's default), or
+   * `file` (a File the person chose or dropped: no sha256 to check against, so its hash is shown
+   * instead). Every load starts a fresh worker: the old one, and the model in it, are freed. */
+  async function load(file = null, id = currentId) {
+    if (!file) currentId = id;
     $('file-hash').hidden = true;
+    $('recognised').hidden = true;
     loader.dataset.state = 'loading';
     $('load-error').hidden = true;
     $('load-retry').hidden = true;
@@ -111,7 +147,9 @@ export function loaderView({ manifestUrl, onLoading, onModel, onLoaded, onFailed
         $('model-chip').textContent = `${file.name} · your file`;
       } else {
         bar.label = 'Reading the manifest…';
-        model = await readManifest(manifestUrl);
+        model = await readManifest(manifestUrl, currentId ?? undefined);
+        manifest = model.manifest;
+        currentId = model.id;
         $('model-chip').textContent = `${model.name} · ${model.quantization?.split(' ')[0] ?? ''}`;
       }
       onModel?.(model);
@@ -166,7 +204,8 @@ export function loaderView({ manifestUrl, onLoading, onModel, onLoaded, onFailed
       $('load-cancel').hidden = true;
       setMemory(result.memory);
       $('net').arm();
-      onLoaded({ engine: eng, model, info: result.info, sha256: result.sha256, build: eng.build, memory: result.memory });
+      const match = file ? showRecognised(result.info) : null;
+      onLoaded({ engine: eng, model, info: result.info, sha256: result.sha256, build: eng.build, memory: result.memory, match, cache: result.cache });
     } catch (e) {
       bar.state = 'error';
       loader.dataset.state = 'error';
@@ -219,8 +258,17 @@ export function loaderView({ manifestUrl, onLoading, onModel, onLoaded, onFailed
   $('load-cancel').addEventListener('click', () => controller?.abort());
   $('load-retry').addEventListener('click', () => load());
 
+  /** The manifest, once read (null before): the picker and the openness comparison list it. */
+  async function readAll() {
+    if (!manifest) {
+      try { manifest = (await readManifest(manifestUrl)).manifest; } catch { manifest = null; }
+    }
+    return manifest;
+  }
+
   return {
-    load, died, setMemory,
+    load, died, setMemory, readAll,
+    get currentId() { return currentId; },
     /** The network meter: busy while the engine generates (no request may go out), else armed. */
     setBusy: (on) => { $('net').state = on ? 'busy' : 'armed'; },
   };

@@ -1,8 +1,12 @@
 // The openness card: the model part by part as the manifest describes it (weights, inference code,
 // training code, training data), the sha256 of the file in this tab against the manifest's, and the
-// sha256 of the wasm running in this tab. DOM: #open-lede, #open-grid, #open-note.
+// sha256 of the wasm running in this tab; and above it the models side by side (#compare): the
+// seed's question answered per model from what this tab did, then each part of the definition.
+// DOM: #compare, #open-lede, #open-grid, #open-note.
 
 import { el } from '../components/util.js';
+import { fmtBytes, fmtInt } from '../format.js';
+import { licenceName } from '../models.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -11,6 +15,105 @@ function link(url, text) {
   a.href = url;
   if (/^https?:/.test(url)) { a.rel = 'noopener'; a.target = '_blank'; }
   return a;
+}
+
+const PARTS = [
+  ['weights', 'Weights and their licence'],
+  ['inference_code', 'Inference code'],
+  ['training_code', 'Training code'],
+  ['training_data', 'Training data (where to get it)'],
+];
+
+function badge(status) {
+  const st = String(status ?? 'unknown');
+  const cls = st === 'open' ? 'open' : st === 'available' || st === 'mostly published' ? 'available'
+    : /not released|restricted|not /.test(st) ? 'closed' : 'partial';
+  return el('span', `badge ${cls}`, st);
+}
+
+/**
+ * The comparison: one column per model of the manifest (hosted, then the "bring the file" entry
+ * that has an openness card; a dropped file counts for the entry it matched). tab: id -> what this
+ * tab did with that model ({source, url, sha256, sha256ok, user, ran: {tokens}, netDuring}).
+ */
+export function compareTable(manifest, tab) {
+  const t = $('compare');
+  t.replaceChildren();
+  if (!manifest) return;
+  const cols = [...manifest.models.map((m) => ({ m, hosted: true })),
+    ...(manifest.bring_the_file ?? []).filter((m) => m.openness).map((m) => ({ m, hosted: false }))];
+  const head = el('tr');
+  head.append(el('th', '', ''));
+  for (const { m, hosted } of cols) {
+    const th = el('th');
+    th.scope = 'col';
+    th.dataset.id = m.id;
+    th.append(link(m.upstream.url, m.name), el('span', 'muted small', hosted ? ` · ${fmtBytes(m.bytes)}` : ' · bring the file'));
+    head.append(th);
+  }
+  t.append(el('thead'));
+  t.tHead.append(head);
+  const tb = el('tbody');
+
+  // The seed's question, from this tab.
+  const q = el('tr', 'seed-row');
+  q.dataset.testid = 'seed-row';
+  const qh = el('th', '', 'Can I download it, build it and run it on my own machine without the company\'s servers?');
+  qh.scope = 'row';
+  q.append(qh);
+  for (const { m, hosted } of cols) {
+    const did = tab.get(m.id);
+    const td = el('td');
+    td.dataset.id = m.id;
+    const lines = [];
+    if (did) {
+      const from = did.user ? 'your file, read from this device' : `downloaded from ${new URL(did.url, location.href).host}${did.source === 'cache' ? ' (this device\'s copy, checked again)' : ''}`;
+      lines.push(from);
+      lines.push(did.user ? `sha256 ${did.sha256.slice(0, 12)}… (no manifest hash for a file of one's own)` : did.sha256ok ? 'sha256 checked: matches the manifest' : 'sha256 differs: refused');
+      lines.push(did.ran ? `ran here: ${fmtInt(did.ran.tokens)} tokens generated in WebAssembly in this tab, ${did.ran.net ?? 0} network requests while it ran` : 'loaded here; not run yet (generate in the Inference tab)');
+    } else {
+      lines.push(hosted ? `not tried in this tab yet: pick it above (${fmtBytes(m.bytes)})` : 'not hosted here: get a GGUF from its upstream and drop it on the page');
+    }
+    const yes = did?.ran && (did.user || did.sha256ok);
+    td.dataset.answer = yes ? 'yes' : 'not yet';
+    td.append(el('span', `badge ${yes ? 'open' : 'partial'}`, yes ? 'yes' : 'not yet'));
+    const ul = el('ul', 'small');
+    for (const l of lines) ul.append(el('li', '', l));
+    td.append(ul);
+    q.append(td);
+  }
+  tb.append(q);
+
+  for (const [key, title] of PARTS) {
+    const tr = el('tr');
+    tr.dataset.part = key;
+    const th = el('th', '', title);
+    th.scope = 'row';
+    tr.append(th);
+    for (const { m } of cols) {
+      const p = m.openness?.[key];
+      const td = el('td');
+      td.dataset.id = m.id;
+      if (!p) { td.append(el('span', 'muted', 'no facts in the manifest')); tr.append(td); continue; }
+      td.append(badge(p.status));
+      if (key === 'weights') td.append(el('p', 'small', `Licence: ${licenceName(m.licence)}${m.licence?.osi_approved === false ? ' (not OSI-approved)' : ''}.`));
+      td.append(el('p', 'small', p.summary));
+      const src = (p.facts ?? []).filter((f) => f.url);
+      if (src.length) {
+        const s = el('p', 'small sources');
+        s.append('Sources: ');
+        src.forEach((f, i) => { if (i) s.append(', '); const a = link(f.url, String(i + 1)); a.title = f.text; s.append(a); });
+        td.append(s);
+      }
+      if (key === 'training_data') {
+        const ds = p.datasets ?? [];
+        td.append(el('p', 'small', ds.length ? `${ds.length} datasets named, each with a link (below, for the model in this tab).` : 'No dataset to download.'));
+      }
+      tr.append(td);
+    }
+    tb.append(tr);
+  }
+  t.append(tb);
 }
 
 export function opennessView() {
@@ -23,7 +126,7 @@ export function opennessView() {
     const grid = $('open-grid');
     grid.replaceChildren();
     if (!o) {
-      $('open-lede').textContent = 'The manifest has no openness facts for this model.';
+      $('open-lede').textContent = m?.user ? 'This file is none of the manifest\'s models: the page has no openness facts for it.' : 'The manifest has no openness facts for this model.';
       if (build?.wasm_sha256) grid.append(wasmBlock(build));
       return;
     }
@@ -40,10 +143,9 @@ export function opennessView() {
       const box = el('section', 'part');
       box.dataset.part = key;
       const h = el('h3', '', title);
-      const badgeClass = p.status === 'open' ? 'open' : p.status === 'available' ? 'available' : 'partial';
-      h.append(el('span', `badge ${badgeClass}`, p.status));
+      h.append(badge(p.status));
       box.append(h, el('p', '', p.summary));
-      if (key === 'weights') box.append(hashBlock(m, sha256, loaded));
+      if (key === 'weights' && m.sha256) box.append(hashBlock(m, sha256, loaded));
       if (key === 'inference_code' && build?.wasm_sha256) box.append(wasmBlock(build));
       if (p.facts?.length) {
         const ul = el('ul');
@@ -61,7 +163,7 @@ export function opennessView() {
     if (o.paper) { $('open-note').append(' Paper: ', link(o.paper.url, o.paper.title)); }
   }
 
-  return { show };
+  return { show, compare: compareTable };
 }
 
 function datasetTable(datasets) {

@@ -11,7 +11,7 @@ const $ = (id) => document.getElementById(id);
 const strip = (r) => r.ids.map((id, i) => ({ id, text: r.pieces[i], special: r.special?.[i] }));
 
 export function tokenizerView() {
-  let engine = null;
+  let engine = null, chat = true;
   let timer = null;
   const latestText = latestOnly(), latestToken = latestOnly();
 
@@ -36,14 +36,16 @@ export function tokenizerView() {
       $('tok-chat').set(strip(c));
       const nSpecial = c.special?.filter(Boolean).length ?? 0;
       const added = c.template ? c.template.filter(Boolean).length : c.ids.length - r.ids.length;
-      $('tok-chat-count').textContent = `${fmtInt(c.ids.length)} tokens fed, ${nSpecial} of them special; the template added ${fmtInt(added)} (a default system prompt, role markers).`;
+      $('tok-chat-count').textContent = chat
+        ? `${fmtInt(c.ids.length)} tokens fed, ${nSpecial} of them special; the template added ${fmtInt(added)} (a default system prompt, role markers).`
+        : `${fmtInt(c.ids.length)} tokens fed, ${nSpecial} of them special: no chat template, so the text goes in as written${added ? `, after ${fmtInt(added)} added by the engine (the BOS)` : ''}.`;
     } catch (e) {
       $('tok-count').textContent = `tokenizer error: ${e.message}`;
     }
   }
 
   /** What the engine feeds for `text` as a user message: {ids, pieces, special, template}. */
-  const fedAsUser = (text) => engine.prepare({ prompt: text });
+  const fedAsUser = (text) => engine.prepare(chat ? { prompt: text } : { prompt: text, raw: true });
 
   function addFact(dl, k, v, wide) {
     const d = el('div', wide ? 'wide' : '');
@@ -93,7 +95,14 @@ export function tokenizerView() {
 
   return {
     /** A model was loaded (engine: the one to ask): tokenize what is in the box. */
-    show(e) { engine = e; schedule(); },
+    show(e, info) {
+      engine = e;
+      chat = info ? (info.has_template ?? info.chat_template != null) : true;
+      $('tok-chat-lede').textContent = chat
+        ? 'Your text as a user message, rendered by the chat template stored in the GGUF. Special tokens are outlined.'
+        : 'This model has no chat template (a base model): your text is fed as written, with the BOS the model asks for. Special tokens are outlined.';
+      schedule();
+    },
     /** Nothing to ask until the next show(). */
     clear() { engine = null; latestText.cancel(); latestToken.cancel(); },
   };
