@@ -48,6 +48,56 @@ pub fn info(engine: &Engine, max_items: usize) -> Json {
         "add_bos": t.add_bos,
         "tokenizer_pre": t.pre,
         "chat_template": t.chat_template,
+        // A base model has none: the page and the widget offer continuation instead of a chat.
+        "has_template": t.chat_template.is_some(),
+        "think": think(engine),
+        "recognised": recognised(g),
+    })
+}
+
+/// The reasoning block's tokens, when the vocabulary has them (`<think>` … `</think>`, as the
+/// DeepSeek-R1 distills and Qwen3 write it), and whether the chat template opens the block itself
+/// (then the generated text starts inside it). The page splits the stream on these texts.
+pub fn think(engine: &Engine) -> Json {
+    let g = &engine.model.gguf;
+    let tokens = g.get("tokenizer.ggml.tokens").and_then(|v| v.as_array()).unwrap_or(&[]);
+    let find = |text: &str| tokens.iter().position(|v| v.as_str() == Some(text));
+    match (find("<think>"), find("</think>")) {
+        (Some(open), Some(close)) => {
+            // Rendered, not pattern-matched: the generation prompt ends inside an opened block.
+            let msg = crate::tokenizer::ChatMessage { role: "user".into(), content: "x".into() };
+            let opens = engine.tokenizer.apply_chat_template(&[msg], true).is_ok_and(|p| p.trim_end().ends_with("<think>"));
+            json!({"open": "<think>", "close": "</think>", "open_id": open, "close_id": close, "template_opens": opens})
+        }
+        _ => Json::Null,
+    }
+}
+
+/// What the page says it recognised in a file: the general.* names a model is known by (matched
+/// against models/manifest.json's "bring the file" entries), parameters and tensors by type.
+pub fn recognised(g: &crate::gguf::Gguf) -> Json {
+    let s = |k: &str| g.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let mut by_type: std::collections::BTreeMap<&'static str, (u64, u64, u64)> = Default::default();
+    let mut n_params = 0u64;
+    for t in &g.tensors {
+        let e = by_type.entry(t.ggml_type.name()).or_default();
+        e.0 += 1;
+        e.1 += t.n_elements;
+        e.2 += t.n_bytes;
+        n_params += t.n_elements;
+    }
+    let types: Vec<Json> =
+        by_type.iter().map(|(k, (n, p, b))| json!({"type": k, "tensors": n, "params": p, "bytes": b})).collect();
+    json!({
+        "architecture": s("general.architecture"),
+        "name": s("general.name"),
+        "basename": s("general.basename"),
+        "size_label": s("general.size_label"),
+        "finetune": s("general.finetune"),
+        "organization": s("general.organization"),
+        "license": s("general.license"),
+        "n_params": n_params,
+        "types": types,
     })
 }
 
@@ -76,8 +126,10 @@ pub fn tensor_entry(t: &TensorInfo) -> Json {
 }
 
 /// What a tensor is for, from its GGUF name: (role, group, layer).
-/// Roles: embedding, attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up,
-/// ffn_down, output_norm, output, other; groups: embedding, attention, mlp, norm, output, other.
+/// Roles: embedding, attn_norm, attn_q, attn_k, attn_v, attn_output, attn_q_norm, attn_k_norm
+/// (Qwen3, Gemma 3), post_attention_norm, post_ffw_norm (Gemma 3), ffn_norm, ffn_gate, ffn_up,
+/// ffn_down, output_norm, output, rope_freqs (Llama 3), other; biases (Qwen2) share their weight's
+/// role; groups: embedding, attention, mlp, norm, output, other.
 pub fn role(name: &str) -> (&'static str, &'static str, Option<usize>) {
     let (layer, rest) = match name.strip_prefix("blk.").and_then(|r| r.split_once('.')) {
         Some((n, rest)) => match n.parse::<usize>() {
@@ -91,11 +143,16 @@ pub fn role(name: &str) -> (&'static str, &'static str, Option<usize>) {
         (false, "token_embd") => ("embedding", "embedding"),
         (false, "output_norm") => ("output_norm", "norm"),
         (false, "output") => ("output", "output"),
+        (false, "rope_freqs") => ("rope_freqs", "other"),
         (true, "attn_norm") => ("attn_norm", "norm"),
         (true, "attn_q") => ("attn_q", "attention"),
         (true, "attn_k") => ("attn_k", "attention"),
         (true, "attn_v") => ("attn_v", "attention"),
         (true, "attn_output") => ("attn_output", "attention"),
+        (true, "attn_q_norm") => ("attn_q_norm", "norm"),
+        (true, "attn_k_norm") => ("attn_k_norm", "norm"),
+        (true, "post_attention_norm") => ("post_attention_norm", "norm"),
+        (true, "post_ffw_norm") => ("post_ffw_norm", "norm"),
         (true, "ffn_norm") => ("ffn_norm", "norm"),
         (true, "ffn_gate") => ("ffn_gate", "mlp"),
         (true, "ffn_up") => ("ffn_up", "mlp"),

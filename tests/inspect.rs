@@ -208,3 +208,43 @@ fn a_q4_1_block_states_its_parts() {
     assert_eq!(f["bytes"].as_array().map(Vec::len), Some((576 - 17 * 32) * 4));
     assert_eq!(f["code_bits"], 0);
 }
+
+// ------------------------------------------------------------------------------------------------
+// What the page reads to pick its mode and recognise a file (issue #11).
+
+#[test]
+fn info_says_template_thinking_and_what_the_file_is() {
+    let e = common::engine();
+    let j = inspect::info(&e, 8);
+    assert_eq!(j["has_template"], true, "SmolLM2 has a chat template");
+    assert!(j["think"].is_null(), "SmolLM2's vocabulary has no <think>: {}", j["think"]);
+    let r = &j["recognised"];
+    assert_eq!(r["architecture"], "llama");
+    assert_eq!(r["basename"], "smollm2");
+    assert_eq!(r["size_label"], "135M");
+    assert_eq!(r["n_params"], 134_515_008u64);
+    let types: Vec<(String, u64)> = r["types"].as_array().expect("types").iter().map(|t| (t["type"].as_str().unwrap_or("").to_owned(), t["tensors"].as_u64().unwrap_or(0))).collect();
+    assert_eq!(types, vec![("F32".to_owned(), 61), ("Q4_1".to_owned(), 210), ("Q8_0".to_owned(), 1)]);
+}
+
+/// Gemma 3's file, read as a GGUF only (the forward pass is not needed): its general.* names, its
+/// types, and a role for each of its 236 tensors (none left "other").
+#[test]
+fn gemma_tensors_have_roles_and_its_names_are_read() {
+    let p = common::root().join("models/gemma-3-270m-q4_k_m.gguf");
+    let Ok(bytes) = std::fs::read(&p) else {
+        eprintln!("{} is missing (./build.sh model fetches it): skipped", p.display());
+        return;
+    };
+    let g = plumbing::gguf::Gguf::read(&bytes).expect("Gemma's header reads");
+    assert_eq!(g.tensors.len(), 236);
+    let r = inspect::recognised(&g);
+    assert_eq!(r["architecture"], "gemma3");
+    assert_eq!(r["name"], "Gemma 3 270m");
+    assert_eq!(r["size_label"], "270M");
+    assert_eq!(r["n_params"], 268_098_176u64);
+    let others: Vec<&str> = g.tensors.iter().filter(|t| inspect::role(&t.name).0 == "other").map(|t| t.name.as_str()).collect();
+    assert!(others.is_empty(), "tensors without a role: {others:?}");
+    assert_eq!(inspect::role("blk.3.post_ffw_norm.weight"), ("post_ffw_norm", "norm", Some(3)));
+    assert_eq!(inspect::role("blk.0.attn_q.bias"), ("attn_q", "attention", Some(0)));
+}
