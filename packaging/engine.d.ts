@@ -140,6 +140,18 @@ export interface ModelInfo {
   add_bos: boolean;
   tokenizer_pre: string | null;
   chat_template: string | null;
+  /** false for a base model (no chat template): feed text raw and continue it. */
+  has_template: boolean;
+  /** The reasoning block's tokens, when the vocabulary has them. */
+  think: { open: string; close: string; open_id: number; close_id: number;
+    /** The rendered generation prompt ends with `<think>`: the output starts inside the block. */
+    template_opens: boolean } | null;
+  /** What the file says it is (general.*), its parameters and tensors by type. */
+  recognised: {
+    architecture: string | null; name: string | null; basename: string | null; size_label: string | null;
+    finetune: string | null; organization: string | null; license: string | null; n_params: number;
+    types: { type: string; tensors: number; params: number; bytes: number }[];
+  };
   [key: string]: unknown;
 }
 
