@@ -15,7 +15,7 @@ For each entry of models/archs.json, in models/archs/:
                     at every position (the layout of ../shared/reference/*.json)
   manifest.json     every file: name, arch, bytes, sha256 (of both), type mix, reference
 
-Work is skipped when its inputs are unchanged (entry, texts, VERSION, llama-cpp-python), so a
+Work is skipped when its inputs are unchanged (entry, texts, this script, llama-cpp-python), so a
 second run costs hashing. usage: build/llama-venv/bin/python scripts/archs.py [--force] [--only NAME,...]
 (scripts/archs.sh makes the venv, fetches the npm tokenizers into build/npm and runs this.)
 """
@@ -284,10 +284,17 @@ def write_model(m, path):
     n_vocab = len(w_tokens(w))
     f16 = lambda a: a.astype(np.float16)
     # Embeddings of unit variance (gemma3 scales them by sqrt(n_embd) itself: smaller rows).
-    # (gemma3's output head is token_embd itself: rows of ~logit_std / sqrt(n_embd), so logits of
-    # standard deviation ~logit_std.)
-    emb_gain = m.get("logit_std", 3.0) if arch == "gemma3" else math.sqrt(E)
-    w.add_tensor("token_embd.weight", f16(matrix(seed, "token_embd", n_vocab, E, emb_gain)))
+    # gemma3's output head is token_embd itself, and its input is the row times sqrt(n_embd): rows
+    # of norm ~1 (input of unit rms), the spread of the logits from output_norm (~logit_std) and
+    # the layers' weight from the post-norms (~2 each), else the residual stream is mostly the
+    # input row and every token predicts itself.
+    tied = arch == "gemma3"
+    emb_gain = 1.0 if tied else math.sqrt(E)
+    # Row norms with a long tail (a few tokens much likelier), so that top-1 margins vary from
+    # near-ties to several units, as a trained model's do; for a tied head on the embeddings.
+    tail = np.float32(1.0) + np.float32(0.6 if tied else 1.5) * np.abs(uniform(seed, "output.rows", n_vocab)) ** np.float32(8)
+    emb = matrix(seed, "token_embd", n_vocab, E, emb_gain)
+    w.add_tensor("token_embd.weight", f16(emb * tail[:, None] if tied else emb))
     for i in range(L):
         p = f"blk.{i}."
         w.add_tensor(p + "attn_norm.weight", around_one(seed, p + "attn_norm", E, 0.2))
@@ -308,14 +315,12 @@ def write_model(m, path):
         w.add_tensor(p + "ffn_up.weight", f16(matrix(seed, p + "ffn_up", F, E, 1.0)))
         w.add_tensor(p + "ffn_down.weight", f16(matrix(seed, p + "ffn_down", E, F, 0.7)))
         if arch == "gemma3":
-            w.add_tensor(p + "post_attention_norm.weight", around_one(seed, p + "post_attention_norm", E, 0.2))
-            w.add_tensor(p + "post_ffw_norm.weight", around_one(seed, p + "post_ffw_norm", E, 0.2))
-    w.add_tensor("output_norm.weight", around_one(seed, "output_norm", E, 0.2))
+            w.add_tensor(p + "post_attention_norm.weight", np.float32(3) * around_one(seed, p + "post_attention_norm", E, 0.2))
+            w.add_tensor(p + "post_ffw_norm.weight", np.float32(3) * around_one(seed, p + "post_ffw_norm", E, 0.2))
+    out_gain = np.float32(m.get("logit_std", 3.0) if tied else 1.0)
+    w.add_tensor("output_norm.weight", out_gain * around_one(seed, "output_norm", E, 0.2))
     if not m.get("tied_output"):
-        # Row norms with a long tail (a few tokens much likelier), so that top-1 margins vary
-        # from near-ties to several units, as a trained model's do.
         rows = matrix(seed, "output", n_vocab, E, m.get("logit_std", 3.0))
-        tail = np.float32(1.0) + np.float32(1.5) * np.abs(uniform(seed, "output.rows", n_vocab)) ** np.float32(8)
         w.add_tensor("output.weight", f16(rows * tail[:, None]))
     if "rope_scaling" in m:
         w.add_tensor("rope_freqs.weight", llama3_rope_factors(m))
@@ -491,7 +496,7 @@ def main():
         tok_sha = sha256_of(os.path.join(ROOT, tok["from_gguf"])) if "from_gguf" in tok else \
             sha256_of(os.path.join(npm_dir(tok["npm"]), "tokenizer.json"))
         entry = {k: v for k, v in m.items() if k not in ("sha256", "source_sha256")}
-        inputs = {"version": VERSION, "entry": entry, "tokenizer_sha256": tok_sha, "gguf": importlib.metadata.version("gguf"), "llama_cpp_python": llama_cpp.__version__,
+        inputs = {"version": VERSION, "script_sha256": sha256_of(os.path.abspath(__file__)), "entry": entry, "tokenizer_sha256": tok_sha, "gguf": importlib.metadata.version("gguf"), "llama_cpp_python": llama_cpp.__version__,
                   "nthread": spec["nthread"]}
         prev = old.get(name)
         sha = sha256_of(path) if os.path.exists(path) else None
