@@ -295,3 +295,34 @@ fn reference_kernels_multiply_what_the_blocks_hold() {
         }
     }
 }
+
+/// Per-token attention time for the models' shapes (head size, query heads per KV head, context):
+/// `cargo test --release --test kernels -- --ignored attention_speed --nocapture`.
+#[test]
+#[ignore]
+fn attention_speed() {
+    use std::time::Instant;
+    for &(hd, group, n) in &[(64usize, 3usize, 512usize), (64, 4, 512), (128, 2, 512), (128, 6, 512), (256, 4, 512), (256, 4, 2048)] {
+        let stride = hd; // one KV head per position row, as Gemma 3 (1 KV head) has
+        let mut x = 1u32;
+        let mut r = || {
+            x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+            (x >> 8) as f32 / 16777216.0 - 0.5
+        };
+        let q: Vec<f32> = (0..group * hd).map(|_| r()).collect();
+        let k: Vec<f32> = (0..n * stride).map(|_| r()).collect();
+        let v: Vec<f32> = (0..n * stride).map(|_| r()).collect();
+        let mut s = vec![0f32; group * n];
+        let mut o = vec![0f32; group * hd];
+        let reps = (2_000_000 / (n * hd * group)).max(20);
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            for _ in 0..reps {
+                plumbing::kernels::attention_group(&q, hd, &k, &v, stride, n, 0.0625, &mut s, &mut o);
+            }
+            best = best.min(t.elapsed().as_secs_f64() / reps as f64);
+        }
+        println!("attention hd {hd} group {group} n {n}: {:.1} µs per KV head", best * 1e6);
+    }
+}

@@ -324,60 +324,93 @@ pub fn matmul_q8_0(w: &[BlockQ8_0], rows: usize, x: &Acts, out: &mut [f32]) {
     matmul(w, rows, x, out)
 }
 
-/// The attention of G query heads sharing one KV head, head size 64 (see
-/// kernels::attention_group): the heads share each key and value load, and the outputs stay in
-/// registers, 16 dimensions at a time. Four lanes wide, as simd128.rs, so that the sums round alike.
+/// attention16's scores of positions t .. t + P for its G heads.
 ///
 /// # Safety
-/// `q` holds at least G × 64 floats, `scores` at least G × n, `out` at least G × 64, and, if
-/// n > 0, `keys` and `values` at least (n - 1) × stride + 64 (kernels::attention_group asserts
-/// exactly this before it calls).
+/// attention16's contract, and t + P <= n.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn attention64<const G: usize>(q: &[f32], keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
-    // SAFETY: SSE, enabled for this build. Every load and store is inside its slice by the
-    // contract above, as noted at each one; softmax_in_place gets a checked slice.
+unsafe fn scores16<const G: usize, const P: usize>(q: &[f32], hd: usize, keys: &[f32], stride: usize, n: usize, t: usize, scale: f32, scores: &mut [f32]) {
+    // SAFETY: AVX, enabled for this build; every load and store as noted at each one.
     unsafe {
-        for t in 0..n {
-            // keys: t < n and 16c + 15 < 64, so every float read is below (n - 1) × stride + 64.
-            let k = keys.as_ptr().add(t * stride);
-            let mut acc = [[_mm_setzero_ps(); 4]; G];
-            for c in 0..4 {
-                let kv = [_mm_loadu_ps(k.add(16 * c)), _mm_loadu_ps(k.add(16 * c + 4)), _mm_loadu_ps(k.add(16 * c + 8)), _mm_loadu_ps(k.add(16 * c + 12))];
-                for h in 0..G {
-                    // q: h < G, so h × 64 + 16c + 4i + 3 < G × 64.
-                    let qh = q.as_ptr().add(h * 64 + 16 * c);
-                    for i in 0..4 {
-                        acc[h][i] = _mm_add_ps(acc[h][i], _mm_mul_ps(_mm_loadu_ps(qh.add(4 * i)), kv[i]));
-                    }
+        let mut acc = [[[_mm256_setzero_ps(); 2]; G]; P];
+        for c in 0..hd / 16 {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                // keys: t + j < n and 16c + 15 < hd, so every float read is below
+                // (n - 1) × stride + hd.
+                let k = keys.as_ptr().add((t + j) * stride + 16 * c);
+                let kv = [_mm256_loadu_ps(k), _mm256_loadu_ps(k.add(8))];
+                for (h, a) in acc.iter_mut().enumerate() {
+                    // q: h < G, so h × hd + 16c + 15 < G × hd.
+                    let qh = q.as_ptr().add(h * hd + 16 * c);
+                    a[0] = _mm256_add_ps(a[0], _mm256_mul_ps(_mm256_loadu_ps(qh), kv[0]));
+                    a[1] = _mm256_add_ps(a[1], _mm256_mul_ps(_mm256_loadu_ps(qh.add(8)), kv[1]));
                 }
             }
-            for h in 0..G {
-                let a = &acc[h];
-                // scores: h × n + t < G × n.
-                *scores.get_unchecked_mut(h * n + t) = finish(_mm_add_ps(_mm_add_ps(a[0], a[1]), _mm_add_ps(a[2], a[3]))) * scale;
+        }
+        for (j, acc) in acc.iter().enumerate() {
+            for (h, &[a, b]) in acc.iter().enumerate() {
+                let lo = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+                let hi = _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps::<1>(b));
+                // scores: h × n + t + j < G × n.
+                *scores.get_unchecked_mut(h * n + t + j) = finish(_mm_add_ps(lo, hi)) * scale;
             }
+        }
+    }
+}
+
+/// The attention of G query heads sharing one KV head, for any head size hd that is a multiple of
+/// 16 (see kernels::attention_group): the heads share each key and value load. A head's 16
+/// accumulators of scalar::dot_f32 are two 256-bit registers (lanes 0..8 and 8..16), P positions
+/// at a time (independent sums, so that the additions overlap), reduced in dot_f32's order:
+/// (a_j + a_4+j) + (a_8+j + a_12+j) is each register's low half plus its high half, then the two
+/// added, then finish. The values are added position by position into outputs kept in registers,
+/// 16 dimensions at a time. No fused multiply-add, so every sum rounds as scalar.rs's and
+/// simd128.rs's.
+///
+/// # Safety
+/// hd is a multiple of 16; `q` holds at least G × hd floats, `scores` at least G × n, `out` at
+/// least G × hd, and, if n > 0, `keys` and `values` at least (n - 1) × stride + hd
+/// (kernels::attention_group asserts exactly this before it calls).
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn attention16<const G: usize, const P: usize>(q: &[f32], hd: usize, keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
+    let chunks = hd / 16;
+    // SAFETY: AVX, enabled for this build. Every load and store is inside its slice by the
+    // contract above, as noted at each one; softmax_in_place gets a checked slice.
+    unsafe {
+        let mut t = 0;
+        // P positions while they last, then one at a time (the same sums either way).
+        while t + P <= n {
+            // SAFETY: t + P <= n, hence the contract of scores16.
+            scores16::<G, P>(q, hd, keys, stride, n, t, scale, scores);
+            t += P;
+        }
+        while t < n {
+            // SAFETY: t < n.
+            scores16::<G, 1>(q, hd, keys, stride, n, t, scale, scores);
+            t += 1;
         }
         for h in 0..G {
             super::softmax_in_place(&mut scores[h * n..(h + 1) * n]);
         }
-        for c in 0..4 {
-            let mut o = [[_mm_setzero_ps(); 4]; G];
+        for c in 0..chunks {
+            let mut o = [[_mm256_setzero_ps(); 2]; G];
             for t in 0..n {
                 // values: as the keys.
                 let v = values.as_ptr().add(t * stride + 16 * c);
-                let vv = [_mm_loadu_ps(v), _mm_loadu_ps(v.add(4)), _mm_loadu_ps(v.add(8)), _mm_loadu_ps(v.add(12))];
-                for h in 0..G {
-                    let p = _mm_set1_ps(*scores.get_unchecked(h * n + t));
-                    for i in 0..4 {
-                        o[h][i] = _mm_add_ps(o[h][i], _mm_mul_ps(p, vv[i]));
-                    }
+                let vv = [_mm256_loadu_ps(v), _mm256_loadu_ps(v.add(8))];
+                for (h, o) in o.iter_mut().enumerate() {
+                    // scores: h × n + t < G × n.
+                    let p = _mm256_set1_ps(*scores.get_unchecked(h * n + t));
+                    o[0] = _mm256_add_ps(o[0], _mm256_mul_ps(p, vv[0]));
+                    o[1] = _mm256_add_ps(o[1], _mm256_mul_ps(p, vv[1]));
                 }
             }
-            for h in 0..G {
-                for i in 0..4 {
-                    // out: h × 64 + 16c + 4i + 3 < G × 64.
-                    _mm_storeu_ps(out.as_mut_ptr().add(h * 64 + 16 * c + 4 * i), o[h][i]);
-                }
+            for (h, o) in o.iter().enumerate() {
+                // out: h × hd + 16c + 15 < G × hd.
+                let d = out.as_mut_ptr().add(h * hd + 16 * c);
+                _mm256_storeu_ps(d, o[0]);
+                _mm256_storeu_ps(d.add(8), o[1]);
             }
         }
     }

@@ -731,19 +731,29 @@ pub fn attention_group(q: &[f32], hd: usize, keys: &[f32], values: &[f32], strid
         all(target_arch = "wasm32", target_feature = "simd128"),
         all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")
     ))]
-    if hd == 64 {
-        match group {
-            // SAFETY: attention64's contract is the assert above with hd = 64 and group = G
-            // (q holds q.len() / 64 >= G heads).
-            1 => return unsafe { arch::attention64::<1>(q, keys, values, stride, n, scale, scores, out) },
-            // SAFETY: as for 1.
-            2 => return unsafe { arch::attention64::<2>(q, keys, values, stride, n, scale, scores, out) },
-            // SAFETY: as for 1.
-            3 => return unsafe { arch::attention64::<3>(q, keys, values, stride, n, scale, scores, out) },
-            // SAFETY: as for 1.
-            4 => return unsafe { arch::attention64::<4>(q, keys, values, stride, n, scale, scores, out) },
-            _ => {}
+    if hd > 0 && hd.is_multiple_of(16) {
+        // The heads in runs of at most 4 (each head's sums are its own, so any split gives the
+        // same numbers; a run shares every key and value load): 5 -> 3 + 2, 6 -> 3 + 3, 8 -> 4 + 4.
+        let mut h0 = 0;
+        while h0 < group {
+            let left = group - h0;
+            let g = left.div_ceil(left.div_ceil(4));
+            let (q, scores, out) = (&q[h0 * hd..], &mut scores[h0 * n..], &mut out[h0 * hd..]);
+            match g {
+                // SAFETY: attention16's contract is the assert above, for the heads h0 .. h0 + g
+                // of the group (q, scores and out start at head h0; hd is a multiple of 16). One
+                // head has its positions two at a time (independent sums that overlap).
+                1 => unsafe { arch::attention16::<1, 2>(q, hd, keys, values, stride, n, scale, scores, out) },
+                // SAFETY: as for 1.
+                2 => unsafe { arch::attention16::<2, 2>(q, hd, keys, values, stride, n, scale, scores, out) },
+                // SAFETY: as for 1.
+                3 => unsafe { arch::attention16::<3, 1>(q, hd, keys, values, stride, n, scale, scores, out) },
+                // SAFETY: as for 1 (g is at most 4: ceil(left / ceil(left / 4)) <= 4).
+                _ => unsafe { arch::attention16::<4, 1>(q, hd, keys, values, stride, n, scale, scores, out) },
+            }
+            h0 += g;
         }
+        return;
     }
     // Any other shape: the reference itself (same order, so the same numbers).
     scalar::attention_group(q, hd, keys, values, stride, n, scale, scores, out)

@@ -116,7 +116,17 @@ pub fn run(seed: u64) -> Value {
         }
     }
     let mut cg = Check::new("attention_group".into());
-    for &(hd, group, n, stride) in &[(64usize, 3usize, 1usize, 192usize), (64, 3, 37, 192), (64, 1, 5, 64), (64, 4, 9, 320), (32, 2, 7, 96)] {
+    // Head sizes 64 (SmolLM2, Llama 3.2), 128 (Qwen2.5, Qwen3), 256 (Gemma 3) with 1..8 query heads
+    // per KV head, odd and even position counts (the kernels take positions in pairs), KV rows
+    // wider than one head (stride); then shapes the SIMD kernels leave to the reference.
+    let mut shapes = vec![(64usize, 3usize, 1usize, 192usize), (64, 3, 37, 192), (64, 1, 5, 64), (64, 4, 9, 320), (32, 2, 7, 96), (40, 2, 5, 80), (16, 1, 3, 16)];
+    for hd in [64usize, 128, 256] {
+        for group in 1..=8usize {
+            let n = 1 + (hd / 16 + group * 7) % 23;
+            shapes.push((hd, group, n, hd * (1 + group % 3)));
+        }
+    }
+    for &(hd, group, n, stride) in &shapes {
         let q: Vec<f32> = (0..group * hd).map(|_| rng.next_f32() * 2.0 - 1.0).collect();
         let kv_len = (n - 1) * stride + hd;
         let k: Vec<f32> = (0..kv_len).map(|_| rng.next_f32() * 2.0 - 1.0).collect();

@@ -407,64 +407,90 @@ unsafe fn ld4(p: *const f32) -> v128 {
     unsafe { v128_load(p as *const v128) }
 }
 
-/// The attention of G query heads sharing one KV head, head size 64 (see
-/// kernels::attention_group): the heads share each key and value load, and the outputs stay in
-/// registers, 16 dimensions at a time.
+/// attention16's scores of positions t .. t + P for its G heads.
 ///
 /// # Safety
-/// `q` holds at least G × 64 floats, `scores` at least G × n, `out` at least G × 64, and, if
-/// n > 0, `keys` and `values` at least (n - 1) × stride + 64 (kernels::attention_group asserts
-/// exactly this before it calls).
+/// attention16's contract, and t + P <= n.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn attention64<const G: usize>(q: &[f32], keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
-    let (qp, kp, vp) = (q.as_ptr(), keys.as_ptr(), values.as_ptr());
-    for t in 0..n {
-        let mut acc = [[f32x4_splat(0.0); 4]; G];
-        for c in 0..4 {
-            // SAFETY: t < n and 16c + 15 < 64, so every float read is below
-            // (n - 1) × stride + 64 <= keys.len() (the contract).
+unsafe fn scores16<const G: usize, const P: usize>(q: &[f32], hd: usize, keys: &[f32], stride: usize, n: usize, t: usize, scale: f32, scores: &mut [f32]) {
+    let (qp, kp) = (q.as_ptr(), keys.as_ptr());
+    let mut acc = [[[f32x4_splat(0.0); 4]; G]; P];
+    for c in 0..hd / 16 {
+        for (j, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: t + j < n and 16c + 15 < hd, so every float read is below
+            // (n - 1) × stride + hd <= keys.len() (the contract).
             let kv = unsafe {
-                let k = kp.add(t * stride + 16 * c);
+                let k = kp.add((t + j) * stride + 16 * c);
                 [ld4(k), ld4(k.add(4)), ld4(k.add(8)), ld4(k.add(12))]
             };
-            for h in 0..G {
+            for (h, a) in acc.iter_mut().enumerate() {
                 for i in 0..4 {
-                    // SAFETY: h < G, so h × 64 + 16c + 4i + 3 < G × 64 <= q.len() (the contract).
-                    let qv = unsafe { ld4(qp.add(h * 64 + 16 * c + 4 * i)) };
-                    acc[h][i] = f32x4_add(acc[h][i], f32x4_mul(qv, kv[i]));
+                    // SAFETY: h < G, so h × hd + 16c + 4i + 3 < G × hd <= q.len() (the contract).
+                    let qv = unsafe { ld4(qp.add(h * hd + 16 * c + 4 * i)) };
+                    a[i] = f32x4_add(a[i], f32x4_mul(qv, kv[i]));
                 }
             }
         }
-        for h in 0..G {
-            let a = &acc[h];
+    }
+    for (j, acc) in acc.iter().enumerate() {
+        for (h, a) in acc.iter().enumerate() {
             let s = finish(f32x4_add(f32x4_add(a[0], a[1]), f32x4_add(a[2], a[3]))) * scale;
-            // SAFETY: h × n + t < G × n <= scores.len() (the contract).
-            unsafe { *scores.get_unchecked_mut(h * n + t) = s };
+            // SAFETY: h × n + t + j < G × n <= scores.len() (the contract).
+            unsafe { *scores.get_unchecked_mut(h * n + t + j) = s };
         }
+    }
+}
+
+/// The attention of G query heads sharing one KV head, for any head size hd that is a multiple of
+/// 16 (see kernels::attention_group): the heads share each key and value load. A head's 16
+/// accumulators of scalar::dot_f32 are four registers, P positions at a time (independent sums,
+/// so that the additions overlap), reduced in dot_f32's order; the values are added position by
+/// position into outputs kept in registers, 16 dimensions at a time.
+///
+/// # Safety
+/// hd is a multiple of 16; `q` holds at least G × hd floats, `scores` at least G × n, `out` at
+/// least G × hd, and, if n > 0, `keys` and `values` at least (n - 1) × stride + hd
+/// (kernels::attention_group asserts exactly this before it calls).
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn attention16<const G: usize, const P: usize>(q: &[f32], hd: usize, keys: &[f32], values: &[f32], stride: usize, n: usize, scale: f32, scores: &mut [f32], out: &mut [f32]) {
+    let chunks = hd / 16;
+    let vp = values.as_ptr();
+    let mut t = 0;
+    // P positions while they last, then one at a time (the same sums either way).
+    while t + P <= n {
+        // SAFETY: t + P <= n, hence the contract of scores16.
+        unsafe { scores16::<G, P>(q, hd, keys, stride, n, t, scale, scores) };
+        t += P;
+    }
+    while t < n {
+        // SAFETY: t < n.
+        unsafe { scores16::<G, 1>(q, hd, keys, stride, n, t, scale, scores) };
+        t += 1;
     }
     for h in 0..G {
         super::softmax_in_place(&mut scores[h * n..(h + 1) * n]);
     }
-    for c in 0..4 {
+    for c in 0..chunks {
         let mut o = [[f32x4_splat(0.0); 4]; G];
         for t in 0..n {
-            // SAFETY: as for the keys: below (n - 1) × stride + 64 <= values.len().
+            // SAFETY: as for the keys: below (n - 1) × stride + hd <= values.len().
             let vv = unsafe {
                 let v = vp.add(t * stride + 16 * c);
                 [ld4(v), ld4(v.add(4)), ld4(v.add(8)), ld4(v.add(12))]
             };
-            for h in 0..G {
+            for (h, o) in o.iter_mut().enumerate() {
                 // SAFETY: h × n + t < G × n <= scores.len() (the contract).
                 let p = f32x4_splat(unsafe { *scores.get_unchecked(h * n + t) });
                 for i in 0..4 {
-                    o[h][i] = f32x4_add(o[h][i], f32x4_mul(p, vv[i]));
+                    o[i] = f32x4_add(o[i], f32x4_mul(p, vv[i]));
                 }
             }
         }
-        for h in 0..G {
-            for i in 0..4 {
-                // SAFETY: h × 64 + 16c + 4i + 3 < G × 64 <= out.len() (the contract).
-                unsafe { v128_store(out.as_mut_ptr().add(h * 64 + 16 * c + 4 * i) as *mut v128, o[h][i]) };
+        for (h, o) in o.iter().enumerate() {
+            for (i, &oi) in o.iter().enumerate() {
+                // SAFETY: h × hd + 16c + 4i + 3 < G × hd <= out.len() (the contract).
+                unsafe { v128_store(out.as_mut_ptr().add(h * hd + 16 * c + 4 * i) as *mut v128, oi) };
             }
         }
     }
