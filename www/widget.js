@@ -4,8 +4,10 @@
 //   <plumbing-chat prompt="What is a pipe wrench for?"></plumbing-chat>
 //
 // Attributes (the source of truth; properties reflect them):
-//   model        a manifest (.json) or GGUF URL, relative to the page; default: the manifest next
-//                to this script (./models/manifest.json)
+//   model        an id of the manifest next to this script ("gemma-3-270m"), a manifest (.json)
+//                or a GGUF URL, relative to the page; default: that manifest's default model.
+//                A base model (no chat template) continues the prompt instead of answering it;
+//                a model that thinks (<think> … </think>) shows its reasoning apart, folded.
 //   prompt       the question, editable by the reader        system       a system message
 //   max-tokens, temperature, seed: absent = the engine's own defaults (info.defaults: 200 tokens,
 //                0.7, a random seed per run, which the "See inside" link then carries)
@@ -25,6 +27,7 @@
 
 import { PlumbingEngine, readManifest, modelCached, keepStorage, Kind, Stop } from './engine.js';
 import { fmtBytes as mb, fmtMs as seconds } from './format.js';
+import { thinkSplitter, thinkOf } from './think.js';
 
 const HERE = new URL('./', import.meta.url);
 const DEFAULT_MANIFEST = new URL('./models/manifest.json', import.meta.url).href;
@@ -96,6 +99,10 @@ button .icon { font-size: 0.8em; }
   padding: 0.7rem 0.85rem; border-radius: calc(var(--_radius) * 0.6);
   background: var(--_surface); border: 1px solid var(--_border);
 }
+.reasoning { font-size: 0.88em; color: var(--_muted); border: 1px dashed var(--_border);
+  border-radius: calc(var(--_radius) * 0.6); padding: 0.35rem 0.7rem; }
+.reasoning summary { cursor: pointer; font-weight: 600; }
+.reasoning .thought { white-space: pre-wrap; overflow-wrap: anywhere; font-style: italic; max-height: 12em; overflow: auto; margin-top: 0.3rem; }
 .answer:empty::before { content: attr(data-placeholder); color: var(--_muted); font-style: italic; }
 .box[data-state="running"] .answer::after {
   content: ""; display: inline-block; width: 0.5em; height: 1.05em; margin-left: 1px;
@@ -161,6 +168,7 @@ TEMPLATE.innerHTML = `
     </div>
   </form>
   <div class="progress" part="progress" hidden><div></div></div>
+  <details class="reasoning" part="reasoning" hidden><summary part="reasoning-summary">Reasoning</summary><div class="thought" part="thought"></div></details>
   <output class="answer" part="answer" aria-live="polite" aria-label="Answer" data-placeholder="The answer appears here, token by token."></output>
   <p class="error" part="error" role="alert" hidden></p>
   <footer part="footer">
@@ -216,12 +224,28 @@ function enqueue(widget, signal, job) {
   return run;
 }
 
+// A model attribute that is a manifest id: letters, digits, '.', '_', '-', not a file name.
+const isId = (s) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(s) && !/\.(json|gguf)$/i.test(s);
+
+/** The entry `id` of the manifest next to this script, or an error naming the ids it has. */
+async function manifestEntry(id) {
+  const m = await readManifest(DEFAULT_MANIFEST, id);
+  if (m.id === id) return m;
+  const bring = m.manifest.bring_the_file?.find((b) => b.id === id);
+  const err = new Error(bring
+    ? `${bring.name} is not hosted here: put its GGUF next to widget.js and name that file in model="…" (upstream: ${bring.upstream.url})`
+    : `no model "${id}" in ${DEFAULT_MANIFEST}; it lists ${m.manifest.models.map((x) => x.id).join(', ')}`);
+  err.kind = Kind.MODEL;
+  throw err;
+}
+
 /** The manifest entry for a model attribute: {name, url, sha256, bytes, licence, upstream}. */
 function resolveModel(attr) {
-  const url = attr ? new URL(attr, document.baseURI).href : DEFAULT_MANIFEST;
+  const id = attr && isId(attr) ? attr : null;
+  const url = id ? `${DEFAULT_MANIFEST}#${id}` : attr ? new URL(attr, document.baseURI).href : DEFAULT_MANIFEST;
   if (!manifests.has(url)) {
-    const isGguf = /\.gguf([?#]|$)/i.test(url);
-    const p = isGguf
+    const isGguf = !id && /\.gguf([?#]|$)/i.test(url);
+    const p = id ? manifestEntry(id) : isGguf
       ? Promise.resolve({ name: decodeURIComponent(url.split(/[?#]/)[0].split('/').pop()), url, sha256: null, bytes: null })
       : readManifest(url);
     p.catch(() => manifests.delete(url)); // a failed read is tried again next time
@@ -271,6 +295,7 @@ export class PlumbingChat extends HTMLElement {
       run: q('.run'), runLabel: q('.run .label'), stop: q('.stop'), status: q('.status'),
       progress: q('.progress'), fill: q('.progress > div'), answer: q('.answer'), error: q('.error'),
       stats: q('.stats'), link: q('.link'), note: q('.note'),
+      reasoning: q('.reasoning'), reasoningSummary: q('.reasoning summary'), thought: q('.thought'),
     };
   }
 
@@ -347,16 +372,19 @@ export class PlumbingChat extends HTMLElement {
     e.model.textContent = m.name ?? 'a language model';
     if (m.upstream?.url) e.model.href = m.upstream.url; else e.model.removeAttribute('href');
     const parts = [];
-    if (m.licence?.spdx) {
+    if (m.licence?.spdx || m.licence?.name) {
       const a = document.createElement('a');
-      a.textContent = m.licence.spdx;
+      a.textContent = m.licence.spdx ?? m.licence.name;
       a.title = 'licence';
       if (m.licence.url) { a.href = m.licence.url; a.target = '_blank'; a.rel = 'noopener'; }
       parts.push(a);
     }
     parts.push(text(m.bytes ? mb(m.bytes) : 'size unknown'));
     if (m.parameters) parts.push(text(`${Math.round(m.parameters / 1e6)} M parameters`, 'long'));
+    if (m.template === false) parts.push(text('base model: continues your text'));
     e.meta.replaceChildren(...parts); // separators come from CSS
+    e.answer.dataset.placeholder = m.template === false ? 'The continuation appears here, token by token.' : 'The answer appears here, token by token.';
+    this.#updateLink();
     if (this.state === 'idle') await this.#idleStatus();
   }
 
@@ -510,6 +538,25 @@ export class PlumbingChat extends HTMLElement {
     const node = document.createTextNode('');
     e.answer.replaceChildren(node);
     let generated = 0;
+    // A base model continues the text (fed raw); a chat model gets it as a user message.
+    const info = shared.engine.model ?? {};
+    const chat = info.has_template ?? info.chat_template != null;
+    const think = thinkOf(info);
+    const split = think ? thinkSplitter(think) : null;
+    const thought = document.createTextNode('');
+    e.thought.replaceChildren(thought);
+    e.reasoning.hidden = !think?.startInside;
+    e.reasoning.open = true;
+    let thinkTokens = 0, thinkMs = 0, thinking = !!think?.startInside;
+    const showThink = () => {
+      e.reasoningSummary.textContent = `Reasoning · ${thinkTokens} tokens · ${seconds(thinkMs)}${thinking ? ' · thinking…' : ''}`;
+    };
+    const put = (segs) => {
+      for (const x of segs) {
+        if (x.part === 'think') thought.appendData(x.text);
+        else if (x.part === 'answer') node.appendData(x.text); // text, never HTML
+      }
+    };
     // Only what the author set; the engine fills the rest and reports it in onPrompt.
     const params = {};
     if (this.temperature != null) params.temperature = this.temperature;
@@ -517,12 +564,25 @@ export class PlumbingChat extends HTMLElement {
     if (this.seed != null) params.seed = this.seed;
     this.#params = null;
     return shared.engine.generate(prompt, {
-      system: this.system || undefined, signal, ...params,
+      system: chat ? this.system || undefined : undefined, raw: !chat, signal, ...params,
       onPrompt: (m) => { this.#params = m.params; this.#updateLink(); },
       onProgress: (p) => { e.status.textContent = `Reading the prompt: ${p.done} of ${p.total} tokens`; },
       onToken: (m) => {
         generated++;
-        if (m.step?.text) node.appendData(m.step.text); // text, never HTML
+        if (split && m.step) {
+          const before = split.state;
+          const piece = m.step.text || (m.step.piece === think.open || m.step.piece === think.close ? m.step.piece : '');
+          const segs = split.push(piece);
+          if (before === 'think' || segs.some((x) => x.part === 'think' || x.part === 'tag')) {
+            thinkTokens++; thinkMs += m.step.ms ?? 0;
+            e.reasoning.hidden = false;
+          }
+          thinking = split.state === 'think';
+          put(segs);
+          showThink();
+          if (m.step.done) put(split.finish());
+          if (before === 'think' && !thinking) e.reasoning.open = false; // the answer begins: fold it
+        } else if (m.step?.text) node.appendData(m.step.text); // text, never HTML
         const s = m.stats;
         e.status.textContent = 'Writing…';
         e.stats.textContent = `${s?.generated ?? generated} tokens${s?.decode_tok_s ? ` · ${s.decode_tok_s.toFixed(1)} tok/s` : ''}`;
@@ -615,6 +675,8 @@ export class PlumbingChat extends HTMLElement {
     if (t != null) u.searchParams.set('temperature', String(t));
     if (n != null) u.searchParams.set('max-tokens', String(n));
     if (seed != null) u.searchParams.set('seed', String(seed));
+    const id = this.#model?.id ?? (isId(this.model) ? this.model : null);
+    if (id) u.searchParams.set('model', id);
     u.hash = 'inference';
     this.#els.link.href = u.href;
   }
