@@ -91,6 +91,9 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
     note.textContent = chat ? '' : 'This is a base model: it has no chat template and does not answer questions; it continues the text you write, fed as is (after its BOS token).';
     if (!asked && (box.value === CHAT_PROMPT || box.value === BASE_PROMPT)) box.value = chat ? CHAT_PROMPT : BASE_PROMPT;
     box.dataset.mode = chat ? 'chat' : 'continue';
+    $('raw').disabled = !chat;
+    $('raw').checked = !chat || new URLSearchParams(location.search).get('raw') === '1';
+    if (chat && $('raw').checked) $('prompt-label').textContent = 'Text to feed as written';
   }
 
   function setRunning(on) {
@@ -123,7 +126,7 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
     const controller = new AbortController();
     $('gen-status').textContent = 'Reading the prompt…';
     $('answer').dataset.state = 'running';
-    const raw = $('prompt').dataset.mode === 'continue';
+    const raw = $('raw').checked;
     const promise = engine.generate($('prompt').value, {
       ...p,
       raw,
@@ -131,6 +134,12 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
       onPrompt: (m) => {
         if (!ticket.current) return;
         r.fed = m.ids.map((id, i) => ({ id, text: m.pieces[i], special: m.special?.[i] }));
+        // A prompt that ends inside an opened block (the template's, or one's own raw text):
+        // the output starts in the reasoning.
+        if (r.think && !r.think.startInside && String(m.text ?? '').trimEnd().endsWith(r.think.open)) {
+          r.think = { ...r.think, startInside: true };
+          resetParts(r);
+        }
         if (m.params?.seed != null) r.seed = m.params.seed;
         $('fed').set(r.fed);
         $('fed-count').textContent = `(${m.ids.length} tokens)`;
@@ -311,6 +320,9 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
   const asked = new URLSearchParams(location.search).get('prompt');
   if (asked) $('prompt').value = asked;
 
+  $('raw').addEventListener('change', (e) => {
+    if ($('prompt').dataset.mode === 'chat') $('prompt-label').textContent = e.target.checked ? 'Text to feed as written' : 'Your message';
+  });
   $('temperature').addEventListener('input', showOutputs);
   $('top-p').addEventListener('input', showOutputs);
   $('gen-form').addEventListener('submit', (e) => { e.preventDefault(); start(); });
