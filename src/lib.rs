@@ -15,6 +15,7 @@ pub mod request;
 pub mod sampler;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
+pub mod spm;
 pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

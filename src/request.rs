@@ -14,8 +14,8 @@ use crate::Error;
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Request {
-    /// A user message, rendered with the chat template; with `raw`, the exact text to feed
-    /// (special tokens such as `<|im_start|>` parsed).
+    /// A user message, rendered with the chat template; with `raw`, or for a base model (no
+    /// chat template), the exact text to feed (special tokens such as `<|im_start|>` parsed).
     pub prompt: Option<String>,
     /// A system message put before `prompt` (not with `raw` or `messages`).
     pub system: Option<String>,
@@ -38,6 +38,8 @@ pub struct Fed {
     /// true where the token was written by the chat template (or put first as the BOS), not
     /// by a message.
     pub template: Vec<bool>,
+    /// false when the text was fed as written (a raw request, or a base model's continuation).
+    pub chat: bool,
     /// The parameters the session runs with: every default filled, the seed it uses.
     pub params: GenParams,
 }
@@ -56,6 +58,13 @@ impl Request {
             let text = self.prompt.clone().ok_or_else(|| Error::Request("a raw request needs a prompt".into()))?;
             let n = text.len();
             return Ok((text, vec![(0, n)]));
+        }
+        if tokenizer.chat_template.is_none() {
+            // A base model continues text: a prompt is fed as written; a chat cannot be.
+            return match (&self.prompt, &self.messages, &self.system) {
+                (Some(p), None, None) => Ok((p.clone(), vec![(0, p.len())])),
+                _ => Err(Error::Request(crate::tokenizer::NO_TEMPLATE.into())),
+            };
         }
         let messages = match (&self.messages, &self.prompt) {
             (Some(_), Some(_)) => return Err(Error::Request("give either messages or a prompt, not both".into())),
@@ -101,11 +110,17 @@ impl Engine {
         req.params.check()?;
         let (text, spans) = req.render(&self.tokenizer)?;
         let t = &self.tokenizer;
-        let ids = t.encode(&text, true)?;
-        let template = template_marks(t, &text, &ids, &spans);
+        // BOS, once (Tokenizer::bos_to_add): the template or the prompt may write its own.
+        let mut ids = t.encode_text(&text, true)?;
+        let added_bos = t.bos_to_add(&ids);
+        if let Some(b) = added_bos {
+            ids.insert(0, b);
+        }
+        let template = template_marks(t, &text, &ids, &spans, added_bos.is_some());
         let pieces = ids.iter().map(|&i| t.token_text(i)).collect();
         let special = ids.iter().map(|&i| t.is_special(i)).collect();
-        Ok(Fed { text, ids, pieces, special, template, params: req.params.clone() })
+        let chat = !req.raw && t.chat_template.is_some();
+        Ok(Fed { text, ids, pieces, special, template, chat, params: req.params.clone() })
     }
 
     /// Renders, tokenizes and starts the request's session (dropping any previous one).
@@ -122,8 +137,7 @@ impl Engine {
 /// Marks the tokens that lie outside every message span. Token bytes are walked along the text;
 /// a BOS the tokenizer put first takes no bytes. If the bytes do not add up to the text (a
 /// normalising tokenizer), only special tokens are marked.
-fn template_marks(t: &Tokenizer, text: &str, ids: &[u32], spans: &[(usize, usize)]) -> Vec<bool> {
-    let added_bos = t.add_bos && t.bos_id.is_some() && ids.first() == t.bos_id.as_ref() && !text.starts_with(t.piece(ids[0]));
+fn template_marks(t: &Tokenizer, text: &str, ids: &[u32], spans: &[(usize, usize)], added_bos: bool) -> Vec<bool> {
     let mut marks = Vec::with_capacity(ids.len());
     let mut at = 0usize;
     for (i, &id) in ids.iter().enumerate() {

@@ -1,30 +1,76 @@
 //! The tokenizer, built from the GGUF's own metadata, its chat template, and a streaming decoder.
 //!
-//! Encoding uses the `tokenizers` crate: a byte-level BPE from `tokenizer.ggml.tokens` and
-//! `tokenizer.ggml.merges`, with the pre-tokenizer that `tokenizer.ggml.pre` names, and the
-//! control tokens (`token_type` 3) as special added tokens. Decoding is a table from id to
-//! bytes, so that a stream of tokens can be turned into text without ever emitting half a
-//! UTF-8 character.
+//! Two kinds, as `tokenizer.ggml.model` names them:
+//! - "gpt2": byte-level BPE from `tokenizer.ggml.tokens` and `tokenizer.ggml.merges` with the
+//!   `tokenizers` crate, the pre-tokenizer that `tokenizer.ggml.pre` names (llama.cpp's regexes,
+//!   `PRE_TOKENIZERS`), and the control tokens (`token_type` 3) as special added tokens;
+//! - "llama": SentencePiece pieces with scores, merged as llama.cpp does (`crate::spm`).
+//!
+//! Decoding is a table from id to bytes, so that a stream of tokens can be turned into text
+//! without ever emitting half a UTF-8 character. The BOS rule lives here too (`bos_to_add`).
 
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
-use tokenizers::{AddedToken, Tokenizer as HfTokenizer};
+use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer as HfTokenizer};
 
 use crate::gguf::{Gguf, Value};
+use crate::spm::{self, Spm};
 use crate::Error;
 
 /// `tokenizer.ggml.token_type` values (llama.cpp's llama_token_type).
+const TOKEN_TYPE_UNKNOWN: i64 = 2;
 const TOKEN_TYPE_CONTROL: i64 = 3;
 const TOKEN_TYPE_USER_DEFINED: i64 = 4;
+const TOKEN_TYPE_BYTE: i64 = 6;
+
+/// llama.cpp's pre-tokenizer regexes (src/llama-vocab.cpp, llm_tokenizer_bpe), by the
+/// `tokenizer.ggml.pre` names that select them.
+const REGEX_LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const REGEX_QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// Every `tokenizer.ggml.pre` this tokenizer runs: name, how it splits, and whether whole words
+/// that are in the vocabulary skip the merges (llama.cpp's `ignore_merges`).
+const PRE_TOKENIZERS: &[(&str, Pre, bool)] = &[
+    ("smollm", Pre::DigitsThenGpt2, false),
+    ("gpt2", Pre::Gpt2, false),
+    ("gpt-2", Pre::Gpt2, false),
+    ("default", Pre::Gpt2, false),
+    ("llama-bpe", Pre::Regex(REGEX_LLAMA3), true),
+    ("llama3", Pre::Regex(REGEX_LLAMA3), true),
+    ("dbrx", Pre::Regex(REGEX_LLAMA3), false),
+    ("smaug-bpe", Pre::Regex(REGEX_LLAMA3), false),
+    ("qwen2", Pre::Regex(REGEX_QWEN2), false),
+    ("deepseek-r1-qwen", Pre::Regex(REGEX_QWEN2), false),
+    ("stablelm2", Pre::Regex(REGEX_QWEN2), false),
+    ("megrez", Pre::Regex(REGEX_QWEN2), false),
+];
+
+#[derive(Clone, Copy)]
+enum Pre {
+    /// GPT-2's own split (the `tokenizers` ByteLevel regex).
+    Gpt2,
+    /// SmolLM: every digit on its own, then GPT-2's split.
+    DigitsThenGpt2,
+    /// One regex, each match its own piece, then bytes to GPT-2's characters.
+    Regex(&'static str),
+}
+
+enum Encoder {
+    Bpe {
+        hf: Box<HfTokenizer>,
+        /// Parsing special tokens off: `<|im_start|>` in the text is plain text.
+        hf_plain: Box<HfTokenizer>,
+    },
+    Spm(Box<Spm>),
+}
 
 pub struct Tokenizer {
-    hf: HfTokenizer,
-    /// Parsing special tokens off: `<|im_start|>` in the text is plain text.
-    hf_plain: HfTokenizer,
+    encoder: Encoder,
     /// The vocabulary strings as stored in the file.
     pieces: Vec<String>,
     /// The bytes each token stands for.
@@ -32,21 +78,27 @@ pub struct Tokenizer {
     special: Vec<bool>,
     pub bos_id: Option<u32>,
     pub eos_id: Option<u32>,
+    /// The model wants its input to start with the BOS (`tokenizer.ggml.add_bos_token`, or
+    /// llama.cpp's default for the tokenizer kind).
     pub add_bos: bool,
     /// Ids that end a generation (eos, eot, `<|im_end|>`, `<|endoftext|>` ...).
     pub eog_ids: Vec<u32>,
+    /// None: a base model, for text continuation only (no chat).
     pub chat_template: Option<String>,
+    /// `tokenizer.ggml.model`: "gpt2" (byte-level BPE) or "llama" (SentencePiece).
+    pub model: String,
     pub pre: String,
 }
 
 impl Tokenizer {
     pub fn from_gguf(g: &Gguf, n_vocab_expected: Option<usize>) -> Result<Tokenizer, Error> {
-        let model = g.get_str("tokenizer.ggml.model")?;
-        if model != "gpt2" {
+        let model = g.get_str("tokenizer.ggml.model")?.to_string();
+        if model != "gpt2" && model != "llama" {
             return Err(Error::Unsupported(format!(
-                "tokenizer.ggml.model is \"{model}\"; only byte-level BPE (\"gpt2\") tokenizers are supported"
+                "tokenizer.ggml.model is \"{model}\"; supported: \"gpt2\" (byte-level BPE) and \"llama\" (SentencePiece)"
             )));
         }
+        let spm_kind = model == "llama";
         let pre = g.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default").to_string();
         let tokens = string_array(g, "tokenizer.ggml.tokens")?;
         if tokens.is_empty() {
@@ -60,7 +112,6 @@ impl Tokenizer {
                 )));
             }
         }
-        let merges = string_array(g, "tokenizer.ggml.merges")?;
         let types: Vec<i64> = match g.get("tokenizer.ggml.token_type") {
             Some(Value::Array(a)) => {
                 if a.len() != tokens.len() {
@@ -82,55 +133,57 @@ impl Tokenizer {
             }
             _ => vec![1; tokens.len()],
         };
+        let mut types = types;
+        let named_eog = llama_cpp_special_by_name(&tokens, &mut types);
+        let special: Vec<bool> = types.iter().map(|&t| t == TOKEN_TYPE_CONTROL).collect();
 
-        let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
-        let mut merge_pairs = Vec::with_capacity(merges.len());
-        for (i, m) in merges.iter().enumerate() {
-            let (a, b) = m
-                .split_once(' ')
-                .ok_or_else(|| Error::Format(format!("tokenizer.ggml.merges[{i}] = {m:?} is not two tokens")))?;
-            merge_pairs.push((a.to_string(), b.to_string()));
-        }
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merge_pairs)
-            .build()
-            .map_err(|e| Error::Tokenizer(format!("building the BPE model: {e}")))?;
-
-        let byte_level = ByteLevel::new(false, true, true);
-        let pre_tokenizer: PreTokenizerWrapper = match pre.as_str() {
-            // SmolLM: every digit on its own, then GPT-2's byte-level split.
-            "smollm" => Sequence::new(vec![Digits::new(true).into(), byte_level.into()]).into(),
-            "gpt2" | "default" => byte_level.into(),
-            other => {
-                return Err(Error::Unsupported(format!(
-                    "tokenizer.ggml.pre is \"{other}\"; supported: smollm, gpt2, default"
-                )))
-            }
+        let encoder = if spm_kind {
+            let scores: Vec<f32> = match g.get("tokenizer.ggml.scores") {
+                None => vec![0.0; tokens.len()],
+                Some(v) => {
+                    let a = v.as_array().ok_or_else(|| Error::Format("metadata tokenizer.ggml.scores is not an array".into()))?;
+                    if a.len() != tokens.len() {
+                        return Err(Error::Format(format!(
+                            "tokenizer.ggml.scores has {} entries for {} tokens",
+                            a.len(),
+                            tokens.len()
+                        )));
+                    }
+                    a.iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            v.as_f64().map(|x| x as f32).ok_or_else(|| Error::Format(format!("tokenizer.ggml.scores[{i}] is not a number")))
+                        })
+                        .collect::<Result<_, _>>()?
+                }
+            };
+            // Cut out before tokenizing: control and unknown tokens when special tokens are
+            // parsed, user-defined ones always (llama.cpp's cache_special_tokens).
+            let cut: Vec<Option<bool>> = types
+                .iter()
+                .map(|&t| match t {
+                    TOKEN_TYPE_CONTROL | TOKEN_TYPE_UNKNOWN => Some(false),
+                    TOKEN_TYPE_USER_DEFINED => Some(true),
+                    _ => None,
+                })
+                .collect();
+            // llama.cpp's default for SentencePiece is a space before the text.
+            let add_space_prefix = g.get("tokenizer.ggml.add_space_prefix").and_then(Value::as_bool).unwrap_or(true);
+            Encoder::Spm(Box::new(Spm::new(&tokens, scores, &cut, add_space_prefix)?))
+        } else {
+            bpe_encoder(g, &tokens, &types, &pre)?
         };
-        let mut hf = HfTokenizer::new(bpe);
-        hf.with_pre_tokenizer(Some(pre_tokenizer));
-        hf.with_decoder(Some(ByteLevelDecoder::default()));
-
-        let mut special = vec![false; tokens.len()];
-        let mut control = Vec::new();
-        let mut user = Vec::new();
-        for (i, t) in tokens.iter().enumerate() {
-            if types[i] == TOKEN_TYPE_CONTROL {
-                special[i] = true;
-                control.push(AddedToken::from(t.clone(), true));
-            } else if types[i] == TOKEN_TYPE_USER_DEFINED {
-                user.push(AddedToken::from(t.clone(), false));
-            }
-        }
-        hf.add_special_tokens(control).map_err(|e| Error::Tokenizer(format!("adding special tokens: {e}")))?;
-        hf.add_tokens(user).map_err(|e| Error::Tokenizer(format!("adding user-defined tokens: {e}")))?;
-        let mut hf_plain = hf.clone();
-        hf_plain.set_encode_special_tokens(true);
 
         let bytes: Vec<Vec<u8>> = tokens
             .iter()
             .enumerate()
-            .map(|(i, t)| if special[i] { t.as_bytes().to_vec() } else { byte_level_bytes(t) })
+            .map(|(i, t)| match types[i] {
+                // Control and user-defined tokens stand for their text as written.
+                TOKEN_TYPE_CONTROL | TOKEN_TYPE_USER_DEFINED if !spm_kind => t.as_bytes().to_vec(),
+                TOKEN_TYPE_CONTROL | TOKEN_TYPE_UNKNOWN if spm_kind => t.as_bytes().to_vec(),
+                _ if spm_kind => spm::piece_bytes(t, types[i] == TOKEN_TYPE_BYTE),
+                _ => byte_level_bytes(t),
+            })
             .collect();
 
         let id = |key: &str| -> Option<u32> {
@@ -138,45 +191,56 @@ impl Tokenizer {
         };
         let bos_id = id("tokenizer.ggml.bos_token_id");
         let eos_id = id("tokenizer.ggml.eos_token_id");
-        let add_bos = g.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(false);
+        // llama.cpp's defaults when the file does not say: SentencePiece and Llama 3 want a BOS.
+        let default_bos = spm_kind || pre == "llama-bpe" || pre == "llama3";
+        let add_bos = g.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(default_bos);
 
-        // End of generation: the ids the file names, plus the usual end tokens by name, as
-        // llama.cpp does (llama-vocab.cpp, "special_eog_ids").
+        // End of generation: the ids the file names, plus the end tokens llama.cpp knows by name.
         let mut eog_ids: Vec<u32> = ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"]
             .iter()
             .filter_map(|k| id(k))
             .collect();
-        for name in ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "<|end_of_text|>"] {
-            if let Some(i) = tokens.iter().position(|t| t == name) {
-                if special[i] {
-                    eog_ids.push(i as u32);
-                }
-            }
-        }
+        eog_ids.extend(named_eog);
         eog_ids.sort_unstable();
         eog_ids.dedup();
 
         let chat_template = g.get("tokenizer.chat_template").and_then(Value::as_str).map(str::to_string);
-        Ok(Tokenizer { hf, hf_plain, pieces: tokens, bytes, special, bos_id, eos_id, add_bos, eog_ids, chat_template, pre })
+        Ok(Tokenizer { encoder, pieces: tokens, bytes, special, bos_id, eos_id, add_bos, eog_ids, chat_template, model, pre })
     }
 
     pub fn n_vocab(&self) -> usize {
         self.pieces.len()
     }
 
-    /// Token ids for `text`. With `parse_special`, `<|im_start|>` and the like become their ids.
-    /// A BOS is put first only when the model asks for it (`add_bos_token`).
+    /// The tokens fed for `text`: its ids (`encode_text`), with the BOS put first by the one
+    /// rule of `bos_to_add`.
     pub fn encode(&self, text: &str, parse_special: bool) -> Result<Vec<u32>, Error> {
-        let tk = if parse_special { &self.hf } else { &self.hf_plain };
-        let enc = tk.encode(text, false).map_err(|e| Error::Tokenizer(format!("encoding failed: {e}")))?;
-        let mut ids = Vec::with_capacity(enc.get_ids().len() + 1);
-        if self.add_bos {
-            if let Some(b) = self.bos_id {
-                ids.push(b);
+        let mut ids = self.encode_text(text, parse_special)?;
+        if let Some(b) = self.bos_to_add(&ids) {
+            ids.insert(0, b);
+        }
+        Ok(ids)
+    }
+
+    /// The ids of `text` alone, no BOS added (llama.cpp's tokenize with add_special false).
+    /// With `parse_special`, `<|im_start|>` and the like become their ids.
+    pub fn encode_text(&self, text: &str, parse_special: bool) -> Result<Vec<u32>, Error> {
+        match &self.encoder {
+            Encoder::Spm(s) => s.encode(text, parse_special),
+            Encoder::Bpe { hf, hf_plain } => {
+                let tk = if parse_special { hf } else { hf_plain };
+                let enc = tk.encode(text, false).map_err(|e| Error::Tokenizer(format!("encoding failed: {e}")))?;
+                Ok(enc.get_ids().to_vec())
             }
         }
-        ids.extend_from_slice(enc.get_ids());
-        Ok(ids)
+    }
+
+    /// BOS, once: the BOS to put before `ids` when the model asks for one (`add_bos`) and the
+    /// text does not already begin with it (a template or a prompt that writes its own). Never
+    /// two.
+    pub fn bos_to_add(&self, ids: &[u32]) -> Option<u32> {
+        let bos = self.bos_id.filter(|_| self.add_bos)?;
+        (ids.first() != Some(&bos)).then_some(bos)
     }
 
     /// The vocabulary string of a token, as stored (byte-level: `Ġ` for a space).
@@ -218,7 +282,7 @@ impl Tokenizer {
         let template = self
             .chat_template
             .as_deref()
-            .ok_or_else(|| Error::Missing("metadata tokenizer.chat_template (this model has no chat template; use a raw prompt)".into()))?;
+            .ok_or_else(|| Error::Missing(NO_TEMPLATE.into()))?;
         render_chat_template(
             template,
             messages,
@@ -228,6 +292,10 @@ impl Tokenizer {
         )
     }
 }
+
+/// What a chat request against a base model is told.
+pub const NO_TEMPLATE: &str =
+    "metadata tokenizer.chat_template: this is a base model without a chat template, for text continuation only; send a prompt (no messages, no system) and it is continued as written";
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -250,6 +318,8 @@ pub fn render_chat_template(
     env.add_function("raise_exception", |msg: String| -> Result<String, minijinja::Error> {
         Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
     });
+    // Python's str and dict methods that chat templates call (`content.split('</think>')`).
+    env.set_unknown_method_callback(python_method);
     env.add_template("chat", template).map_err(|e| Error::Template(format!("the chat template does not parse: {e}")))?;
     let t = env.get_template("chat").map_err(|e| Error::Template(e.to_string()))?;
     // Rendered into a writer that refuses to grow past TEMPLATE_MAX_OUTPUT.
@@ -268,6 +338,96 @@ pub fn render_chat_template(
         ))),
         Err(e) => Err(Error::Template(format!("rendering the chat template failed: {e}"))),
     }
+}
+
+/// The Python methods chat templates use on strings and dicts, which Jinja2 has from Python and
+/// minijinja does not (as minijinja-contrib's pycompat): split, strip, lstrip, rstrip,
+/// startswith, endswith, replace, upper, lower, title, capitalize, find, count; items, keys,
+/// values, get.
+fn python_method(
+    _: &minijinja::State,
+    value: &minijinja::Value,
+    method: &str,
+    args: &[minijinja::Value],
+) -> Result<minijinja::Value, minijinja::Error> {
+    use minijinja::value::ValueKind;
+    use minijinja::{Error as JError, ErrorKind, Value as V};
+    let bad = |what: &str| JError::new(ErrorKind::InvalidOperation, format!("{method}(): {what}"));
+    let str_arg = |i: usize| -> Result<Option<&str>, JError> {
+        match args.get(i) {
+            None => Ok(None),
+            Some(v) if v.is_none() || v.is_undefined() => Ok(None),
+            Some(v) => v.as_str().map(Some).ok_or_else(|| bad("the argument must be a string")),
+        }
+    };
+    if let Some(s) = value.as_str() {
+        let chars = str_arg(0)?;
+        let strip_set = |c: char, set: Option<&str>| set.map_or(c.is_whitespace(), |set| set.contains(c));
+        return Ok(match method {
+            "strip" => V::from(s.trim_matches(|c| strip_set(c, chars))),
+            "lstrip" => V::from(s.trim_start_matches(|c| strip_set(c, chars))),
+            "rstrip" => V::from(s.trim_end_matches(|c| strip_set(c, chars))),
+            "split" => {
+                let max = args.get(1).and_then(|v| i64::try_from(v.clone()).ok()).filter(|&n| n >= 0);
+                let parts: Vec<V> = match (chars, max) {
+                    (Some(""), _) => return Err(bad("empty separator")),
+                    (Some(sep), None) => s.split(sep).map(V::from).collect(),
+                    (Some(sep), Some(n)) => s.splitn(n as usize + 1, sep).map(V::from).collect(),
+                    (None, _) => s.split_whitespace().map(V::from).collect(),
+                };
+                V::from(parts)
+            }
+            "startswith" => V::from(chars.is_some_and(|p| s.starts_with(p))),
+            "endswith" => V::from(chars.is_some_and(|p| s.ends_with(p))),
+            "replace" => match (chars, str_arg(1)?) {
+                (Some(a), Some(b)) if !a.is_empty() => V::from(s.replace(a, b)),
+                _ => return Err(bad("takes two strings, the first not empty")),
+            },
+            "find" => V::from(chars.and_then(|p| s.find(p)).map_or(-1, |i| s[..i].chars().count() as i64)),
+            "count" => V::from(chars.filter(|p| !p.is_empty()).map_or(0, |p| s.matches(p).count())),
+            "upper" => V::from(s.to_uppercase()),
+            "lower" => V::from(s.to_lowercase()),
+            "capitalize" => {
+                let mut c = s.chars();
+                V::from(c.next().map_or(String::new(), |f| f.to_uppercase().chain(c.flat_map(char::to_lowercase)).collect()))
+            }
+            "title" => {
+                let mut out = String::with_capacity(s.len());
+                let mut prev_letter = false;
+                for c in s.chars() {
+                    if prev_letter {
+                        out.extend(c.to_lowercase());
+                    } else {
+                        out.extend(c.to_uppercase());
+                    }
+                    prev_letter = c.is_alphabetic();
+                }
+                V::from(out)
+            }
+            _ => return Err(JError::new(ErrorKind::UnknownMethod, format!("strings have no method {method}()"))),
+        });
+    }
+    if value.kind() == ValueKind::Map {
+        let keys: Vec<V> = value.try_iter()?.collect();
+        return Ok(match method {
+            "keys" => V::from(keys),
+            "values" => V::from(keys.iter().map(|k| value.get_item(k)).collect::<Result<Vec<_>, _>>()?),
+            "items" => V::from(
+                keys.iter().map(|k| Ok(V::from(vec![k.clone(), value.get_item(k)?]))).collect::<Result<Vec<_>, JError>>()?,
+            ),
+            "get" => {
+                let k = args.first().ok_or_else(|| bad("needs a key"))?;
+                let v = value.get_item(k)?;
+                if v.is_undefined() {
+                    args.get(1).cloned().unwrap_or(V::from(()))
+                } else {
+                    v
+                }
+            }
+            _ => return Err(JError::new(ErrorKind::UnknownMethod, format!("dicts have no method {method}()"))),
+        });
+    }
+    Err(JError::new(ErrorKind::UnknownMethod, format!("{} has no method {method}()", value.kind())))
 }
 
 struct CappedWriter(Vec<u8>);
@@ -289,6 +449,104 @@ impl std::io::Write for CappedWriter {
 /// Instructions a chat template may run (rendering SmolLM's takes a few hundred per message).
 const TEMPLATE_FUEL: u64 = 1_000_000;
 const TEMPLATE_MAX_OUTPUT: usize = 4 << 20;
+
+/// llama.cpp's special tokens by name (llama-vocab.cpp, "auto-detect special tokens by text"):
+/// the end-of-generation and fill-in-the-middle tokens are made control tokens whatever the
+/// file says (so that, parsed, `</s>` in a text is one token), and the end ones (and FIM pad,
+/// repo and file separator) end a generation. Returns those end-of-generation ids.
+fn llama_cpp_special_by_name(tokens: &[String], types: &mut [i64]) -> Vec<u32> {
+    const EOG: &[&str] = &[
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+        "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+        "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~[",
+    ];
+    const FIM_EOG: &[&str] = &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]", "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>"];
+    const FIM: &[&str] = &[
+        "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>",
+        "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>",
+        "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>",
+        "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]", "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>",
+        "<|file_sep|>",
+    ];
+    const TOKEN_TYPE_UNUSED: i64 = 5;
+    let mut eog = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let t = t.as_str();
+        let is_eog = EOG.contains(&t);
+        if is_eog || FIM.contains(&t) {
+            let unused = types[i] == TOKEN_TYPE_UNUSED;
+            types[i] = TOKEN_TYPE_CONTROL;
+            if (is_eog && !unused) || FIM_EOG.contains(&t) {
+                eog.push(i as u32);
+            }
+        }
+    }
+    let named = |eog: &[u32], name: &str| eog.iter().copied().find(|&i| tokens[i as usize] == name);
+    // o200k_harmony and solar-open: their "<|end|>" does not end a generation.
+    let harmony = (named(&eog, "<|return|>").is_some() && named(&eog, "<|call|>").is_some())
+        || (named(&eog, "<|calls|>").is_some() && named(&eog, "<|flush|>").is_some());
+    if let Some(end) = named(&eog, "<|end|>").filter(|_| harmony) {
+        types[end as usize] = TOKEN_TYPE_USER_DEFINED;
+        eog.retain(|&i| i != end);
+    }
+    // gemma4 and plamo have a normal </s>.
+    let normal_s = named(&eog, "<|tool_response>").is_some() || tokens.iter().any(|t| t == "<|plamo:eos|>");
+    if let Some(s) = named(&eog, "</s>").filter(|_| normal_s) {
+        types[s as usize] = 1;
+        eog.retain(|&i| i != s);
+    }
+    eog
+}
+
+/// The byte-level BPE of a "gpt2" tokenizer, with the pre-tokenizer that `pre` names.
+fn bpe_encoder(g: &Gguf, tokens: &[String], types: &[i64], pre: &str) -> Result<Encoder, Error> {
+    let Some(&(_, split, ignore_merges)) = PRE_TOKENIZERS.iter().find(|(name, _, _)| *name == pre) else {
+        let names: Vec<&str> = PRE_TOKENIZERS.iter().map(|(n, _, _)| *n).collect();
+        return Err(Error::Unsupported(format!("tokenizer.ggml.pre is \"{pre}\"; supported: {}", names.join(", "))));
+    };
+    let merges = string_array(g, "tokenizer.ggml.merges")?;
+    let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let mut merge_pairs = Vec::with_capacity(merges.len());
+    for (i, m) in merges.iter().enumerate() {
+        let (a, b) = m
+            .split_once(' ')
+            .ok_or_else(|| Error::Format(format!("tokenizer.ggml.merges[{i}] = {m:?} is not two tokens")))?;
+        merge_pairs.push((a.to_string(), b.to_string()));
+    }
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merge_pairs)
+        .ignore_merges(ignore_merges)
+        .build()
+        .map_err(|e| Error::Tokenizer(format!("building the BPE model: {e}")))?;
+
+    let pre_tokenizer: PreTokenizerWrapper = match split {
+        Pre::Gpt2 => ByteLevel::new(false, true, true).into(),
+        Pre::DigitsThenGpt2 => Sequence::new(vec![Digits::new(true).into(), ByteLevel::new(false, true, true).into()]).into(),
+        Pre::Regex(re) => {
+            let split = Split::new(SplitPattern::Regex(re.to_string()), SplitDelimiterBehavior::Isolated, false)
+                .map_err(|e| Error::Tokenizer(format!("the pre-tokenizer regex of {pre}: {e}")))?;
+            Sequence::new(vec![split.into(), ByteLevel::new(false, true, false).into()]).into()
+        }
+    };
+    let mut hf = HfTokenizer::new(bpe);
+    hf.with_pre_tokenizer(Some(pre_tokenizer));
+    hf.with_decoder(Some(ByteLevelDecoder::default()));
+
+    let mut control = Vec::new();
+    let mut user = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if types[i] == TOKEN_TYPE_CONTROL {
+            control.push(AddedToken::from(t.clone(), true));
+        } else if types[i] == TOKEN_TYPE_USER_DEFINED {
+            user.push(AddedToken::from(t.clone(), false));
+        }
+    }
+    hf.add_special_tokens(control).map_err(|e| Error::Tokenizer(format!("adding special tokens: {e}")))?;
+    hf.add_tokens(user).map_err(|e| Error::Tokenizer(format!("adding user-defined tokens: {e}")))?;
+    let mut hf_plain = hf.clone();
+    hf_plain.set_encode_special_tokens(true);
+    Ok(Encoder::Bpe { hf: Box::new(hf), hf_plain: Box::new(hf_plain) })
+}
 
 fn string_array(g: &Gguf, key: &str) -> Result<Vec<String>, Error> {
     let arr = g

@@ -146,7 +146,7 @@ fn info_states_the_defaults_and_each_tensors_role_and_geometry() {
     assert_eq!(role("token_embd.weight"), ("embedding", "embedding", None));
     assert_eq!(role("output_norm.weight"), ("output_norm", "norm", None));
     assert_eq!(role("blk.x.attn_q.weight"), ("other", "other", None));
-    assert_eq!(role("rope_freqs.weight"), ("other", "other", None));
+    assert_eq!(role("rope_freqs.weight"), ("rope_freqs", "other", None));
 }
 
 /// Defect: tensorBlock('output_norm.weight', 0, 20) panicked (block < cols was accepted for F32,
