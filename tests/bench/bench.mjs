@@ -1,21 +1,24 @@
-// ./build.sh bench [--runs N] [--types q4_1,q8_0,...] [--peers]: SmolLM2-135M in each weight type,
-// run by native plumbing, both wasm builds in headless Chromium (www/pkg = SIMD128, www/pkg-relaxed
+// ./build.sh bench [--runs N] [--models smollm2,gemma3] [--types q4_1,q8_0,...] [--peers]: SmolLM2-135M
+// in each weight type and Gemma 3 270M (Q4_K_M, as shipped), run by native plumbing, both wasm builds in headless Chromium (www/pkg = SIMD128, www/pkg-relaxed
 // = relaxed SIMD) and llama.cpp natively (llama-cpp-python, tests/bench/llamacpp.mjs), every one on
 // ONE thread, on the same file, in one invocation and INTERLEAVED: for each run index, for each type,
 // native, llama.cpp, wasm SIMD128, wasm relaxed, one after another, so a noisy minute hits all of
-// them. The workload is ../shared/peers/prompt.json: the 101-token prompt, 128 greedy tokens,
-// end-of-generation masked, after an untimed 16-token warm-up, a fresh process / browser per run.
+// them. The workload is ../shared/peers/prompt.json: for SmolLM2 its 101-token ChatML prompt; for
+// Gemma 3 (a base model) the same user text raw, no chat template, after the BOS its file asks for
+// (add_bos: every implementation's tokenizer puts it first); 128 greedy tokens, end-of-generation
+// masked, after an untimed 16-token warm-up, a fresh process / browser per run.
 // With --peers, also wllama (llama.cpp compiled to wasm, same Chromium, one thread) on the Q4_1
 // file, after the rest. Prints markdown tables (min / median / max tok/s, ours ÷ llama.cpp per type)
 // and writes bench-out/bench.json and bench.md. Speed is measured here, never asserted in a test.
 //
-// Options: --runs N (5), --types LIST (all six: q4_1,q4_0,q8_0,q4_k_m,q5_k_m,q6_k),
-// --impls LIST (native,llamacpp,simd128,relaxed), --peers, --models DIR (models/; the requantized
-// files are DIR/quants/SmolLM2-135M-Instruct.<TYPE>.gguf, made by scripts/quants.sh),
+// Options: --runs N (5), --models LIST (smollm2,gemma3), --types LIST (SmolLM2's types; all six:
+// q4_1,q4_0,q8_0,q4_k_m,q5_k_m,q6_k), --impls LIST (native,llamacpp,simd128,relaxed), --peers,
+// --model-dir DIR (models/; the requantized files are DIR/quants/SmolLM2-135M-Instruct.<TYPE>.gguf,
+// made by scripts/quants.sh; Gemma is DIR/gemma-3-270m-q4_k_m.gguf, from ./build.sh model),
 // --shared DIR (../shared). WAIT_IDLE=seconds: how long each run waits for the machine to go quiet
 // (600). PLUMBING_URL: the server of www/ (./build.sh bench starts one).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync, existsSync, statSync, cpSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, existsSync, statSync, cpSync, rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { cpus } from 'node:os';
 import { relative } from 'node:path';
@@ -29,19 +32,37 @@ const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args
 const list = (s) => s.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
 const RUNS = Number(opt('--runs', 5));
 const ALL_TYPES = ['q4_1', 'q4_0', 'q8_0', 'q4_k_m', 'q5_k_m', 'q6_k'];
-const TYPES = list(opt('--types', ALL_TYPES.join(',')));
+const SMOL_TYPES = list(opt('--types', ALL_TYPES.join(',')));
+const ALL_MODELS = ['smollm2', 'gemma3'];
+const MODEL_SET = list(opt('--models', ALL_MODELS.join(',')));
+// What is measured, one key per file: SmolLM2's types, then 'gemma3'.
+const TYPES = [...(MODEL_SET.includes('smollm2') ? SMOL_TYPES : []), ...(MODEL_SET.includes('gemma3') ? ['gemma3'] : [])];
 const ALL_IMPLS = ['native', 'llamacpp', 'simd128', 'relaxed'];
 const IMPLS = list(opt('--impls', ALL_IMPLS.join(',')));
 const PEERS = args.includes('--peers');
 const SHARED = opt('--shared', `${ROOT}../shared`);
-const MODELS = opt('--models', `${ROOT}models`).replace(/\/$/, '');
+const MODELS = opt('--model-dir', `${ROOT}models`).replace(/\/$/, '');
 const PROMPT_FILE = `${SHARED}/peers/prompt.json`;
 const PROMPT = JSON.parse(readFileSync(PROMPT_FILE, 'utf8'));
 const TEXT = PROMPT.chatml.replace('{user}', PROMPT.user);
 const N_PREDICT = PROMPT.n_predict ?? 128;
 const OUT = `${ROOT}bench-out`;
-const TIMEOUT_S = 600; // one measurement (load, warm-up, 128 tokens; 512 for the memory run) at most
 mkdirSync(OUT, { recursive: true });
+// Gemma 3 270M is a base model: the user text raw. Its prompt file (read by plumbing bench) sits
+// with a copy of the peers' llama.cpp bench.py (which reads ../prompt.json next to itself) in
+// bench-out/peers-gemma3/; chatml "{user}" is the text as it is, the BOS added by each tokenizer.
+function rawPrompt(name) {
+  const dir = `${OUT}/peers-${name}`;
+  mkdirSync(`${dir}/llamacpp`, { recursive: true });
+  const put = (f, text) => { rmSync(f, { force: true }); writeFileSync(f, text); };
+  put(`${dir}/prompt.json`, `${JSON.stringify({ note: 'The user text of ../shared/peers/prompt.json raw (a base model: no chat template); the tokenizer adds the BOS the file asks for.', user: PROMPT.user, chatml: '{user}', n_predict: N_PREDICT }, null, 2)}\n`);
+  put(`${dir}/llamacpp/bench.py`, readFileSync(`${SHARED}/peers/llamacpp/bench.py`));
+  return { file: `${dir}/prompt.json`, text: PROMPT.user, peers: dir, what: 'raw text after the BOS' };
+}
+const SMOL_PROMPT = { file: PROMPT_FILE, text: TEXT, peers: `${SHARED}/peers`, what: 'ChatML' };
+const GEMMA_PROMPT = TYPES.includes('gemma3') ? rawPrompt('gemma3') : null;
+const promptOf = (t) => (t === 'gemma3' ? GEMMA_PROMPT : SMOL_PROMPT);
+const TIMEOUT_S = 600; // one measurement (load, warm-up, 128 tokens; 512 for the memory run) at most
 
 const log = (...a) => console.error('[bench]', ...a);
 const stats = (xs) => {
@@ -61,21 +82,23 @@ const firstLine = (e) => {
   return l.find((x) => /error|Error|unreachable/.test(x)) ?? l[0];
 };
 
-for (const t of TYPES) if (!ALL_TYPES.includes(t)) { console.error(`error: --types: unknown type ${t} (known: ${ALL_TYPES.join(', ')})`); process.exit(2); }
+for (const m of MODEL_SET) if (!ALL_MODELS.includes(m)) { console.error(`error: --models: unknown model ${m} (known: ${ALL_MODELS.join(', ')})`); process.exit(2); }
+for (const t of SMOL_TYPES) if (!ALL_TYPES.includes(t)) { console.error(`error: --types: unknown type ${t} (known: ${ALL_TYPES.join(', ')})`); process.exit(2); }
 for (const i of IMPLS) if (!ALL_IMPLS.includes(i)) { console.error(`error: --impls: unknown ${i} (known: ${ALL_IMPLS.join(', ')})`); process.exit(2); }
 if (!(RUNS >= 1)) { console.error(`error: --runs needs a number >= 1, got ${opt('--runs')}`); process.exit(2); }
 
 // ------------------------------------------------------------------ the files
 
 // Q4_1 is the shipped file; every other type is llama.cpp's requantization of it (scripts/quants.sh).
-const modelFile = (t) => (t === 'q4_1' ? `${MODELS}/SmolLM2-135M-Instruct.Q4_1.gguf` : `${MODELS}/quants/SmolLM2-135M-Instruct.${t.toUpperCase()}.gguf`);
+const modelFile = (t) => (t === 'gemma3' ? `${MODELS}/gemma-3-270m-q4_k_m.gguf` : t === 'q4_1' ? `${MODELS}/SmolLM2-135M-Instruct.Q4_1.gguf` : `${MODELS}/quants/SmolLM2-135M-Instruct.${t.toUpperCase()}.gguf`);
 const modelUrl = (t) => new URL(`models/${relative(MODELS, modelFile(t))}`, BASE_URL).href;
 {
   const missing = TYPES.map(modelFile).filter((f) => !existsSync(f));
   if (missing.length) {
-    const names = TYPES.filter((t) => !existsSync(modelFile(t))).map((t) => t.toUpperCase());
-    console.error(`error: missing model files:\n  ${missing.join('\n  ')}\nrun scripts/quants.sh --only ${names.join(',')} ` +
-      "(it makes models/quants/ with llama.cpp's quantizer; the first run builds its venv, minutes), or pick --types");
+    const names = TYPES.filter((t) => t !== 'gemma3' && !existsSync(modelFile(t))).map((t) => t.toUpperCase());
+    console.error(`error: missing model files:\n  ${missing.join('\n  ')}\n` +
+      (names.length ? `run scripts/quants.sh --only ${names.join(',')} (it makes models/quants/ with llama.cpp's quantizer; the first run builds its venv, minutes), or pick --types\n` : '') +
+      (missing.includes(modelFile('gemma3')) ? 'run ./build.sh model (it fetches Gemma 3 270M), or pick --models smollm2\n' : ''));
     process.exit(1);
   }
 }
@@ -139,8 +162,8 @@ async function waitIdle() {
 
 // ------------------------------------------------------------------ native plumbing
 
-function nativeRun(model) {
-  const r = spawnSync(`${ROOT}target/release/plumbing`, ['bench', '--model', model, '--prompt-file', PROMPT_FILE, '--runs', '1', '--tokens', String(N_PREDICT)],
+function nativeRun(model, promptFile) {
+  const r = spawnSync(`${ROOT}target/release/plumbing`, ['bench', '--model', model, '--prompt-file', promptFile, '--runs', '1', '--tokens', String(N_PREDICT)],
     { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'], timeout: TIMEOUT_S * 1e3 });
   if (r.error) throw new Error(`target/release/plumbing: ${r.error.message}${r.error.code === 'ETIMEDOUT' ? ` (more than ${TIMEOUT_S} s)` : ' (./build.sh build)'}`);
   if (r.status !== 0) throw new Error(`plumbing bench ${r.signal ?? `exit ${r.status}`}: ${r.stderr}`);
@@ -150,7 +173,7 @@ function nativeRun(model) {
 
 // ------------------------------------------------------------------ wasm in Chromium
 
-async function wasmRun(pkg, url, tokens, warmup) {
+async function wasmRun(pkg, url, text, tokens, warmup) {
   const b = await launch();
   const problems = [];
   try {
@@ -192,7 +215,7 @@ async function wasmRun(pkg, url, tokens, warmup) {
       return { load_ms: loadMs, fetch_ms: fetched - t0, mem_after_load: memAfterLoad, mem_end: m.wasm_memory_bytes(),
         prompt_tokens: r.prompt_tokens, generated: r.generated, prefill_tok_s: r.prefill_tok_s, decode_tok_s: r.decode_tok_s,
         ttft_ms: r.ttft_ms, text: r.text, kernels: JSON.parse(m.build_info()).kernels };
-    }, { pkg, url, text: TEXT, tokens, warmup })]).finally(() => clearTimeout(timer));
+    }, { pkg, url, text, tokens, warmup })]).finally(() => clearTimeout(timer));
   } catch (e) {
     // A panic in the engine is a wasm trap ("unreachable"); the panic's message went to the console.
     throw new Error([e.message, ...problems].join('\n'));
@@ -206,14 +229,14 @@ async function wasmRun(pkg, url, tokens, warmup) {
 const machine = machineInfo();
 // Each implementation: run(type) -> one run's record (load_ms, prefill_tok_s, decode_tok_s, text...).
 const IMPL = {
-  native: { run: (t) => nativeRun(modelFile(t)) },
+  native: { run: (t) => nativeRun(modelFile(t), promptOf(t).file) },
   llamacpp: { run: null },
   simd128: { dir: 'pkg' },
   relaxed: { dir: 'pkg-relaxed' },
 };
 for (const k of ['simd128', 'relaxed']) {
   const d = IMPL[k].dir;
-  IMPL[k].run = (t) => wasmRun(`/${d}/plumbing.js`, modelUrl(t), N_PREDICT, true);
+  IMPL[k].run = (t) => wasmRun(`/${d}/plumbing.js`, modelUrl(t), promptOf(t).text, N_PREDICT, true);
   if (IMPLS.includes(k) && !existsSync(`${ROOT}www/${d}/plumbing_bg.wasm`)) {
     console.error(`error: www/${d}/plumbing_bg.wasm is missing: ./build.sh wasm ${k}`); process.exit(1);
   }
@@ -223,7 +246,7 @@ if (IMPLS.includes('llamacpp')) {
   try {
     llama = llamaCpp({ root: ROOT, shared: SHARED, out: OUT, log, probeModel: modelFile(TYPES[0]) });
   } catch (e) { console.error(`error: ${e.message}`); process.exit(1); }
-  IMPL.llamacpp.run = (t) => llama.run(modelFile(t));
+  IMPL.llamacpp.run = (t) => llama.run(modelFile(t), promptOf(t).peers);
 }
 
 // ------------------------------------------------------------------ the interleaved runs
@@ -239,7 +262,7 @@ const cell = (t, i) => {
 const SEQ = ['native', 'llamacpp', 'simd128', 'relaxed'].filter((i) => IMPLS.includes(i));
 if (IMPLS.includes('llamacpp') && IMPLS.includes('native') && (IMPLS.includes('simd128') || IMPLS.includes('relaxed'))) SEQ.push('llamacpp');
 log(`${machine.cpus} × ${machine.cpu_model}, AVX-512 ${machine.avx512 ? 'yes' : 'no'}; ${RUNS} runs of ${TYPES.join(', ')} × ${SEQ.join(', ')}, interleaved; ` +
-  `prompt ${PROMPT.prompt_tokens_smollm2} tokens, ${N_PREDICT} generated, greedy, end-of-generation masked`);
+  `prompt: SmolLM2 ChatML (${PROMPT.prompt_tokens_smollm2} tokens)${GEMMA_PROMPT ? ', Gemma 3 the raw user text after its BOS' : ''}; ${N_PREDICT} generated, greedy, end-of-generation masked`);
 const order = [];
 const t0 = Date.now();
 for (let run = 0; run < RUNS; run++) {
@@ -280,7 +303,7 @@ for (const k of ['relaxed', 'simd128'].filter((x) => IMPLS.includes(x))) {
   wasmInfo[k] = { wasm_bytes: raw.length, wasm_gzip_bytes: gzipSync(raw, { level: 9 }).length, type: t };
   if (c.runs.length) {
     try {
-      const long = await wasmRun(`/${d}/plumbing.js`, modelUrl(t), 512, false);
+      const long = await wasmRun(`/${d}/plumbing.js`, modelUrl(t), promptOf(t).text, 512, false);
       Object.assign(wasmInfo[k], { mem_after_load: c.runs[0].mem_after_load, mem_after_128: c.runs[0].mem_end, mem_after_512: long.mem_end });
     } catch (e) { wasmInfo[k].error = firstLine(e); }
   }
@@ -367,13 +390,15 @@ if (PEERS) {
 // ------------------------------------------------------------------ the tables
 
 const date = new Date().toISOString();
-const TYPE_NAME = (t) => t.toUpperCase();
+const TYPE_NAME = (t) => (t === 'gemma3' ? 'Gemma 3 270M Q4_K_M' : t.toUpperCase());
+// Prompt tokens per file as the runs counted them (Gemma's tokenizer is not SmolLM2's).
+const promptTokens = (t) => results.find((r) => r.type === t && r.runs.length)?.runs[0].prompt_tokens;
 const MB = (b) => (b / 1e6).toFixed(1);
 const lines = [
   `Machine: ${machine.cpus} × ${machine.cpu_model}; AVX-512 ${machine.avx512 ? `yes (${machine.avx512_flags.join(' ')})` : 'no'}` +
     `${machine.amx_flags.length ? `; AMX ${llama?.info.amx ?? 'advertised'}` : ''}; ${machine.chromium ?? 'no Chromium'}; ${date.slice(0, 10)}.`,
   `Every implementation on one thread; min / median / max of ${RUNS} runs, interleaved (each run: every type, each type: ${SEQ.join(', ')}); ` +
-    `${PROMPT.prompt_tokens_smollm2}-token prompt, ${N_PREDICT} greedy tokens, end-of-generation masked. Took ${(elapsed / 60).toFixed(1)} min.`,
+    `the ${PROMPT.prompt_tokens_smollm2}-token ChatML prompt for SmolLM2${GEMMA_PROMPT ? `, its user text raw after the BOS for Gemma 3 (${promptTokens('gemma3') ?? '?'} tokens)` : ''}, ${N_PREDICT} greedy tokens, end-of-generation masked. Took ${(elapsed / 60).toFixed(1)} min.`,
   '',
   '| type | implementation | load ms | prefill tok/s | decode tok/s | prefill ÷ llama.cpp | decode ÷ llama.cpp | text as llama.cpp\'s |',
   '|---|---|---|---|---|---|---|---|',
@@ -431,8 +456,8 @@ if (peers.length) {
 const table = lines.join('\n');
 console.log(table);
 writeFileSync(`${OUT}/bench.json`, JSON.stringify({
-  machine, date, runs: RUNS, types: TYPES, impls: IMPLS, elapsed_s: elapsed, order, wait_idle_s: WAIT_S, waits_run_out: waitsRunOut,
-  workload: { prompt_file: PROMPT_FILE, prompt_tokens: PROMPT.prompt_tokens_smollm2, n_predict: N_PREDICT, warmup_tokens: 16, greedy: true, eog_masked: true },
+  machine, date, runs: RUNS, types: TYPES, models: MODEL_SET, impls: IMPLS, elapsed_s: elapsed, order, wait_idle_s: WAIT_S, waits_run_out: waitsRunOut,
+  workload: { prompt_file: PROMPT_FILE, prompt_tokens: PROMPT.prompt_tokens_smollm2, gemma3_prompt_file: GEMMA_PROMPT?.file ?? null, gemma3_prompt_tokens: GEMMA_PROMPT ? promptTokens('gemma3') ?? null : null, n_predict: N_PREDICT, warmup_tokens: 16, greedy: true, eog_masked: true },
   llamacpp: llama?.info ?? null, wasm: wasmInfo, results, peers,
 }, null, 2));
 writeFileSync(`${OUT}/bench.md`, `${table}\n`);

@@ -55,7 +55,7 @@ export function llamaCpp({ root, shared, out, log, probeModel }) {
   const env = { ...process.env };
   const info = { python, script, amx: 'not advertised', system_info: null, version: null };
 
-  const call = (model, extra = []) => spawnSync(python, [script, '--model', model, '--runs', '1', '--threads', '1',
+  const call = (model, extra = [], bench = script) => spawnSync(python, [bench, '--model', model, '--runs', '1', '--threads', '1',
     '--wait-idle', '0', '--max-retries', '0', '--out-dir', raw, ...extra],
   { encoding: 'utf8', maxBuffer: 1 << 26, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 600e3 });
 
@@ -81,9 +81,12 @@ export function llamaCpp({ root, shared, out, log, probeModel }) {
 
   return {
     info,
-    /** One measurement of `model`: {load_ms, prompt_tokens, generated, prefill_tok_s, decode_tok_s, text, ...}. */
-    run(model) {
-      const r = call(model);
+    /**
+     * One measurement of `model`: {load_ms, prompt_tokens, generated, prefill_tok_s, decode_tok_s, text, ...}.
+     * `peers`: a directory laid out as ../shared/peers (llamacpp/bench.py and the prompt.json it reads).
+     */
+    run(model, peers = `${shared}/peers`) {
+      const r = call(model, [], `${peers}/llamacpp/bench.py`);
       if (r.error) throw new Error(`llama.cpp bench.py: ${r.error.message}`);
       if (r.status !== 0) throw new Error(`llama.cpp bench.py ${r.signal ?? `exit ${r.status}`}: ${tail(r.stderr)}`);
       const j = JSON.parse(r.stdout);
