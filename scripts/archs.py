@@ -10,12 +10,14 @@ For each entry of models/archs.json, in models/archs/:
   <name>.gguf       llama.cpp's quantizer (llama_model_quantize, the entry's ftype) applied to it
   <name>.ref.json   llama.cpp (1 thread, flash attention off, no extra buffer types) on <name>.gguf:
                     the ids of every text (special tokens parsed, no BOS added), the chat template
-                    as llama.cpp renders it (llama_chat_apply_template) with its ids, and for each
+                    as llama.cpp renders it (llama_chat_apply_template: its built-in look-alikes,
+                    "text", or null) and as transformers does (jinja2, "jinja"), with their ids, and for each
                     prompt the greedy ids (EOG masked) with the top-5 logits, logsumexp and margin
                     at every position (the layout of ../shared/reference/*.json)
   manifest.json     every file: name, arch, bytes, sha256 (of both), type mix, reference
 
-Work is skipped when its inputs are unchanged (entry, texts, this script, llama-cpp-python), so a
+Work is skipped when its inputs are unchanged (entry, texts, VERSION, llama-cpp-python; a
+reference also this script), so a
 second run costs hashing. usage: build/llama-venv/bin/python scripts/archs.py [--force] [--only NAME,...]
 (scripts/archs.sh makes the venv, fetches the npm tokenizers into build/npm and runs this.)
 """
@@ -37,8 +39,9 @@ import gguf
 import llama_cpp
 from llama_cpp import Llama
 
-# Bump when what the script writes changes (everything is made again).
-VERSION = 1
+# Bump when the models this script writes change (everything is made again; a change of this
+# script remakes the references only).
+VERSION = 2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIST = os.path.join(ROOT, "models", "archs.json")
@@ -418,6 +421,19 @@ def render_chat(llm, messages):
     return buf.raw[:n].decode("utf-8")
 
 
+def render_jinja(template, messages, bos, eos):
+    """The template as Hugging Face transformers renders it (apply_chat_template: jinja2's
+    sandbox with trim_blocks and lstrip_blocks, bos_token / eos_token, raise_exception)."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from jinja2 import TemplateError
+
+    def raise_exception(msg):
+        raise TemplateError(msg)
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(template).render(messages=messages, add_generation_prompt=True, bos_token=bos, eos_token=eos)
+
+
 def reference(path, sha, m, spec, inputs):
     no_extra_buffer_types()
     llm = Llama(model_path=path, n_ctx=1024, n_batch=512, n_threads=1, n_threads_batch=1,
@@ -445,11 +461,17 @@ def reference(path, sha, m, spec, inputs):
     for t in spec["texts"] + m.get("special_texts", []):
         res["tokenize"].append({"name": t["name"], "text": t["text"],
                                 "ids": llm.tokenize(t["text"].encode(), add_bos=False, special=True)})
+    tmpl = llama_cpp.llama_model_chat_template(llm.model, None)
+    piece = lambda t: llm.detokenize([t], special=True).decode("utf-8") if t >= 0 else ""
     for c in spec["chat"]:
+        if not tmpl:
+            break
         text = render_chat(llm, c["messages"])
-        if text is not None:
-            res["chat"].append({"name": c["name"], "messages": c["messages"], "add_generation_prompt": True,
-                                "text": text, "ids": llm.tokenize(text.encode(), add_bos=False, special=True)})
+        jinja = render_jinja(tmpl.decode("utf-8"), c["messages"], piece(llama_cpp.llama_vocab_bos(vocab)),
+                             piece(llama_cpp.llama_vocab_eos(vocab)))
+        tok = lambda t: None if t is None else llm.tokenize(t.encode(), add_bos=False, special=True)
+        res["chat"].append({"name": c["name"], "messages": c["messages"], "add_generation_prompt": True,
+                            "text": text, "ids": tok(text), "jinja": jinja, "jinja_ids": tok(jinja)})
     for p in m["prompts"]:
         res["generate"].append({"name": p["name"], **generate(llm, p["prompt"], spec["n_predict"], mask)})
     del llm
@@ -496,7 +518,7 @@ def main():
         tok_sha = sha256_of(os.path.join(ROOT, tok["from_gguf"])) if "from_gguf" in tok else \
             sha256_of(os.path.join(npm_dir(tok["npm"]), "tokenizer.json"))
         entry = {k: v for k, v in m.items() if k not in ("sha256", "source_sha256")}
-        inputs = {"version": VERSION, "script_sha256": sha256_of(os.path.abspath(__file__)), "entry": entry, "tokenizer_sha256": tok_sha, "gguf": importlib.metadata.version("gguf"), "llama_cpp_python": llama_cpp.__version__,
+        inputs = {"version": VERSION, "entry": entry, "tokenizer_sha256": tok_sha, "gguf": importlib.metadata.version("gguf"), "llama_cpp_python": llama_cpp.__version__,
                   "nthread": spec["nthread"]}
         prev = old.get(name)
         sha = sha256_of(path) if os.path.exists(path) else None
@@ -519,7 +541,7 @@ def main():
                 what = "the unquantized file (made by this script alone: a real difference)" if key == "source_sha256" \
                     else "llama.cpp's quantized file (may differ by CPU)"
                 log(f"warning: {name}: {what} hashes to {info[key]}; models/archs.json says {m[key]}")
-        r_inputs = {"version": VERSION, "sha256": sha, "texts_sha256": sha256_json([spec["texts"], spec["chat"],
+        r_inputs = {"version": VERSION, "script_sha256": sha256_of(os.path.abspath(__file__)), "sha256": sha, "texts_sha256": sha256_json([spec["texts"], spec["chat"],
                     spec["n_predict"], m.get("special_texts"), m["prompts"]]), "llama_cpp_python": llama_cpp.__version__}
         r_path = os.path.join(OUT, info["reference"])
         prev_r = read_json(r_path)
