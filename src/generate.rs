@@ -171,7 +171,8 @@ impl Engine {
         }
         // The KV cache grows with use; refuse up front a context whose full cache cannot fit.
         let c = &self.model.config;
-        let kv_bytes = (n_ctx as u64) * (c.n_layer as u64) * 2 * (c.n_head_kv * c.head_dim) as u64 * 4;
+        let rows: u64 = (0..c.n_layer).map(|l| self.model.kv_rows(l, n_ctx) as u64).sum();
+        let kv_bytes = rows * 2 * c.kv_dim as u64 * 4;
         let budget = crate::model::MAX_FILE_BYTES.saturating_sub(self.model.file().len() as u64);
         if kv_bytes > budget {
             return Err(Error::Limit(format!(
@@ -331,8 +332,13 @@ impl Engine {
         if s.n_prompt_fed < base || pos > s.generated.len() || s.state.n_past < base + pos {
             return Err(Error::Limit(format!("cannot continue from position {pos}: {} tokens have been generated", s.generated.len())));
         }
-        s.state.truncate(base + pos, model.config.n_head_kv * model.config.head_dim);
         s.generated.truncate(pos);
+        if !s.state.truncate(base + pos) {
+            // A sliding layer has dropped rows that position needs: feed everything again.
+            s.state.reset();
+            let again: Vec<u32> = s.prompt.iter().chain(&s.generated).copied().collect();
+            model.forward(&mut s.state, &again)?;
+        }
         s.generated.push(id);
         s.finished = None;
         s.logits = None;

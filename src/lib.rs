@@ -1,11 +1,13 @@
 //! plumbing: a small open-weight language model, run from a GGUF file with nothing hidden.
 //!
-//! Reading order: `gguf` (the file) → `tokenizer` → `kernels` → `model` (the forward pass) →
+//! Reading order: `gguf` (the file) → `tokenizer` → `kernels` → `arch` (what differs between
+//! architectures) → `model` (the forward pass) →
 //! `sampler` → `generate` (sessions) → `request` (what a caller asks for) → `inspect` (what the
 //! page draws) → `wasm` (the browser API).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod arch;
 pub mod generate;
 pub mod gguf;
 pub mod inspect;

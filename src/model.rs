@@ -6,6 +6,7 @@
 //! `token_embd` when its token is fed, and the output head reuses `token_embd` (tied) unless
 //! the file has its own `output.weight`.
 
+use crate::arch::{self, Ffn, LayerKind, Rope};
 use crate::gguf::{GgmlType, Gguf, TensorInfo};
 use crate::kernels::{self, Acts, QK};
 use crate::Error;
@@ -72,6 +73,7 @@ impl ModelFile {
 // Config, weights, state
 // ------------------------------------------------------------------------------------------------
 
+/// The hyperparameters: the architecture's row (src/arch.rs) with the file's `<arch>.*` values.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Config {
     pub architecture: String,
@@ -79,14 +81,38 @@ pub struct Config {
     pub n_embd: usize,
     pub n_head: usize,
     pub n_head_kv: usize,
+    /// Floats per head of q, k and v (`<arch>.attention.key_length` = value_length; else n_embd / n_head).
     pub head_dim: usize,
+    /// n_head · head_dim: the width of q and of the attention output (Gemma 3 270M: 4 × 256 = 1024, n_embd 640).
+    pub q_dim: usize,
+    /// n_head_kv · head_dim: the width of k and v, one KV-cache row.
+    pub kv_dim: usize,
     pub n_ff: usize,
     pub n_vocab: usize,
     pub n_ctx_train: usize,
+    pub rope: Rope,
     pub rope_theta: f32,
+    /// The RoPE base of the sliding layers.
+    pub rope_theta_swa: f32,
     pub rope_dim: usize,
+    /// Llama 3's RoPE frequency factors (`rope_freqs.weight`) are applied.
+    pub rope_freqs: bool,
     pub rms_eps: f32,
     pub tied_output: bool,
+    pub qkv_bias: bool,
+    pub qk_norm: bool,
+    pub post_norms: bool,
+    pub ffn: Ffn,
+    /// The token embeddings are multiplied by this (Gemma: √n_embd; else 1).
+    pub embd_scale: f32,
+    /// q·k is multiplied by this before the softmax (1/√head_dim).
+    pub attn_scale: f32,
+    /// Positions a sliding layer sees (itself included); 0 when no layer slides.
+    pub sliding_window: usize,
+    /// Per layer: global or sliding.
+    pub layers: Vec<LayerKind>,
+    /// Logits = cap · tanh(logits / cap) when not 0.
+    pub final_softcap: f32,
 }
 
 pub use crate::kernels::WeightType;
@@ -102,7 +128,7 @@ pub struct Matrix {
     pub bytes: usize,
 }
 
-/// An f32 vector (norm weights), read in place.
+/// An f32 vector (norm weights, biases), read in place.
 #[derive(Clone, Debug)]
 pub struct Vector {
     pub name: String,
@@ -112,37 +138,59 @@ pub struct Vector {
 
 #[derive(Clone, Debug)]
 pub struct LayerWeights {
-    pub attn_norm: Vector, // (n_embd)
-    pub wq: Matrix,        // (n_embd, n_embd)
-    pub wk: Matrix,        // (n_embd -> n_head_kv * head_dim)
-    pub wv: Matrix,        // (n_embd -> n_head_kv * head_dim)
-    pub wo: Matrix,        // (n_embd, n_embd)
-    pub ffn_norm: Vector,  // (n_embd)
-    pub w_gate: Matrix,    // (n_embd -> n_ff)
-    pub w_up: Matrix,      // (n_embd -> n_ff)
-    pub w_down: Matrix,    // (n_ff -> n_embd)
+    pub attn_norm: Vector,              // (n_embd)
+    pub wq: Matrix,                     // (n_embd -> q_dim)
+    pub wk: Matrix,                     // (n_embd -> kv_dim)
+    pub wv: Matrix,                     // (n_embd -> kv_dim)
+    pub bq: Option<Vector>,             // (q_dim) qwen2
+    pub bk: Option<Vector>,             // (kv_dim)
+    pub bv: Option<Vector>,             // (kv_dim)
+    pub q_norm: Option<Vector>,         // (head_dim) qwen3, gemma3
+    pub k_norm: Option<Vector>,         // (head_dim)
+    pub wo: Matrix,                     // (q_dim -> n_embd)
+    pub post_attn_norm: Option<Vector>, // (n_embd) gemma3
+    pub ffn_norm: Vector,               // (n_embd)
+    pub w_gate: Matrix,                 // (n_embd -> n_ff)
+    pub w_up: Matrix,                   // (n_embd -> n_ff)
+    pub w_down: Matrix,                 // (n_ff -> n_embd)
+    pub post_ffn_norm: Option<Vector>,  // (n_embd) gemma3
 }
 
 #[derive(Clone, Debug)]
 pub struct Weights {
     pub token_embd: Matrix, // (n_vocab rows of n_embd)
     pub layers: Vec<LayerWeights>,
-    pub output_norm: Vector, // (n_embd)
-    pub output: Matrix,      // (n_vocab rows of n_embd); token_embd itself when tied
+    pub output_norm: Vector,        // (n_embd)
+    pub output: Matrix,             // (n_vocab rows of n_embd); token_embd itself when tied
+    pub rope_freqs: Option<Vector>, // (rope_dim / 2) Llama 3
 }
 
 /// The mutable part (llama2.c's RunState): the KV cache (grown as tokens are fed, never sized to
-/// the whole context up front), what the page taps (the attention of the last token fed), and
-/// the scratch space of the forward pass, allocated once per session.
+/// the whole context up front; a sliding layer keeps only about two windows), what the page taps
+/// (the attention of the last token fed), and the scratch space of the forward pass, allocated
+/// once per session.
 pub struct State {
     pub n_ctx: usize,
     pub n_past: usize,
-    k: Vec<Vec<f32>>, // per layer: n_past × (n_head_kv · head_dim)
+    kv_dim: usize,
+    k: Vec<Vec<f32>>, // per layer: (n_past - base) × kv_dim
     v: Vec<Vec<f32>>,
+    /// Per layer: the position of the first row kept (0 but for sliding layers).
+    base: Vec<usize>,
+    /// Per layer: the positions it sees (0: all).
+    window: Vec<usize>,
     pub capture_attention: bool,
-    /// n_layer × n_head × n_past weights for the last token fed, when capture_attention is on.
+    /// n_layer × n_head × n_past weights for the last token fed, when capture_attention is on
+    /// (zeros where a sliding layer cannot see).
     pub attention: Vec<f32>,
     scratch: Scratch,
+}
+
+/// cos and sin of every rotated pair for each position reached, for one RoPE base.
+struct RopeTable {
+    theta: f32,
+    cos: Vec<f32>, // (positions reached, rope_dim / 2)
+    sin: Vec<f32>,
 }
 
 /// The forward pass's buffers, sized for `cap` tokens per call (grown if a longer chunk comes),
@@ -152,10 +200,10 @@ struct Scratch {
     cap: usize,
     x: Vec<f32>,    // (cap, n_embd) the residual stream
     xn: Vec<f32>,   // (cap, n_embd) normed
-    q: Vec<f32>,    // (cap, n_embd)
+    q: Vec<f32>,    // (cap, q_dim)
     k: Vec<f32>,    // (cap, kv_dim)
     v: Vec<f32>,    // (cap, kv_dim)
-    att: Vec<f32>,  // (cap, n_embd) attention output
+    att: Vec<f32>,  // (cap, q_dim) attention output
     proj: Vec<f32>, // (cap, n_embd) output projections
     gate: Vec<f32>, // (cap, n_ff)
     up: Vec<f32>,   // (cap, n_ff)
@@ -163,13 +211,18 @@ struct Scratch {
     scores: Vec<f32>, // (group, n_ctx) attention weights of one KV group
     hn: Vec<f32>,     // (n_embd) the last position, normed
     logits: Vec<f32>, // (n_vocab)
-    rope_cos: Vec<f32>, // (positions reached, rope_dim / 2)
-    rope_sin: Vec<f32>,
+    /// [0]: the global layers' base (with Llama 3's factors); [1]: the sliding layers', if any.
+    ropes: Vec<RopeTable>,
 }
 
 impl Scratch {
     fn new(c: &Config, n_ctx: usize, cap: usize) -> Scratch {
         let half = c.rope_dim / 2;
+        let table = |theta| RopeTable { theta, cos: Vec::with_capacity(n_ctx * half), sin: Vec::with_capacity(n_ctx * half) };
+        let mut ropes = vec![table(c.rope_theta)];
+        if c.layers.contains(&LayerKind::Sliding) {
+            ropes.push(table(c.rope_theta_swa));
+        }
         let mut s = Scratch {
             cap: 0,
             x: Vec::new(),
@@ -185,8 +238,7 @@ impl Scratch {
             scores: vec![0.0; c.n_head / c.n_head_kv * n_ctx],
             hn: vec![0.0; c.n_embd],
             logits: vec![0.0; c.n_vocab],
-            rope_cos: Vec::with_capacity(n_ctx * half),
-            rope_sin: Vec::with_capacity(n_ctx * half),
+            ropes,
         };
         s.reserve(c, cap);
         s
@@ -197,14 +249,14 @@ impl Scratch {
         if n <= self.cap {
             return;
         }
-        let (d, kvd) = (c.n_embd, c.n_head_kv * c.head_dim);
+        let d = c.n_embd;
         for (b, w) in [
             (&mut self.x, d),
             (&mut self.xn, d),
-            (&mut self.q, d),
-            (&mut self.k, kvd),
-            (&mut self.v, kvd),
-            (&mut self.att, d),
+            (&mut self.q, c.q_dim),
+            (&mut self.k, c.kv_dim),
+            (&mut self.v, c.kv_dim),
+            (&mut self.att, c.q_dim),
             (&mut self.proj, d),
             (&mut self.gate, c.n_ff),
             (&mut self.up, c.n_ff),
@@ -214,17 +266,26 @@ impl Scratch {
         self.cap = n;
     }
 
-    /// cos and sin of every rotated pair for positions up to `n`, computed as ggml does (the
-    /// angle multiplied along by theta_scale in f32, so that our rounding matches llama.cpp's).
-    fn extend_rope(&mut self, c: &Config, n: usize) {
+    /// cos and sin of every rotated pair for positions up to `n`, computed as ggml's
+    /// rope_cache_init does (the angle multiplied along by theta_scale in f32, divided by the
+    /// pair's frequency factor if any, so that our rounding matches llama.cpp's).
+    fn extend_rope(&mut self, c: &Config, n: usize, factors: Option<&[f32]>) {
         let half = c.rope_dim / 2;
-        let theta_scale = libm::powf(c.rope_theta, -2.0 / c.rope_dim as f32);
-        for p in self.rope_cos.len() / half..n {
-            let mut theta = p as f32;
-            for _ in 0..half {
-                self.rope_cos.push(libm::cosf(theta));
-                self.rope_sin.push(libm::sinf(theta));
-                theta *= theta_scale;
+        for (i, r) in self.ropes.iter_mut().enumerate() {
+            let theta_scale = libm::powf(r.theta, -2.0 / c.rope_dim as f32);
+            // Llama 3's factors apply to its (only, global) base.
+            let ff = if i == 0 { factors } else { None };
+            for p in r.cos.len() / half..n {
+                let mut theta = p as f32;
+                for j in 0..half {
+                    let t = match ff {
+                        Some(f) => theta / f[j],
+                        None => theta,
+                    };
+                    r.cos.push(libm::cosf(t));
+                    r.sin.push(libm::sinf(t));
+                    theta *= theta_scale;
+                }
             }
         }
     }
@@ -235,21 +296,31 @@ impl Scratch {
 const CHUNK: usize = 32;
 
 impl State {
-    /// Forgets everything after the first `n` positions.
-    pub fn truncate(&mut self, n: usize, kv_dim: usize) {
-        if n < self.n_past {
-            for l in 0..self.k.len() {
-                self.k[l].truncate(n * kv_dim);
-                self.v[l].truncate(n * kv_dim);
-            }
-            self.n_past = n;
+    /// Forgets everything after the first `n` positions. False (and nothing changed) when a
+    /// sliding layer no longer holds the window that position `n` would need: the caller feeds
+    /// the tokens again from a reset state.
+    pub fn truncate(&mut self, n: usize) -> bool {
+        if n >= self.n_past {
+            return true;
         }
+        let fits = self.window.iter().zip(&self.base).all(|(&w, &b)| w == 0 || b + w <= n + 1 || b == 0);
+        if !fits {
+            return false;
+        }
+        for l in 0..self.k.len() {
+            let keep = (n - self.base[l]) * self.kv_dim;
+            self.k[l].truncate(keep);
+            self.v[l].truncate(keep);
+        }
+        self.n_past = n;
+        true
     }
 
     pub fn reset(&mut self) {
         for l in 0..self.k.len() {
             self.k[l].clear();
             self.v[l].clear();
+            self.base[l] = 0;
         }
         self.n_past = 0;
         self.attention.clear();
@@ -266,6 +337,12 @@ impl State {
     }
 }
 
+/// The rows a sliding layer of window `w` keeps at most: when more are held, the oldest are
+/// dropped down to the w - 1 the next token needs (amortised: a drop every w tokens).
+fn sliding_rows(w: usize) -> usize {
+    2 * w
+}
+
 pub struct Model {
     pub config: Config,
     pub weights: Weights,
@@ -273,6 +350,8 @@ pub struct Model {
     /// Run the matrix products with the scalar reference kernels instead of this build's SIMD
     /// ones (the same numbers by construction; tests compare the two end to end).
     pub reference_kernels: bool,
+    /// GeGLU: ggml's f16 table of GELU (tanh form) over every f16 input, as f16 bits.
+    gelu_f16: Vec<u16>,
     file: ModelFile,
 }
 
@@ -284,13 +363,10 @@ impl Model {
     /// Builds the model over the file's bytes. `progress(done, total)` is called per tensor.
     pub fn load(file: ModelFile, progress: &mut dyn FnMut(usize, usize)) -> Result<Model, Error> {
         let gguf = Gguf::read(file.bytes())?;
-        let arch = gguf.get_str("general.architecture")?.to_string();
-        if arch != "llama" {
-            return Err(Error::Unsupported(format!(
-                "architecture \"{arch}\"; this engine runs \"llama\" models (SmolLM, Llama, TinyLlama ...)"
-            )));
-        }
-        let key = |k: &str| format!("{arch}.{k}");
+        let name = gguf.get_str("general.architecture")?.to_string();
+        let a = arch::find(&name)?;
+        let key = |k: &str| format!("{name}.{k}");
+        let has = |k: &str| gguf.get(&key(k)).is_some();
         let usize_of = |k: &str| -> Result<usize, Error> {
             let v = gguf.get_u64(&key(k))?;
             if v == 0 || v > 1 << 20 {
@@ -298,119 +374,231 @@ impl Model {
             }
             Ok(v as usize)
         };
+        let f32_of = |k: &str, default: f32| -> Result<f32, Error> { if has(k) { Ok(gguf.get_f64(&key(k))? as f32) } else { Ok(default) } };
         let n_layer = usize_of("block_count")?;
         let n_embd = usize_of("embedding_length")?;
         let n_head = usize_of("attention.head_count")?;
-        let n_head_kv = if gguf.get(&key("attention.head_count_kv")).is_some() { usize_of("attention.head_count_kv")? } else { n_head };
+        let n_head_kv = if has("attention.head_count_kv") { usize_of("attention.head_count_kv")? } else { n_head };
         let n_ff = usize_of("feed_forward_length")?;
         let n_ctx_train = usize_of("context_length")?;
-        if n_embd % n_head != 0 || n_head % n_head_kv != 0 {
+        if n_head % n_head_kv != 0 {
+            return Err(Error::Format(format!("{n_head} heads and {n_head_kv} KV heads do not divide evenly")));
+        }
+        let head_dim = if has("attention.key_length") {
+            usize_of("attention.key_length")?
+        } else if n_embd % n_head == 0 {
+            n_embd / n_head
+        } else {
+            return Err(Error::Format(format!("n_embd {n_embd}, {n_head} heads and {n_head_kv} KV heads do not divide evenly")));
+        };
+        let value_length = if has("attention.value_length") { usize_of("attention.value_length")? } else { head_dim };
+        if value_length != head_dim {
+            return Err(Error::Unsupported(format!("{} {value_length} differs from key_length {head_dim}", key("attention.value_length"))));
+        }
+        let (q_dim, kv_dim) = (n_head * head_dim, n_head_kv * head_dim);
+        if q_dim % QK != 0 || head_dim % 2 != 0 {
             return Err(Error::Format(format!(
-                "n_embd {n_embd}, {n_head} heads and {n_head_kv} KV heads do not divide evenly"
+                "head size {head_dim}: {n_head} heads × {head_dim} = {q_dim} is not a multiple of {QK}, or the head size is odd"
             )));
         }
-        let head_dim = n_embd / n_head;
-        let rope_dim = match gguf.get(&key("rope.dimension_count")) {
-            Some(_) => usize_of("rope.dimension_count")?,
-            None => head_dim,
-        };
+        let rope_dim = if has("rope.dimension_count") { usize_of("rope.dimension_count")? } else { head_dim };
         if rope_dim > head_dim || rope_dim % 2 != 0 {
             return Err(Error::Format(format!("rope.dimension_count {rope_dim} does not fit head size {head_dim}")));
         }
-        let rope_theta = match gguf.get(&key("rope.freq_base")) {
-            Some(_) => gguf.get_f64(&key("rope.freq_base"))? as f32,
-            None => 10000.0,
-        };
-        let rms_eps = gguf.get_f64(&key("attention.layer_norm_rms_epsilon")).unwrap_or(1e-5) as f32;
-        if !(rope_theta.is_finite() && rope_theta > 0.0 && rms_eps.is_finite() && rms_eps >= 0.0) {
-            return Err(Error::Format(format!("rope.freq_base {rope_theta} or rms epsilon {rms_eps} is not usable")));
+        let rope_theta = f32_of("rope.freq_base", 10000.0)?;
+        let rope_theta_swa = f32_of("rope.freq_base_swa", a.swa_rope_base)?;
+        let rms_eps = f32_of("attention.layer_norm_rms_epsilon", a.rms_eps)?;
+        if !(rope_theta.is_finite() && rope_theta > 0.0 && rope_theta_swa.is_finite() && rope_theta_swa > 0.0 && rms_eps.is_finite() && rms_eps >= 0.0) {
+            return Err(Error::Format(format!(
+                "rope.freq_base {rope_theta}, rope.freq_base_swa {rope_theta_swa} or rms epsilon {rms_eps} is not usable"
+            )));
         }
         if n_embd % QK != 0 || n_ff % QK != 0 {
             return Err(Error::Format(format!("n_embd {n_embd} and n_ff {n_ff} must be multiples of {QK}")));
         }
+        let final_softcap = if a.softcap { f32_of("final_logit_softcapping", 0.0)? } else { 0.0 };
+        if !(final_softcap.is_finite() && final_softcap >= 0.0) {
+            return Err(Error::Format(format!("{} is {final_softcap}", key("final_logit_softcapping"))));
+        }
 
-        let kv_dim = n_head_kv * head_dim;
-        let total = 3 + n_layer * 9;
+        // Sliding-window layers.
+        let mut layers = vec![LayerKind::Global; n_layer];
+        let mut sliding_window = 0;
+        if a.swa_period > 0 && has("attention.sliding_window") {
+            let w = gguf.get_u64(&key("attention.sliding_window"))?;
+            if w == 0 || w > 1 << 20 {
+                return Err(Error::Format(format!("metadata {} is {w}; expected 1 to {}", key("attention.sliding_window"), 1 << 20)));
+            }
+            sliding_window = w as usize;
+            let period = if has("attention.sliding_window_pattern") {
+                gguf.get_u64(&key("attention.sliding_window_pattern"))
+                    .map_err(|_| Error::Unsupported(format!("metadata {} must be one number", key("attention.sliding_window_pattern"))))?
+                    as usize
+            } else {
+                a.swa_period
+            };
+            // llama.cpp's set_swa_pattern: period 0 makes every layer slide.
+            for (il, k) in layers.iter_mut().enumerate() {
+                if period == 0 || il % period < period - 1 {
+                    *k = LayerKind::Sliding;
+                }
+            }
+        }
+
+        let per_layer = 9 + 3 * a.qkv_bias as usize + 2 * a.qk_norm as usize + 2 * a.post_norms as usize;
+        let total = 3 + n_layer * per_layer;
         let mut done = 0usize;
         let mut step = |done: &mut usize| {
             *done += 1;
             progress(*done, total);
+        };
+        let bytes = file.bytes();
+        let checked = |v: Vector| -> Result<Vector, Error> {
+            check_finite(bytes, &v)?;
+            Ok(v)
+        };
+        let need = |req: bool, name: &str, len: usize| -> Result<Option<Vector>, Error> {
+            if req || gguf.tensor(name).is_some() {
+                Ok(Some(checked(vector(&gguf, name, len)?)?))
+            } else {
+                Ok(None)
+            }
         };
 
         let token_embd = matrix(&gguf, "token_embd.weight", n_embd, None)?;
         let n_vocab = token_embd.rows;
         step(&mut done);
         // A lying block_count runs into a missing tensor; reserve only what the index can hold.
-        let mut layers = Vec::with_capacity(n_layer.min(gguf.tensors.len() / 9));
+        let mut lws = Vec::with_capacity(n_layer.min(gguf.tensors.len() / 9));
         for i in 0..n_layer {
             let p = |s: &str| format!("blk.{i}.{s}.weight");
+            let b = |s: &str| format!("blk.{i}.{s}.bias");
             let lw = LayerWeights {
-                attn_norm: vector(&gguf, &p("attn_norm"), n_embd)?,
-                wq: matrix(&gguf, &p("attn_q"), n_embd, Some(n_embd))?,
+                attn_norm: checked(vector(&gguf, &p("attn_norm"), n_embd)?)?,
+                wq: matrix(&gguf, &p("attn_q"), n_embd, Some(q_dim))?,
                 wk: matrix(&gguf, &p("attn_k"), n_embd, Some(kv_dim))?,
                 wv: matrix(&gguf, &p("attn_v"), n_embd, Some(kv_dim))?,
-                wo: matrix(&gguf, &p("attn_output"), n_embd, Some(n_embd))?,
-                ffn_norm: vector(&gguf, &p("ffn_norm"), n_embd)?,
+                bq: need(a.qkv_bias, &b("attn_q"), q_dim)?,
+                bk: need(a.qkv_bias, &b("attn_k"), kv_dim)?,
+                bv: need(a.qkv_bias, &b("attn_v"), kv_dim)?,
+                q_norm: need(a.qk_norm, &p("attn_q_norm"), head_dim)?,
+                k_norm: need(a.qk_norm, &p("attn_k_norm"), head_dim)?,
+                wo: matrix(&gguf, &p("attn_output"), q_dim, Some(n_embd))?,
+                post_attn_norm: need(a.post_norms, &p("post_attention_norm"), n_embd)?,
+                ffn_norm: checked(vector(&gguf, &p("ffn_norm"), n_embd)?)?,
                 w_gate: matrix(&gguf, &p("ffn_gate"), n_embd, Some(n_ff))?,
                 w_up: matrix(&gguf, &p("ffn_up"), n_embd, Some(n_ff))?,
                 w_down: matrix(&gguf, &p("ffn_down"), n_ff, Some(n_embd))?,
+                post_ffn_norm: need(a.post_norms, &p("post_ffw_norm"), n_embd)?,
             };
+            // Optional tensors of other architectures are loaded but not counted.
+            let (bias, qk) = (lw.bq.is_some() && lw.bk.is_some() && lw.bv.is_some(), lw.q_norm.is_some() && lw.k_norm.is_some());
+            if lw.bq.is_some() != bias || lw.bk.is_some() != bias || lw.bv.is_some() != bias {
+                return Err(Error::Missing(format!("tensor blk.{i}.attn_{{q,k,v}}.bias: the file has some of the three but not all")));
+            }
+            if lw.q_norm.is_some() != lw.k_norm.is_some() {
+                return Err(Error::Missing(format!("tensor blk.{i}.attn_{{q,k}}_norm.weight: the file has one of the two")));
+            }
             for m in [&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down] {
-                check_scales(file.bytes(), m)?;
+                check_scales(bytes, m)?;
                 step(&mut done);
             }
-            for v in [&lw.attn_norm, &lw.ffn_norm] {
-                check_finite(file.bytes(), v)?;
+            for _ in 0..per_layer - 7 {
                 step(&mut done);
             }
-            layers.push(lw);
+            if let Some(prev) = lws.first() {
+                let prev: &LayerWeights = prev;
+                if prev.bq.is_some() != bias || prev.q_norm.is_some() != qk {
+                    return Err(Error::Missing(format!("tensor blk.{i}: layer 0 has q/k/v biases {} and q/k norms {}, this layer {bias} and {qk}", prev.bq.is_some(), prev.q_norm.is_some())));
+                }
+            }
+            lws.push(lw);
         }
-        let output_norm = vector(&gguf, "output_norm.weight", n_embd)?;
-        check_finite(file.bytes(), &output_norm)?;
+        let output_norm = checked(vector(&gguf, "output_norm.weight", n_embd)?)?;
         step(&mut done);
         let (output, tied_output) = match gguf.tensor("output.weight") {
             Some(_) => (matrix(&gguf, "output.weight", n_embd, Some(n_vocab))?, false),
             None => (token_embd.clone(), true),
         };
-        check_scales(file.bytes(), &token_embd)?;
+        check_scales(bytes, &token_embd)?;
         if !tied_output {
-            check_scales(file.bytes(), &output)?;
+            check_scales(bytes, &output)?;
         }
+        let rope_freqs = if a.rope_freqs && gguf.tensor("rope_freqs.weight").is_some() {
+            let v = checked(vector(&gguf, "rope_freqs.weight", rope_dim / 2)?)?;
+            let f = kernels::cast_f32(&bytes[v.offset..v.offset + v.len * 4])?;
+            if let Some(i) = f.iter().position(|&x| x <= 0.0) {
+                return Err(Error::Format(format!("tensor rope_freqs.weight has {} at index {i}; RoPE frequency factors must be > 0", f[i])));
+            }
+            Some(v)
+        } else {
+            None
+        };
         step(&mut done);
 
+        let (qkv_bias, qk_norm) = lws.first().map_or((false, false), |l| (l.bq.is_some(), l.q_norm.is_some()));
         let config = Config {
-            architecture: arch,
+            architecture: name,
             n_layer,
             n_embd,
             n_head,
             n_head_kv,
             head_dim,
+            q_dim,
+            kv_dim,
             n_ff,
             n_vocab,
             n_ctx_train,
+            rope: a.rope,
             rope_theta,
+            rope_theta_swa,
             rope_dim,
+            rope_freqs: rope_freqs.is_some(),
             rms_eps,
             tied_output,
+            qkv_bias,
+            qk_norm,
+            post_norms: a.post_norms,
+            ffn: a.ffn,
+            embd_scale: if a.embd_scale { (n_embd as f32).sqrt() } else { 1.0 },
+            attn_scale: 1.0 / (head_dim as f32).sqrt(),
+            sliding_window,
+            layers,
+            final_softcap,
         };
-        Ok(Model { config, weights: Weights { token_embd, layers, output_norm, output }, gguf, reference_kernels: false, file })
+        let gelu_f16 = if a.ffn == Ffn::Geglu { gelu_table() } else { Vec::new() };
+        let weights = Weights { token_embd, layers: lws, output_norm, output, rope_freqs };
+        Ok(Model { config, weights, gguf, reference_kernels: false, gelu_f16, file })
     }
 
     pub fn file(&self) -> &[u8] {
         self.file.bytes()
     }
 
+    /// The rows of KV cache layer `l` holds at most in a context of `n_ctx`.
+    pub fn kv_rows(&self, l: usize, n_ctx: usize) -> usize {
+        match self.config.layers[l] {
+            LayerKind::Global => n_ctx,
+            LayerKind::Sliding => n_ctx.min(sliding_rows(self.config.sliding_window) + CHUNK),
+        }
+    }
+
     /// A fresh run state for a context of `n_ctx` tokens (capped at the trained context).
     pub fn new_state(&self, n_ctx: usize) -> State {
-        let n_ctx = n_ctx.clamp(1, self.config.n_ctx_train);
+        let c = &self.config;
+        let n_ctx = n_ctx.clamp(1, c.n_ctx_train);
+        let window: Vec<usize> = c.layers.iter().map(|k| if *k == LayerKind::Sliding { c.sliding_window } else { 0 }).collect();
         State {
             n_ctx,
             n_past: 0,
-            k: vec![Vec::new(); self.config.n_layer],
-            v: vec![Vec::new(); self.config.n_layer],
+            kv_dim: c.kv_dim,
+            k: vec![Vec::new(); c.n_layer],
+            v: vec![Vec::new(); c.n_layer],
+            base: vec![0; c.n_layer],
+            window,
             capture_attention: false,
             attention: Vec::new(),
-            scratch: Scratch::new(&self.config, n_ctx, CHUNK.min(n_ctx)),
+            scratch: Scratch::new(c, n_ctx, CHUNK.min(n_ctx)),
         }
     }
 
@@ -428,6 +616,10 @@ impl Model {
         kernels::cast_f32(&self.file.bytes()[v.offset..v.offset + v.len * 4])
     }
 
+    fn opt_vector(&self, v: &Option<Vector>) -> Result<Option<&[f32]>, Error> {
+        v.as_ref().map(|v| self.vector(v)).transpose()
+    }
+
     /// Row `row` of a quantized matrix, dequantized into `out` (cols values).
     pub fn dequantize_row(&self, m: &Matrix, row: usize, out: &mut [f32]) -> Result<(), Error> {
         if row >= m.rows || out.len() != m.cols {
@@ -440,7 +632,7 @@ impl Model {
         kernels::dequantize(m.ty, &self.file.bytes()[m.offset + row * row_bytes..m.offset + (row + 1) * row_bytes], out)
     }
 
-    /// The embedding row of a token, decoded from the quantized `token_embd`.
+    /// The embedding row of a token, decoded from the quantized `token_embd` (unscaled).
     pub fn embedding(&self, id: u32, out: &mut [f32]) -> Result<(), Error> {
         if id as usize >= self.config.n_vocab {
             return Err(Error::Limit(format!("token id {id} is outside the vocabulary of {}", self.config.n_vocab)));
@@ -466,23 +658,28 @@ impl Model {
                 state.n_past, state.n_ctx
             )));
         }
-        let (d, hd, kvd, nh, ff) = (c.n_embd, c.head_dim, c.n_head_kv * c.head_dim, c.n_head, c.n_ff);
+        let (d, hd, qd, kvd, nh, ff) = (c.n_embd, c.head_dim, c.q_dim, c.kv_dim, c.n_head, c.n_ff);
         let group = c.n_head / c.n_head_kv;
         let half = c.rope_dim / 2;
         let p0 = state.n_past;
         let n_final = p0 + t_n;
-        let scale = 1.0 / (hd as f32).sqrt();
 
         let sc = &mut state.scratch;
         sc.reserve(c, t_n);
-        sc.extend_rope(c, n_final);
-        let Scratch { x, xn, q, k, v, att, proj, gate, up, acts, scores, hn, logits, rope_cos, rope_sin, .. } = sc;
+        sc.extend_rope(c, n_final, self.opt_vector(&self.weights.rope_freqs)?);
+        let Scratch { x, xn, q, k, v, att, proj, gate, up, acts, scores, hn, logits, ropes, .. } = sc;
         // This call's part of each buffer; every element is written before it is read.
-        let (x, xn, q, att, proj) = (&mut x[..t_n * d], &mut xn[..t_n * d], &mut q[..t_n * d], &mut att[..t_n * d], &mut proj[..t_n * d]);
+        let (x, xn, q, att, proj) = (&mut x[..t_n * d], &mut xn[..t_n * d], &mut q[..t_n * qd], &mut att[..t_n * qd], &mut proj[..t_n * d]);
         let (k, v, gate, up) = (&mut k[..t_n * kvd], &mut v[..t_n * kvd], &mut gate[..t_n * ff], &mut up[..t_n * ff]);
 
         for (t, &id) in tokens.iter().enumerate() {
-            self.embedding(id, &mut x[t * d..(t + 1) * d])?;
+            let row = &mut x[t * d..(t + 1) * d];
+            self.embedding(id, row)?;
+            if c.embd_scale != 1.0 {
+                for e in row.iter_mut() {
+                    *e *= c.embd_scale;
+                }
+            }
         }
         if state.capture_attention {
             state.attention.clear();
@@ -490,51 +687,92 @@ impl Model {
         }
 
         for (l, lw) in self.weights.layers.iter().enumerate() {
+            let window = state.window[l];
             // Attention
             rms_norm(x, self.vector(&lw.attn_norm)?, c.rms_eps, xn);
             acts.quantize(xn, d);
             self.matmul(&lw.wq, acts, q)?;
             self.matmul(&lw.wk, acts, k)?;
             self.matmul(&lw.wv, acts, v)?;
+            if let (Some(bq), Some(bk), Some(bv)) = (self.opt_vector(&lw.bq)?, self.opt_vector(&lw.bk)?, self.opt_vector(&lw.bv)?) {
+                add_rows(q, bq);
+                add_rows(k, bk);
+                add_rows(v, bv);
+            }
+            if let (Some(qn), Some(kn)) = (self.opt_vector(&lw.q_norm)?, self.opt_vector(&lw.k_norm)?) {
+                rms_norm_in_place(q, qn, c.rms_eps);
+                rms_norm_in_place(k, kn, c.rms_eps);
+            }
+            let table = &ropes[if window > 0 { 1 } else { 0 }];
             for t in 0..t_n {
                 let p = p0 + t;
-                let (cos, sin) = (&rope_cos[p * half..(p + 1) * half], &rope_sin[p * half..(p + 1) * half]);
-                rope(&mut q[t * d..(t + 1) * d], hd, c.rope_dim, cos, sin);
-                rope(&mut k[t * kvd..(t + 1) * kvd], hd, c.rope_dim, cos, sin);
+                let (cos, sin) = (&table.cos[p * half..(p + 1) * half], &table.sin[p * half..(p + 1) * half]);
+                rope(c.rope, &mut q[t * qd..(t + 1) * qd], hd, c.rope_dim, cos, sin);
+                rope(c.rope, &mut k[t * kvd..(t + 1) * kvd], hd, c.rope_dim, cos, sin);
             }
+            if window > 0 && p0 - state.base[l] >= sliding_rows(window) {
+                // Keep the window - 1 rows the first token of this call needs.
+                let drop = p0 - state.base[l] - (window - 1);
+                state.k[l].drain(..drop * kvd);
+                state.v[l].drain(..drop * kvd);
+                state.base[l] += drop;
+            }
+            // llama.cpp keeps its KV cache in f16 and multiplies q by it in f16: round alike.
+            round_f16(q);
+            round_f16(k);
+            round_f16(v);
             state.k[l].extend_from_slice(k);
             state.v[l].extend_from_slice(v);
-            let (kc, vc) = (&state.k[l], &state.v[l]);
+            let (kc, vc, base) = (&state.k[l], &state.v[l], state.base[l]);
             for t in 0..t_n {
-                let n = p0 + t + 1; // causal: this token sees itself and everything before
+                let p = p0 + t;
+                // Causal: this token sees itself and everything before, or its window of it.
+                let first = if window > 0 { (p + 1).saturating_sub(window) } else { 0 };
+                let n = p + 1 - first;
+                let at = (first - base) * kvd;
                 for kvh in 0..c.n_head_kv {
                     // The `group` query heads that share this KV head.
                     let (h0, h1) = (kvh * group, (kvh + 1) * group);
-                    let qg = &q[t * d + h0 * hd..t * d + h1 * hd];
-                    let out = &mut att[t * d + h0 * hd..t * d + h1 * hd];
-                    kernels::attention_group(qg, hd, &kc[kvh * hd..], &vc[kvh * hd..], kvd, n, scale, &mut scores[..group * n], out);
+                    let qg = &q[t * qd + h0 * hd..t * qd + h1 * hd];
+                    let out = &mut att[t * qd + h0 * hd..t * qd + h1 * hd];
+                    kernels::attention_group(qg, hd, &kc[at + kvh * hd..], &vc[at + kvh * hd..], kvd, n, c.attn_scale, &mut scores[..group * n], out);
                     if state.capture_attention && t == t_n - 1 {
                         for (i, h) in (h0..h1).enumerate() {
-                            let base = (l * nh + h) * n_final;
-                            state.attention[base..base + n].copy_from_slice(&scores[i * n..(i + 1) * n]);
+                            let row = (l * nh + h) * n_final + first;
+                            state.attention[row..row + n].copy_from_slice(&scores[i * n..(i + 1) * n]);
                         }
                     }
                 }
             }
-            acts.quantize(att, d);
+            acts.quantize(att, qd);
             self.matmul(&lw.wo, acts, proj)?;
+            if let Some(w) = self.opt_vector(&lw.post_attn_norm)? {
+                rms_norm_in_place(proj, w, c.rms_eps);
+            }
             add_in_place(x, proj);
 
-            // Feed-forward (SwiGLU)
+            // Feed-forward (SwiGLU or GeGLU)
             rms_norm(x, self.vector(&lw.ffn_norm)?, c.rms_eps, xn);
             acts.quantize(xn, d);
             self.matmul(&lw.w_gate, acts, gate)?;
             self.matmul(&lw.w_up, acts, up)?;
-            for (g, u) in gate.iter_mut().zip(up.iter()) {
-                *g = *g / (1.0 + kernels::exp_f32(-*g)) * u;
+            match c.ffn {
+                Ffn::Swiglu => {
+                    for (g, u) in gate.iter_mut().zip(up.iter()) {
+                        *g = *g / (1.0 + kernels::exp_f32(-*g)) * u;
+                    }
+                }
+                Ffn::Geglu => {
+                    for (g, u) in gate.iter_mut().zip(up.iter()) {
+                        *g = gelu(&self.gelu_f16, *g) * u;
+                    }
+                }
             }
             acts.quantize(gate, ff);
             self.matmul(&lw.w_down, acts, proj)?;
+            if let Some(w) = self.opt_vector(&lw.post_ffn_norm)? {
+                rms_norm_in_place(proj, w, c.rms_eps);
+            }
             add_in_place(x, proj);
         }
         state.n_past += t_n;
@@ -544,6 +782,12 @@ impl Model {
         rms_norm(last, self.vector(&self.weights.output_norm)?, c.rms_eps, hn);
         acts.quantize(hn, d);
         self.matmul(&self.weights.output, acts, logits)?;
+        if c.final_softcap > 0.0 {
+            let cap = c.final_softcap;
+            for z in logits.iter_mut() {
+                *z = libm::tanhf(*z / cap) * cap;
+            }
+        }
         Ok(logits)
     }
 }
@@ -638,14 +882,76 @@ fn add_in_place(x: &mut [f32], y: &[f32]) {
     }
 }
 
-/// Rotates adjacent pairs (x[2i], x[2i+1]) of every head: llama's "normal" RoPE, which GGUF
-/// llama files are converted for.
-fn rope(x: &mut [f32], hd: usize, rope_dim: usize, cos: &[f32], sin: &[f32]) {
-    for head in x.chunks_exact_mut(hd) {
-        for i in 0..rope_dim / 2 {
-            let (a, b) = (head[2 * i], head[2 * i + 1]);
-            head[2 * i] = a * cos[i] - b * sin[i];
-            head[2 * i + 1] = a * sin[i] + b * cos[i];
+/// RMSNorm of each `w.len()`-float row of `x` in place (the per-head q/k norms, the post-norms).
+fn rms_norm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
+    let d = w.len();
+    for xr in x.chunks_exact_mut(d) {
+        let ss: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
+        let s = 1.0 / ((ss / d as f64) as f32 + eps).sqrt();
+        for i in 0..d {
+            xr[i] = xr[i] * s * w[i];
         }
     }
 }
+
+/// Rounds every value to the nearest f16 (ties to even), kept as f32.
+fn round_f16(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = kernels::f16_to_f32(kernels::f32_to_f16(*v));
+    }
+}
+
+/// Adds `b` to every `b.len()`-float row of `x` (the q/k/v biases).
+fn add_rows(x: &mut [f32], b: &[f32]) {
+    for xr in x.chunks_exact_mut(b.len()) {
+        add_in_place(xr, b);
+    }
+}
+
+/// Rotates the pairs of every head by the position's angles: adjacent pairs (x[2i], x[2i+1])
+/// in llama's "normal" mode, (x[i], x[i + rope_dim/2]) in NEOX mode; as ggml's rotate_pairs
+/// (x0·cos - x1·sin, x0·sin + x1·cos).
+fn rope(mode: Rope, x: &mut [f32], hd: usize, rope_dim: usize, cos: &[f32], sin: &[f32]) {
+    let half = rope_dim / 2;
+    let (step, offset) = match mode {
+        Rope::Normal => (2, 1),
+        Rope::Neox => (1, half),
+    };
+    for head in x.chunks_exact_mut(hd) {
+        for i in 0..half {
+            let (i0, i1) = (i * step, i * step + offset);
+            let (a, b) = (head[i0], head[i1]);
+            head[i0] = a * cos[i] - b * sin[i];
+            head[i1] = a * sin[i] + b * cos[i];
+        }
+    }
+}
+
+/// ggml's table of GELU for every f16 input (ggml_table_gelu_f16: the tanh form in f32,
+/// 0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x·x))), rounded to f16). libm's tanhf, so every
+/// build computes the same table.
+fn gelu_table() -> Vec<u16> {
+    const GELU_COEF_A: f32 = 0.044715;
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    (0..=u16::MAX)
+        .map(|h| {
+            let x = kernels::f16_to_f32(h);
+            let y = 0.5 * x * (1.0 + libm::tanhf(SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x)));
+            kernels::f32_to_f16(y)
+        })
+        .collect()
+}
+
+/// GELU as llama.cpp's CPU backend computes it (ggml_vec_geglu_f32 with GGML_GELU_FP16): 0 at
+/// or below -10, x at or above 10, else the table at x rounded to f16.
+#[inline(always)]
+fn gelu(table: &[u16], x: f32) -> f32 {
+    if x <= -10.0 {
+        0.0
+    } else if x >= 10.0 {
+        x
+    } else {
+        kernels::f16_to_f32(table[kernels::f32_to_f16(x) as usize])
+    }
+}
+

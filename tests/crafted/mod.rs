@@ -63,13 +63,30 @@ pub struct Tiny {
     /// Every matrix in this type, as random blocks a quantizer could have written
     /// (`Kernel::random`); None: Q4_1 and Q8_0 quantized from random weights.
     pub wtype: Option<WeightType>,
+    /// `general.architecture`: "llama", or "qwen2" (q/k/v biases), "qwen3" (q/k norms),
+    /// "gemma3" (q/k norms, post-norms, head size 32 so that q is 128 wide for n_embd 64, a
+    /// sliding window of 4 on layers 0 and 1 of 3: pattern 3).
+    pub arch: &'static str,
 }
 
 impl Default for Tiny {
     fn default() -> Self {
-        Tiny { n_layer: 2, n_ctx: 64, name: "tiny test llama".into(), extra_tokens: Vec::new(), cycle: None, tied: true, seed: 1, embd: N_EMBD, ff: N_FF, wtype: None }
+        Tiny { n_layer: 2, n_ctx: 64, name: "tiny test llama".into(), extra_tokens: Vec::new(), cycle: None, tied: true, seed: 1, embd: N_EMBD, ff: N_FF, wtype: None, arch: "llama" }
     }
 }
+
+/// The tiny model of architecture `arch` (see `Tiny::arch`).
+pub fn tiny_arch(arch: &'static str) -> Tiny {
+    let n_layer = if arch == "gemma3" { 3 } else { 2 };
+    Tiny { name: format!("tiny test {arch}"), arch, n_layer, ..Tiny::default() }
+}
+
+/// The architectures besides llama that the tiny model comes in.
+pub const ARCHS: [&str; 3] = ["qwen2", "qwen3", "gemma3"];
+
+/// Gemma's head size in the tiny model (q_dim = N_HEAD × 32 = 128, not n_embd).
+pub const GEMMA_HEAD_DIM: usize = 32;
+pub const GEMMA_WINDOW: u32 = 4;
 
 /// The tiny model with every matrix of type `ty` (rows of 256 for the K-quants).
 pub fn tiny_typed(ty: WeightType) -> Tiny {
@@ -213,8 +230,10 @@ impl Tiny {
 
     pub fn parts(&self) -> Parts {
         let (n_embd, n_ff) = (self.embd, self.ff);
-        let head_dim = n_embd / N_HEAD;
-        let kv_dim = N_HEAD_KV * head_dim;
+        let a = self.arch;
+        let gemma = a == "gemma3";
+        let head_dim = if gemma { GEMMA_HEAD_DIM } else { n_embd / N_HEAD };
+        let (q_dim, kv_dim) = (N_HEAD * head_dim, N_HEAD_KV * head_dim);
         let vocab = self.vocab();
         let n_vocab = vocab.len();
         let mut types = vec![Value::I32(1); n_vocab];
@@ -222,19 +241,19 @@ impl Tiny {
             *t = Value::I32(3);
         }
         let s = |x: &str| Value::String(x.into());
-        let metadata: Vec<(String, Value)> = vec![
-            ("general.architecture".into(), s("llama")),
+        let mut metadata: Vec<(String, Value)> = vec![
+            ("general.architecture".into(), s(a)),
             ("general.name".into(), s(&self.name)),
             ("general.license".into(), s("apache-2.0")),
-            ("llama.block_count".into(), Value::U32(self.n_layer as u32)),
-            ("llama.context_length".into(), Value::U32(self.n_ctx)),
-            ("llama.embedding_length".into(), Value::U32(n_embd as u32)),
-            ("llama.feed_forward_length".into(), Value::U32(n_ff as u32)),
-            ("llama.attention.head_count".into(), Value::U32(N_HEAD as u32)),
-            ("llama.attention.head_count_kv".into(), Value::U32(N_HEAD_KV as u32)),
-            ("llama.rope.freq_base".into(), Value::F32(10000.0)),
-            ("llama.attention.layer_norm_rms_epsilon".into(), Value::F32(1e-5)),
-            ("llama.rope.dimension_count".into(), Value::U32(head_dim as u32)),
+            (format!("{a}.block_count"), Value::U32(self.n_layer as u32)),
+            (format!("{a}.context_length"), Value::U32(self.n_ctx)),
+            (format!("{a}.embedding_length"), Value::U32(n_embd as u32)),
+            (format!("{a}.feed_forward_length"), Value::U32(n_ff as u32)),
+            (format!("{a}.attention.head_count"), Value::U32(N_HEAD as u32)),
+            (format!("{a}.attention.head_count_kv"), Value::U32(N_HEAD_KV as u32)),
+            (format!("{a}.rope.freq_base"), Value::F32(10000.0)),
+            (format!("{a}.attention.layer_norm_rms_epsilon"), Value::F32(1e-5)),
+            (format!("{a}.rope.dimension_count"), Value::U32(head_dim as u32)),
             ("tokenizer.ggml.model".into(), s("gpt2")),
             ("tokenizer.ggml.pre".into(), s("smollm")),
             ("tokenizer.ggml.tokens".into(), Value::Array(vocab.iter().map(|t| s(t)).collect())),
@@ -245,6 +264,20 @@ impl Tiny {
             ("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)),
             ("tokenizer.chat_template".into(), s(CHATML)),
         ];
+        if gemma {
+            metadata.extend([
+                ("gemma3.attention.key_length".into(), Value::U32(head_dim as u32)),
+                ("gemma3.attention.value_length".into(), Value::U32(head_dim as u32)),
+                ("gemma3.attention.sliding_window".into(), Value::U32(GEMMA_WINDOW)),
+                ("gemma3.attention.sliding_window_pattern".into(), Value::U32(3)),
+            ]);
+            // Global layers at Gemma's 1e6; the sliding ones at the default 1e4.
+            for (k, v) in metadata.iter_mut() {
+                if k == "gemma3.rope.freq_base" {
+                    *v = Value::F32(1e6);
+                }
+            }
+        }
 
         let mut rng = Rng(self.seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
         let parrot = self.cycle.is_some();
@@ -270,6 +303,8 @@ impl Tiny {
             None => (name, vec![cols as u64, rows as u64], GgmlType::Q8_0, q8_0(&x)),
         };
         let norm = |name: String| (name, vec![n_embd as u64], GgmlType::F32, f32s(&vec![1.0; n_embd]));
+        let mut small = Rng(self.seed.wrapping_mul(0x51_7CC1_B727_220A) | 1);
+        let mut vector = |name: String, len: usize, mean: f32, sd: f32| (name, vec![len as u64], GgmlType::F32, f32s(&(0..len).map(|_| mean + small.normal(sd)).collect::<Vec<_>>()));
 
         let (embd, out) = match &self.cycle {
             None => (random(n_vocab * n_embd, 0.5), None),
@@ -295,10 +330,24 @@ impl Tiny {
         for l in 0..self.n_layer {
             let p = |s: &str| format!("blk.{l}.{s}.weight");
             tensors.push(norm(p("attn_norm")));
-            tensors.push(q41(p("attn_q"), n_embd, n_embd, random(n_embd * n_embd, 0.15)));
+            tensors.push(q41(p("attn_q"), n_embd, q_dim, random(n_embd * q_dim, 0.15)));
             tensors.push(q80(p("attn_k"), n_embd, kv_dim, random(n_embd * kv_dim, 0.15)));
             tensors.push(q41(p("attn_v"), n_embd, kv_dim, random(n_embd * kv_dim, 0.15)));
-            tensors.push(q80(p("attn_output"), n_embd, n_embd, random(n_embd * n_embd, 0.1)));
+            if a == "qwen2" {
+                let b = |s: &str| format!("blk.{l}.{s}.bias");
+                tensors.push(vector(b("attn_q"), q_dim, 0.0, 0.1));
+                tensors.push(vector(b("attn_k"), kv_dim, 0.0, 0.1));
+                tensors.push(vector(b("attn_v"), kv_dim, 0.0, 0.1));
+            }
+            if a == "qwen3" || gemma {
+                tensors.push(vector(p("attn_q_norm"), head_dim, 1.0, 0.1));
+                tensors.push(vector(p("attn_k_norm"), head_dim, 1.0, 0.1));
+            }
+            tensors.push(q80(p("attn_output"), q_dim, n_embd, random(q_dim * n_embd, 0.1)));
+            if gemma {
+                tensors.push(vector(p("post_attention_norm"), n_embd, 1.0, 0.1));
+                tensors.push(vector(p("post_ffw_norm"), n_embd, 1.0, 0.1));
+            }
             tensors.push(norm(p("ffn_norm")));
             tensors.push(q41(p("ffn_gate"), n_embd, n_ff, random(n_embd * n_ff, 0.15)));
             tensors.push(q80(p("ffn_up"), n_embd, n_ff, random(n_embd * n_ff, 0.15)));
@@ -465,7 +514,7 @@ pub fn tiny_cases() -> Vec<Case> {
     v.push(case("tensor offset huge", apply(&base, &vec![u64_at(t + 4 + 16 + 4, u64::MAX - 31)]), &["tensor blk.0.attn_q.weight needs 2560 bytes at offset"]));
     v.push(case("duplicated tensor name", with(&|p| { p.tensor("blk.1.attn_q.weight").0 = q.into(); }), &["tensor blk.0.attn_q.weight appears twice in the tensor index"]));
 
-    v.push(case("architecture qwen2", with(&|p| { p.set("general.architecture", s("qwen2")); }), &["unsupported", "architecture \"qwen2\""]));
+    v.push(case("architecture mamba", with(&|p| { p.set("general.architecture", s("mamba")); }), &["unsupported", "architecture \"mamba\"; this engine runs \"llama\"", "\"qwen2\"", "\"qwen3\"", "\"gemma3\""]));
     v.push(case("no architecture", with(&|p| { p.remove("general.architecture"); }), &["missing metadata general.architecture"]));
     v.push(case("architecture is a number", with(&|p| { p.set("general.architecture", Value::U32(7)); }), &["metadata general.architecture is not a string"]));
     v.push(case("no block_count", with(&|p| { p.remove("llama.block_count"); }), &["missing metadata llama.block_count"]));
@@ -473,7 +522,7 @@ pub fn tiny_cases() -> Vec<Case> {
     v.push(case("block_count negative", with(&|p| { p.set("llama.block_count", Value::I32(-1)); }), &["metadata llama.block_count is not a non-negative integer"]));
     v.push(case("block_count 1M", with(&|p| { p.set("llama.block_count", Value::U32(1 << 20)); }), &["missing tensor blk.2.attn_norm.weight"]));
     v.push(case("block_count 3", with(&|p| { p.set("llama.block_count", Value::U32(3)); }), &["missing tensor blk.2.attn_norm.weight"]));
-    v.push(case("heads do not divide", with(&|p| { p.set("llama.attention.head_count", Value::U32(5)); }), &["n_embd 64, 5 heads and 2 KV heads do not divide evenly"]));
+    v.push(case("heads do not divide", with(&|p| { p.set("llama.attention.head_count", Value::U32(5)); }), &["5 heads and 2 KV heads do not divide evenly"]));
     v.push(case("rope dims odd", with(&|p| { p.set("llama.rope.dimension_count", Value::U32(15)); }), &["rope.dimension_count 15 does not fit head size 16"]));
     v.push(case("rope theta NaN", with(&|p| { p.set("llama.rope.freq_base", Value::F32(f32::NAN)); }), &["rope.freq_base NaN"]));
     v.push(case("rms eps negative", with(&|p| { p.set("llama.attention.layer_norm_rms_epsilon", Value::F32(-1.0)); }), &["rms epsilon -1"]));
@@ -543,12 +592,42 @@ pub fn tiny_cases() -> Vec<Case> {
     v.push(case("infinite scale in token_embd", nan_in("token_embd.weight", 100, 0, 0xfc00), &["tensor token_embd.weight (Q8_0) has an infinite or NaN scale in block 100"]));
     v.push(case("norm weight NaN", with(&|p| { p.tensor("blk.1.attn_norm.weight").3[8..12].copy_from_slice(&f32::NAN.to_le_bytes()); }), &["tensor blk.1.attn_norm.weight has a NaN or infinite value at index 2"]));
 
-    v.push(case("tokenizer llama (sentencepiece)", with(&|p| { p.set("tokenizer.ggml.model", s("llama")); }), &["tokenizer.ggml.model is \"llama\""]));
-    v.push(case("unknown pre-tokenizer", with(&|p| { p.set("tokenizer.ggml.pre", s("qwen2")); }), &["tokenizer.ggml.pre is \"qwen2\""]));
+    v.push(case("tokenizer rwkv", with(&|p| { p.set("tokenizer.ggml.model", s("rwkv")); }), &["tokenizer.ggml.model is \"rwkv\""]));
+    v.push(case("unknown pre-tokenizer", with(&|p| { p.set("tokenizer.ggml.pre", s("no-such-pre")); }), &["tokenizer.ggml.pre is \"no-such-pre\""]));
     v.push(case("no tokens", with(&|p| { p.remove("tokenizer.ggml.tokens"); }), &["missing metadata tokenizer.ggml.tokens"]));
     v.push(case("tokens not strings", with(&|p| { *p.tokens() = vec![Value::U32(1); 275]; }), &["tokenizer.ggml.tokens[0] is not a string"]));
     v.push(case("merge of unknown tokens", with(&|p| { p.set("tokenizer.ggml.merges", Value::Array(vec![s("Ġ zzzz")])); }), &["tokenizer: building the BPE model"]));
     v.push(case("merge without a space", with(&|p| { p.set("tokenizer.ggml.merges", Value::Array(vec![s("Ġt")])); }), &["tokenizer.ggml.merges[0] = \"Ġt\" is not two tokens"]));
+
+    // The other architectures' own tensors and metadata.
+    let arch_with = |arch: &'static str, f: &dyn Fn(&mut Parts)| {
+        let mut p = tiny_arch(arch).parts();
+        f(&mut p);
+        p.bytes()
+    };
+    v.push(case("qwen3 without attn_q_norm", arch_with("qwen3", &|p| { p.remove_tensor("blk.1.attn_q_norm.weight"); }), &["missing tensor blk.1.attn_q_norm.weight"]));
+    v.push(case("gemma3 without attn_k_norm", arch_with("gemma3", &|p| { p.remove_tensor("blk.0.attn_k_norm.weight"); }), &["missing tensor blk.0.attn_k_norm.weight"]));
+    v.push(case("gemma3 without post_ffw_norm", arch_with("gemma3", &|p| { p.remove_tensor("blk.2.post_ffw_norm.weight"); }), &["missing tensor blk.2.post_ffw_norm.weight"]));
+    v.push(case("qwen2 without attn_v.bias", arch_with("qwen2", &|p| { p.remove_tensor("blk.0.attn_v.bias"); }), &["missing tensor blk.0.attn_v.bias"]));
+    v.push(case("qwen2 NaN bias", arch_with("qwen2", &|p| { p.tensor("blk.1.attn_k.bias").3[4..8].copy_from_slice(&f32::NAN.to_le_bytes()); }), &["tensor blk.1.attn_k.bias has a NaN or infinite value at index 1"]));
+    v.push(case("qwen2 bias of wrong length", arch_with("qwen2", &|p| {
+        let t = p.tensor("blk.0.attn_q.bias");
+        t.1 = vec![32];
+        t.3.truncate(128);
+    }), &["tensor blk.0.attn_q.bias has shape [32]; expected [64]"]));
+    v.push(case("qwen3 infinite q norm", arch_with("qwen3", &|p| { p.tensor("blk.0.attn_q_norm.weight").3[0..4].copy_from_slice(&f32::INFINITY.to_le_bytes()); }), &["tensor blk.0.attn_q_norm.weight has a NaN or infinite value at index 0"]));
+    v.push(case("gemma3 NaN post-attention norm", arch_with("gemma3", &|p| { p.tensor("blk.2.post_attention_norm.weight").3[12..16].copy_from_slice(&f32::NAN.to_le_bytes()); }), &["tensor blk.2.post_attention_norm.weight has a NaN or infinite value at index 3"]));
+    v.push(case("gemma3 sliding window 0", arch_with("gemma3", &|p| { p.set("gemma3.attention.sliding_window", Value::U32(0)); }), &["metadata gemma3.attention.sliding_window is 0; expected 1 to 1048576"]));
+    v.push(case("gemma3 key_length not dividing", arch_with("gemma3", &|p| { p.set("gemma3.attention.key_length", Value::U32(20)); p.set("gemma3.attention.value_length", Value::U32(20)); }), &["head size 20: 4 heads × 20 = 80 is not a multiple of 32"]));
+    v.push(case("gemma3 value_length differs", arch_with("gemma3", &|p| { p.set("gemma3.attention.value_length", Value::U32(64)); }), &["gemma3.attention.value_length 64 differs from key_length 32"]));
+    v.push(case("gemma3 q of n_embd rows", arch_with("gemma3", &|p| {
+        let t = p.tensor("blk.0.attn_q.weight");
+        t.1 = vec![64, 64];
+        t.3 = q4_1(&vec![0.01; 64 * 64]);
+    }), &["tensor blk.0.attn_q.weight has shape [64, 64]; expected [64, 128]"]));
+    v.push(case("gemma3 softcap NaN", arch_with("gemma3", &|p| { p.set("gemma3.final_logit_softcapping", Value::F32(f32::NAN)); }), &["gemma3.final_logit_softcapping is NaN"]));
+    v.push(case("llama rope_freqs of wrong length", with(&|p| { p.tensors.push(("rope_freqs.weight".into(), vec![4], GgmlType::F32, f32s(&[1.0; 4]))); }), &["tensor rope_freqs.weight has shape [4]; expected [8]"]));
+    v.push(case("llama rope_freqs zero", with(&|p| { p.tensors.push(("rope_freqs.weight".into(), vec![8], GgmlType::F32, f32s(&[1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0]))); }), &["tensor rope_freqs.weight has 0 at index 2; RoPE frequency factors must be > 0"]));
 
     let (off, n) = tensor_data(&base, "output_norm.weight");
     v.push(case("cut inside the last tensor", base[..off + n / 2].to_vec(), &[&format!("tensor output_norm.weight needs {n} bytes at offset {off}; the file has {} bytes", off + n / 2)]));
@@ -562,7 +641,7 @@ pub fn real_cases(real: &[u8]) -> Vec<Case> {
     v.push(patched("real: tensor count u64::MAX", vec![u64_at(8, u64::MAX)], &["claims 18446744073709551615 tensors"]));
     v.push(patched("real: metadata count 2^40", vec![u64_at(16, 1 << 40)], &["claims 1099511627776 metadata entries"]));
     let a = key_offset(real, "general.architecture");
-    v.push(patched("real: architecture qwen2", vec![(a + 12, b"qwen2".to_vec())], &["architecture \"qwen2\""]));
+    v.push(patched("real: architecture mamba", vec![(a + 12, b"mamba".to_vec())], &["architecture \"mamba\"; this engine runs \"llama\""]));
     let kt = key_offset(real, "tokenizer.ggml.tokens");
     v.push(patched("real: token count u64::MAX", vec![u64_at(kt + 8, u64::MAX)], &["metadata array tokenizer.ggml.tokens has 18446744073709551615 elements; at most 4194304"]));
     v.push(patched("real: token count 49151", vec![u64_at(kt + 8, 49151)], &["bad GGUF file"]));
@@ -622,7 +701,7 @@ pub fn xss_model() -> Tiny {
 }
 
 /// Writes every case (the real model's patches too, when `real` is given) and the good tiny
-/// models (`tiny.gguf`, `tiny-1layer.gguf`, `xss.gguf`) into `dir`. Idempotent: the same
+/// models (`tiny.gguf`, `tiny-1layer.gguf`, `xss.gguf`, `tiny-<type>.gguf`, `tiny-<arch>.gguf`) into `dir`. Idempotent: the same
 /// files each time.
 pub fn write_files(dir: &Path, real: Option<&[u8]>) -> std::io::Result<()> {
     let mut cases = tiny_cases();
@@ -635,7 +714,8 @@ pub fn write_files(dir: &Path, real: Option<&[u8]>) -> std::io::Result<()> {
         ("xss.gguf", xss_model().bytes()),
     ];
     let typed: Vec<(String, Vec<u8>)> = WeightType::ALL.iter().map(|&ty| (format!("tiny-{}.gguf", ty.ggml().name().to_lowercase()), tiny_typed(ty).bytes())).collect();
-    let extra: Vec<(&str, Vec<u8>)> = extra.into_iter().chain(typed.iter().map(|(n, b)| (n.as_str(), b.clone()))).collect();
+    let archs: Vec<(String, Vec<u8>)> = ARCHS.iter().map(|&a| (format!("tiny-{a}.gguf"), tiny_arch(a).bytes())).collect();
+    let extra: Vec<(&str, Vec<u8>)> = extra.into_iter().chain(typed.iter().chain(&archs).map(|(n, b)| (n.as_str(), b.clone()))).collect();
     write_all(dir, &cases, &extra)
 }
 

@@ -1,0 +1,60 @@
+//! Gemma 3 270M (models/gemma-3-270m-q4_k_m.gguf: gemma3, Q4_K_M) against llama.cpp: the
+//! reference in ../shared/reference (llama.cpp's prompt ids, greedy tokens and top-5 logits),
+//! by exactly the criteria of tests/parity.rs. Skipped, saying so, only when the model file is
+//! absent (./build.sh fetches it).
+mod common;
+
+use std::path::PathBuf;
+
+use plumbing::arch::LayerKind;
+use plumbing::Engine;
+
+fn model() -> Option<Engine> {
+    let p = std::env::var_os("PLUMBING_GEMMA").map(PathBuf::from).unwrap_or_else(|| common::root().join("models/gemma-3-270m-q4_k_m.gguf"));
+    common::engine_at(&p)
+}
+
+fn reference() -> serde_json::Value {
+    let p = match std::env::var_os("PLUMBING_GEMMA_REF") {
+        Some(p) => PathBuf::from(p),
+        None => common::root().join("../shared/reference/gemma-3-270m-q4_k_m.json"),
+    };
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).expect("reference json")
+}
+
+#[test]
+fn the_config_is_gemma3s() {
+    let Some(e) = model() else { return };
+    let c = &e.model.config;
+    assert_eq!(c.architecture, "gemma3");
+    assert_eq!((c.n_layer, c.n_embd, c.n_head, c.n_head_kv, c.head_dim, c.q_dim, c.kv_dim), (18, 640, 4, 1, 256, 1024, 256));
+    assert_eq!(c.sliding_window, 512);
+    let global: Vec<usize> = (0..c.n_layer).filter(|&l| c.layers[l] == LayerKind::Global).collect();
+    assert_eq!(global, vec![5, 11, 17], "every sixth layer is global");
+    assert_eq!((c.rope_theta, c.rope_theta_swa), (1e6, 1e4));
+    assert!(c.tied_output && c.qk_norm && c.post_norms);
+}
+
+#[test]
+fn teacher_forced_logits_match_llama_cpp() {
+    let Some(mut e) = model() else { return };
+    let g = reference();
+    let eog = common::ids(&g["eog_token_ids"]);
+    let mut fails = Vec::new();
+    for case in g["generate"].as_array().unwrap() {
+        let r = common::teacher_forced(&mut e, case, &eog);
+        eprintln!("{}", r.summary());
+        fails.push(r);
+    }
+    for r in fails {
+        r.assert_within_bounds();
+    }
+}
+
+#[test]
+fn greedy_decoding_matches_llama_cpp_up_to_the_first_near_tie() {
+    let Some(mut e) = model() else { return };
+    for case in reference()["generate"].as_array().unwrap() {
+        common::assert_greedy_matches(&mut e, case);
+    }
+}
