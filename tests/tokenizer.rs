@@ -41,7 +41,9 @@ fn special_tokens_can_be_plain_text() {
 #[test]
 fn end_of_generation_ids() {
     let e = common::engine();
-    assert_eq!(e.tokenizer.eog_ids, vec![0, 2], "<|endoftext|> and <|im_end|>");
+    // <|endoftext|>, <|im_end|> and <reponame> (a fill-in-the-middle token llama.cpp ends on).
+    assert_eq!(e.tokenizer.eog_ids, common::ids(&common::golden()["eog_token_ids"]));
+    assert_eq!(e.tokenizer.eog_ids, vec![0, 2, 4]);
     assert!(!e.tokenizer.add_bos);
 }
 

@@ -269,3 +269,63 @@ fn python_string_methods_in_templates() {
     let bad = plumbing::tokenizer::render_chat_template("{{ 'x'.frobnicate() }}", &[], true, "", "").unwrap_err();
     assert!(bad.to_string().contains("frobnicate"), "{bad}");
 }
+
+// ------------------------------------------------------------------------------------------------
+// The synthetic models of scripts/archs.sh (Qwen3's, Llama 3's, DeepSeek's and Gemma's real
+// tokenizers): llama.cpp's ids and end-of-generation tokens, and the chat templates rendered
+// ------------------------------------------------------------------------------------------------
+
+fn arch(name: &str) -> (Tokenizer, serde_json::Value) {
+    let dir = common::root().join("models/archs");
+    let (t, _) = load(dir.join(format!("{name}.gguf")));
+    let p = dir.join(format!("{name}.ref.json"));
+    let r = serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e} (scripts/archs.sh)", p.display())))
+        .expect("reference json");
+    (t, r)
+}
+
+#[test]
+fn synthetic_models_tokenize_as_llama_cpp() {
+    for name in ["qwen2-deepseek", "qwen3", "llama3", "gemma3-tiny"] {
+        let (t, r) = arch(name);
+        check_cases(&t, name, &text_cases(&r["tokenize"]));
+        assert_eq!(t.eog_ids, common::ids(&r["eog_token_ids"]), "{name}: end-of-generation ids");
+        assert_eq!(Some(t.add_bos), r["add_bos"].as_bool(), "{name}: add_bos");
+        for c in r["generate"].as_array().unwrap() {
+            let prompt = c["prompt"].as_str().unwrap();
+            assert_eq!(t.encode_text(prompt, true).unwrap(), common::ids(&c["prompt_ids"]), "{name}: prompt {}", c["name"]);
+        }
+    }
+}
+
+fn messages(c: &serde_json::Value) -> Vec<ChatMessage> {
+    serde_json::from_value(c["messages"].clone()).expect("messages")
+}
+
+#[test]
+fn qwen3_and_llama3_templates_render_as_llama_cpp() {
+    // llama.cpp renders these with its built-in formats (llama_chat_apply_template), which equal
+    // the files' Jinja templates, except that Llama 3's Jinja writes the BOS itself.
+    for name in ["qwen3", "llama3"] {
+        let (t, r) = arch(name);
+        let bos = t.bos_id.map(|b| t.piece(b).to_string()).unwrap_or_default();
+        for c in r["chat"].as_array().unwrap() {
+            let ours = t.apply_chat_template(&messages(c), c["add_generation_prompt"].as_bool().unwrap_or(true)).unwrap();
+            let theirs = c["text"].as_str().unwrap();
+            let ours = if name == "llama3" { ours.strip_prefix(&bos).expect("Llama 3's template writes the BOS").to_string() } else { ours };
+            assert_eq!(ours, theirs, "{name}: {}", c["name"]);
+            assert_eq!(t.encode_text(theirs, true).unwrap(), common::ids(&c["ids"]), "{name}: {} ids", c["name"]);
+        }
+    }
+    // Qwen3 leaves the think block to the model; an earlier answer keeps only what follows it.
+    let (q, _) = arch("qwen3");
+    let text = q
+        .apply_chat_template(&[msg("user", "2+2?"), msg("assistant", "<think>\nadd\n</think>\n\n4"), msg("user", "3+3?")], true)
+        .unwrap();
+    assert_eq!(text, "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n4<|im_end|>\n<|im_start|>user\n3+3?<|im_end|>\n<|im_start|>assistant\n");
+    // Llama 3's template, fed: its own BOS, once.
+    let (l, _) = arch("llama3");
+    let ids = l.encode(&l.apply_chat_template(&[msg("user", "Hi")], true).unwrap(), true).unwrap();
+    assert_eq!(ids.iter().filter(|&&i| Some(i) == l.bos_id).count(), 1);
+    assert_eq!(Some(ids[0]), l.bos_id);
+}
