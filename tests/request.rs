@@ -175,3 +175,45 @@ fn tensor_block_answers_every_row_and_block_without_panicking() {
     assert_eq!(last["bytes"].as_array().unwrap().len(), 128);
     assert_eq!(inspect::tensor_block(m, "no.such.tensor", 0, 0).unwrap_err().kind(), "missing");
 }
+
+fn engine_of(path: &str) -> plumbing::Engine {
+    let p = common::root().join(path);
+    let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    plumbing::Engine::load(plumbing::ModelFile::from_bytes(&bytes).expect("alloc"), &mut |_, _, _| {}).expect("the model loads")
+}
+
+/// BOS, once: DeepSeek's template writes its own BOS, and the engine adds none; a raw prompt
+/// without one gets it first (marked as the template's), one that has it keeps just that one.
+#[test]
+fn the_bos_is_fed_once() {
+    let e = engine_of("models/archs/qwen2-deepseek.gguf");
+    let t = &e.tokenizer;
+    let bos = t.bos_id.expect("DeepSeek has a BOS");
+    assert!(t.add_bos);
+    let fed = e.prepare(&req(r#"{"prompt": "Hi"}"#)).unwrap();
+    assert!(fed.chat);
+    assert!(fed.text.starts_with("<｜begin▁of▁sentence｜>"), "{:?}", fed.text);
+    assert_eq!(fed.ids.iter().filter(|&&i| i == bos).count(), 1, "{:?}", fed.ids);
+    assert_eq!((fed.ids[0], fed.template[0]), (bos, true));
+    let raw = e.prepare(&req(r#"{"prompt": "Hi", "raw": true}"#)).unwrap();
+    assert!(!raw.chat);
+    assert_eq!(raw.ids, vec![bos, 13048]);
+    assert_eq!(raw.template, vec![true, false], "the BOS the engine put first is not the message's");
+    let own = e.prepare(&req(r#"{"prompt": "<｜begin▁of▁sentence｜>Hi", "raw": true}"#)).unwrap();
+    assert_eq!(own.ids, vec![bos, 13048]);
+}
+
+/// A base model (no chat template) continues a prompt as written; a chat is refused, saying why.
+#[test]
+fn a_base_model_continues_text_and_refuses_a_chat() {
+    let bytes = std::fs::read(common::root().join("models/gemma-3-270m-q4_k_m.gguf")).expect("Gemma 3 (./build.sh model)");
+    let g = plumbing::gguf::Gguf::read(&bytes).unwrap();
+    let t = plumbing::Tokenizer::from_gguf(&g, None).unwrap();
+    assert!(t.chat_template.is_none());
+    let (text, spans) = req(r#"{"prompt": "The capital of France is"}"#).render(&t).unwrap();
+    assert_eq!((text.as_str(), spans), ("The capital of France is", vec![(0, 24)]));
+    for bad in [r#"{"messages": [{"role": "user", "content": "Hi"}]}"#, r#"{"prompt": "Hi", "system": "Be terse."}"#] {
+        let e = req(bad).render(&t).unwrap_err();
+        assert!(matches!(e, Error::Request(_)) && e.to_string().contains("base model"), "{bad}: {e}");
+    }
+}
