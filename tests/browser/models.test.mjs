@@ -8,7 +8,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { launch, openPage, waitForModel, serverUp, BASE_URL, readWidget, waitWidget, clickRun } from './lib.mjs';
@@ -198,6 +199,20 @@ describe('several models', { timeout: 1_200_000 }, () => {
     });
   });
 
+/** A copy of the synthetic DeepSeek file whose general.name says DeepSeek-R1-Distill-Qwen-1.5B
+ * (the same length, patched in place): what a real distill's metadata looks like to the page. */
+  function deepseekNamed() {
+  const bytes = readFileSync(DEEPSEEK);
+  const from = Buffer.from('plumbing synthetic qwen2-deepseek');
+  const to = Buffer.from('DeepSeek-R1-Distill-Qwen-1.5B-toy');
+  const at = bytes.indexOf(from);
+  assert.ok(at > 0 && to.length === from.length, 'the synthetic file\'s general.name');
+  to.copy(bytes, at);
+  const out = join(mkdtempSync(join(tmpdir(), 'plumbing-ds-')), 'deepseek-r1-distill-qwen-1.5b-tiny.gguf');
+  writeFileSync(out, bytes);
+  return out;
+}
+
   describe('a dropped model that thinks', { skip: !existsSync(DEEPSEEK) && `${DEEPSEEK} is missing (scripts/archs.sh makes it)` }, () => {
     let browser, page;
     before(async () => {
@@ -231,6 +246,20 @@ describe('several models', { timeout: 1_200_000 }, () => {
       // The inspector opens a reasoning token like any other.
       await page.locator('#reasoning-tokens .tok[data-index="2"]').click();
       await page.waitForFunction(() => document.getElementById('inspector').dataset.pos === '2', null, { timeout: 10_000 });
+    });
+
+    it('a file whose metadata names DeepSeek-R1-Distill-Qwen-1.5B shows that entry\'s openness card and counts for it', async () => {
+      await page.setInputFiles('#file-input', deepseekNamed());
+      await page.waitForFunction(() => document.getElementById('loader').dataset.state === 'loading');
+      await waitForModel(page);
+      assert.match(await page.textContent('#recognised'), /Recognised as DeepSeek-R1-Distill-Qwen-1\.5B: its openness card is in the Open\? tab/);
+      await generate(page, 3);
+      await page.click('#tab-open');
+      assert.match(await page.textContent('#open-lede'), /^DeepSeek-R1-Distill-Qwen-1\.5B, part by part/);
+      assert.match(await page.textContent('#open-grid'), /MIT/);
+      const td = await page.$eval('#compare .seed-row td[data-id="deepseek-r1-distill-qwen-1.5b"]', (x) => ({ a: x.dataset.answer, t: x.textContent }));
+      assert.equal(td.a, 'yes', td.t);
+      assert.match(td.t, /your file, read from this device/);
     });
   });
 });

@@ -107,7 +107,12 @@ export function compareTable(manifest, tab) {
       }
       if (key === 'training_data') {
         const ds = p.datasets ?? [];
-        td.append(el('p', 'small', ds.length ? `${ds.length} datasets named, each with a link (below, for the model in this tab).` : 'No dataset to download.'));
+        const d = el('p', 'small datasets-inline');
+        if (ds.length) {
+          d.append('Get it: ');
+          ds.forEach((x, i) => { if (i) d.append(', '); d.append(link(x.url, x.name)); });
+        } else d.textContent = 'No dataset to download.';
+        td.append(d);
       }
       tr.append(td);
     }
