@@ -14,7 +14,9 @@ For each entry of models/archs.json, in models/archs/:
                     "text", or null) and as transformers does (jinja2, "jinja"), with their ids, and for each
                     prompt the greedy ids (EOG masked) with the top-5 logits, logsumexp and margin
                     at every position (the layout of ../shared/reference/*.json)
-  manifest.json     every file: name, arch, bytes, sha256 (of both), type mix, reference
+  <name>-f16.ref.json  the same on <name>.src.gguf (F16 matrices): the architecture alone, apart
+                    from what the quantized products add
+  manifest.json     every file: name, arch, bytes, sha256 (of both), type mix, references
 
 Work is skipped when its inputs are unchanged (entry, texts, VERSION, llama-cpp-python; a
 reference also this script), so a
@@ -550,6 +552,17 @@ def main():
                 ref = reference(path, sha, m, spec, r_inputs)
             write_json(r_path, ref, compact=True)
             did.append("referenced")
+        # The same on the unquantized file: what the architecture alone gives (F16 products
+        # agree to float rounding), apart from what the quantized products add.
+        info["reference_f16"] = f"{name}-f16.ref.json"
+        f_inputs = {**r_inputs, "sha256": info["source_sha256"]}
+        f_path = os.path.join(OUT, info["reference_f16"])
+        prev_f = read_json(f_path)
+        if a.force or prev_f is None or prev_f.get("inputs") != f_inputs:
+            with stderr_to(os.path.join(OUT, f"{name}-f16.llama.log")):
+                ref = reference(src, info["source_sha256"], m, spec, f_inputs)
+            write_json(f_path, ref, compact=True)
+            did.append("referenced (F16)")
         files.append(info)
         write_json(manifest_path, manifest(files))
         mix = ", ".join(f"{k} {v}" for k, v in info["types"].items())
