@@ -721,6 +721,12 @@ impl Model {
             round_f16(q);
             round_f16(k);
             round_f16(v);
+            if window > 0 && state.k[l].capacity() == 0 {
+                // A sliding layer's cache stays under about two windows: sized once, exactly.
+                let rows = state.n_ctx.min(sliding_rows(window) + CHUNK.max(t_n));
+                state.k[l].reserve_exact(rows * kvd);
+                state.v[l].reserve_exact(rows * kvd);
+            }
             state.k[l].extend_from_slice(k);
             state.v[l].extend_from_slice(v);
             let (kc, vc, base) = (&state.k[l], &state.v[l], state.base[l]);

@@ -58,3 +58,21 @@ fn greedy_decoding_matches_llama_cpp_up_to_the_first_near_tie() {
         common::assert_greedy_matches(&mut e, case);
     }
 }
+
+/// Past the sliding window: a 700-token prompt (tests/common/gemma_long.py made the reference
+/// with llama.cpp's plain CPU kernels), so that 15 of the 18 layers see only their last 512
+/// positions, by the same criteria.
+#[test]
+fn past_the_sliding_window_logits_match_llama_cpp() {
+    let Some(mut e) = model() else { return };
+    let p = common::root().join("tests/common/gemma-long700.json");
+    let g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).expect("tests/common/gemma-long700.json")).expect("json");
+    let eog = common::ids(&g["eog_token_ids"]);
+    for case in g["generate"].as_array().unwrap() {
+        assert!(case["prompt_ids"].as_array().unwrap().len() > 512 + 100);
+        let r = common::teacher_forced(&mut e, case, &eog);
+        eprintln!("{}", r.summary());
+        r.assert_within_bounds();
+        common::assert_greedy_matches(&mut e, case);
+    }
+}
