@@ -10,7 +10,12 @@ import type { GenParams, LoadResult, PlumbingEngine, Stats } from './engine.js';
 
 /** Attributes of <plumbing-chat>. */
 export interface PlumbingChatAttributes {
-  /** A manifest (.json) or GGUF URL, relative to the page. Default: ./models/manifest.json next to widget.js. */
+  /**
+   * An id of the manifest next to widget.js ("gemma-3-270m"), a manifest (.json) or a GGUF URL,
+   * relative to the page. Default: the default model of ./models/manifest.json next to widget.js.
+   * A base model (no chat template) continues the prompt; a model that thinks shows its reasoning
+   * apart (part="reasoning", "reasoning-summary", "thought").
+   */
   model?: string;
   /** The question, editable by the reader. */
   prompt?: string;

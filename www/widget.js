@@ -14,7 +14,8 @@
 //   autorun      start when scrolled into view (off by default: nothing heavy loads before a click)
 //   theme        light | dark | auto (default)               compact      a smaller layout
 // Styling: --plumbing-* custom properties and part= hooks (container, header, model, meta, prompt,
-// run, stop, progress, status, answer, footer, stats, link, error, note).
+// run, stop, progress, status, reasoning, reasoning-summary, thought, answer, footer, stats, link,
+// error, note).
 // Events (bubbling, composed): plumbing-load {cache}, plumbing-done {reason, stats, params},
 // plumbing-error {kind, message}, plumbing-restart {message} (the engine crashed and was restarted;
 // every widget of the page hears it and goes on).
@@ -542,7 +543,7 @@ export class PlumbingChat extends HTMLElement {
     const info = shared.engine.model ?? {};
     const chat = info.has_template ?? info.chat_template != null;
     const think = thinkOf(info);
-    const split = think ? thinkSplitter(think) : null;
+    let split = think ? thinkSplitter(think) : null;
     const thought = document.createTextNode('');
     e.thought.replaceChildren(thought);
     e.reasoning.hidden = !think?.startInside;
@@ -565,7 +566,17 @@ export class PlumbingChat extends HTMLElement {
     this.#params = null;
     return shared.engine.generate(prompt, {
       system: chat ? this.system || undefined : undefined, raw: !chat, signal, ...params,
-      onPrompt: (m) => { this.#params = m.params; this.#updateLink(); },
+      onPrompt: (m) => {
+        this.#params = m.params;
+        this.#updateLink();
+        // The prompt ends inside an opened block (a template that opens it): start in the reasoning.
+        if (split && split.state !== 'think' && String(m.text ?? '').trimEnd().endsWith(think.open)) {
+          split = thinkSplitter({ ...think, startInside: true });
+          thinking = true;
+          e.reasoning.hidden = false;
+          showThink();
+        }
+      },
       onProgress: (p) => { e.status.textContent = `Reading the prompt: ${p.done} of ${p.total} tokens`; },
       onToken: (m) => {
         generated++;
