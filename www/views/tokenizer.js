@@ -101,6 +101,13 @@ export function tokenizerView() {
       $('tok-chat-lede').textContent = chat
         ? 'Your text as a user message, rendered by the chat template stored in the GGUF. Special tokens are outlined.'
         : 'This model has no chat template (a base model): your text is fed as written, with the BOS the model asks for. Special tokens are outlined.';
+      // The checkbox names one of this model's own special tokens.
+      const example = $('tok-special-example');
+      example.textContent = '<|im_start|>';
+      const id = info?.bos_id ?? info?.eos_id;
+      if (info && !String(info.chat_template ?? '').includes('<|im_start|>') && id != null) {
+        e.token(id).then((t) => { if (engine === e && t?.piece) example.textContent = t.piece; }).catch(() => {});
+      }
       schedule();
     },
     /** Nothing to ask until the next show(). */
