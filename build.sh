@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point: ./build.sh [build | serve | test | bench [--runs N] [--types T,...] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]
 # Installs what is missing (the toolchain of rust-toolchain.toml, wasm target, wasm-bindgen-cli
-# pinned to Cargo.lock, the model, Chromium and playwright-core for the browser tests), then does the job.
+# pinned to Cargo.lock, the models (SmolLM2, Gemma 3 270M; for the tests DeepSeek's GGUF header), Chromium and playwright-core for the browser tests), then does the job.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
