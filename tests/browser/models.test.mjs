@@ -4,7 +4,8 @@
 // weights table, tokenizer (ids equal `plumbing tokenize`), continuation (a base model), the
 // attention of its 18 layers × 4 heads; the side-by-side openness answered from what the tab did;
 // Gemma again with the network off; the widget with model="gemma-3-270m"; and, when helper C's
-// models/archs/qwen2-deepseek.gguf exists, a dropped thinking model's reasoning apart.
+// models/archs/qwen2-deepseek.gguf exists, a dropped thinking model's reasoning apart; and every
+// view (weights, tokenizer ids as the CLI's, a generation, attention) for each models/archs/ file.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -261,5 +262,41 @@ describe('several models', { timeout: 1_200_000 }, () => {
       assert.equal(td.a, 'yes', td.t);
       assert.match(td.t, /your file, read from this device/);
     });
+  });
+  // Every view for each synthetic architecture of helper C's scripts/archs.sh that is present.
+  const ARCHS = ['qwen2-deepseek', 'qwen3', 'llama3', 'gemma3-tiny'].map((n) => [n, join(ROOT, 'models/archs', `${n}.gguf`)]).filter(([, f]) => existsSync(f));
+  describe('every view, for each synthetic architecture', { skip: !ARCHS.length && 'models/archs/ is empty (scripts/archs.sh makes it)' }, () => {
+    let browser, page;
+    before(async () => {
+      browser = await launch({ viewport: { width: 1400, height: 1000 } });
+      page = await openPage(browser.context, '');
+      await waitForModel(page);
+    });
+    after(async () => { await browser?.close(); });
+
+    for (const [name, file] of ARCHS) {
+      it(`${name}: weights, tokenizer ids as plumbing tokenize, a generation, its attention`, async () => {
+        const inspect = cli('inspect', '--model', file, '--json');
+        await page.setInputFiles('#file-input', file);
+        await page.waitForFunction(() => document.getElementById('loader').dataset.state === 'loading');
+        await waitForModel(page);
+        assert.match(await page.textContent('#recognised'), new RegExp(inspect.architecture));
+        await page.click('#tab-weights');
+        assert.match(await page.textContent('#tensor-count'), new RegExp(String(inspect.tensors.length)));
+        const text = 'Hello world, 2024: café';
+        const golden = cli('tokenize', '--model', file, '--text', text).ids;
+        await page.click('#tab-tokenizer');
+        await page.fill('#tok-input', text);
+        await page.waitForFunction((ids) => document.getElementById('tok-strip').dataset.ids === ids, golden.join(','), { timeout: 20_000 }).catch(() => {});
+        assert.deepEqual((await readTokens(page, 'tok-strip')).map((t) => t.id), golden);
+        await generate(page, 4);
+        const n = (await readTokens(page, 'answer')).length + (await readTokens(page, 'reasoning-tokens')).length;
+        assert.ok(n >= 1 && n <= 4, `${n} tokens`);
+        const strip = (await readTokens(page, 'answer')).length ? 'answer' : 'reasoning-tokens';
+        await page.locator(`#${strip} .tok[data-index="0"]`).click();
+        await page.waitForFunction(() => document.getElementById('attn-heads').data != null && !document.getElementById('attn-box').hidden, null, { timeout: 20_000 });
+        assert.equal(await page.$eval('#layer', (e) => e.max), String(inspect.config.n_layer - 1));
+      });
+    }
   });
 });
