@@ -12,13 +12,13 @@
 //! 4. every symbol left is its piece's id, or else one `<0xXX>` byte token per byte.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 use crate::Error;
 
 pub struct Spm {
     /// Piece → id; for a piece that appears twice, the last id (as llama.cpp's token_to_id).
-    ids: HashMap<Box<str>, u32>,
+    ids: PieceTable,
     scores: Vec<f32>,
     /// The `<0xXX>` token of each byte (or the byte itself as a piece).
     byte_ids: [Option<u32>; 256],
@@ -48,16 +48,13 @@ impl Spm {
                 cut.len()
             )));
         }
-        let mut ids = HashMap::with_capacity(pieces.len());
-        for (i, p) in pieces.iter().enumerate() {
-            ids.insert(Box::from(p.as_str()), i as u32);
-        }
+        let ids = PieceTable::new(pieces);
         let mut byte_ids = [None; 256];
         for (b, slot) in byte_ids.iter_mut().enumerate() {
             let hex = format!("<0x{b:02X}>");
-            *slot = ids.get(hex.as_str()).copied().or_else(|| {
+            *slot = ids.get(hex.as_str()).or_else(|| {
                 let c = [b as u8];
-                std::str::from_utf8(&c).ok().and_then(|s| ids.get(s).copied())
+                std::str::from_utf8(&c).ok().and_then(|s| ids.get(s))
             });
         }
         let mut specials: Vec<(u32, Box<str>, bool)> = cut
@@ -194,7 +191,7 @@ impl Spm {
             let s = &syms[k];
             let piece = &text[s.start..s.start + s.len];
             match self.ids.get(piece) {
-                Some(&id) => out.push(id),
+                Some(id) => out.push(id),
                 None => {
                     for &b in piece.as_bytes() {
                         let id = self.byte_ids[b as usize].ok_or_else(|| {
@@ -214,11 +211,84 @@ impl Spm {
     fn try_bigram(&self, text: &str, syms: &[Symbol], left: usize, right: usize, queue: &mut BinaryHeap<Bigram>) {
         let size = syms[left].len + syms[right].len;
         let start = syms[left].start;
-        if let Some(&id) = self.ids.get(&text[start..start + size]) {
+        if let Some(id) = self.ids.get(&text[start..start + size]) {
             let score = self.scores.get(id as usize).copied().unwrap_or(0.0);
             queue.push(Bigram { left, right, score, size });
         }
     }
+}
+
+/// Piece → id without an allocation per piece: all pieces in one string, and an open-addressing
+/// table of ids (rustc's FxHash, linear probing, at most half full). Built once per load for
+/// 262,144 pieces (Gemma), looked up for every pair of adjacent symbols.
+struct PieceTable {
+    text: String,
+    /// Piece i is text[ends[i - 1]..ends[i]].
+    ends: Vec<u32>,
+    slots: Vec<u32>,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl PieceTable {
+    fn new(pieces: &[String]) -> PieceTable {
+        let mut text = String::with_capacity(pieces.iter().map(String::len).sum());
+        let mut ends = Vec::with_capacity(pieces.len());
+        for p in pieces {
+            text.push_str(p);
+            ends.push(text.len() as u32);
+        }
+        let mut t = PieceTable { text, ends, slots: vec![EMPTY; (pieces.len() * 2).next_power_of_two().max(2)] };
+        let mask = t.slots.len() - 1;
+        for (i, p) in pieces.iter().enumerate() {
+            let mut k = fx_hash(p.as_bytes()) as usize & mask;
+            loop {
+                let slot = t.slots[k];
+                // A piece that appears again takes the slot over: the last id wins.
+                if slot == EMPTY || t.piece(slot) == p {
+                    t.slots[k] = i as u32;
+                    break;
+                }
+                k = (k + 1) & mask;
+            }
+        }
+        t
+    }
+
+    fn piece(&self, id: u32) -> &str {
+        let i = id as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    fn get(&self, piece: &str) -> Option<u32> {
+        let mask = self.slots.len() - 1;
+        let mut k = fx_hash(piece.as_bytes()) as usize & mask;
+        loop {
+            let slot = self.slots[k];
+            if slot == EMPTY {
+                return None;
+            }
+            if self.piece(slot) == piece {
+                return Some(slot);
+            }
+            k = (k + 1) & mask;
+        }
+    }
+}
+
+/// rustc's FxHash, 8 bytes at a time, with the length mixed in last.
+fn fx_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = 0u64;
+    for chunk in bytes.chunks(8) {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    }
+    let h = (h.rotate_left(5) ^ bytes.len() as u64).wrapping_mul(K);
+    // The top bits of a product are the best mixed; the table indexes with the low ones.
+    h.rotate_left(32) ^ (h >> 17)
 }
 
 struct Symbol {

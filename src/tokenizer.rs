@@ -472,6 +472,10 @@ fn llama_cpp_special_by_name(tokens: &[String], types: &mut [i64]) -> Vec<u32> {
     let mut eog = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
         let t = t.as_str();
+        // Every name starts with one of these bytes ('▁' is 0xe2 ...): most pieces are skipped.
+        if !matches!(t.as_bytes().first(), Some(b'<' | b'[' | b'_' | 0xe2)) {
+            continue;
+        }
         let is_eog = EOG.contains(&t);
         if is_eog || FIM.contains(&t) {
             let unused = types[i] == TOKEN_TYPE_UNUSED;
