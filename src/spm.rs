@@ -39,7 +39,7 @@ impl Spm {
     /// `pieces[i]`, `scores[i]`, and which tokens are cut out before tokenizing: `cut[i]` is
     /// None for a normal token, Some(always) for special (`always` false: only when special
     /// tokens are parsed) and user-defined (`always` true) ones.
-    pub fn new(pieces: &[String], scores: Vec<f32>, cut: &[Option<bool>], add_space_prefix: bool) -> Result<Spm, Error> {
+    pub fn new(pieces: &[&str], scores: Vec<f32>, cut: &[Option<bool>], add_space_prefix: bool) -> Result<Spm, Error> {
         if scores.len() != pieces.len() || cut.len() != pieces.len() {
             return Err(Error::Format(format!(
                 "{} tokens, {} scores and {} token types: they must be as many",
@@ -60,7 +60,7 @@ impl Spm {
         let mut specials: Vec<(u32, Box<str>, bool)> = cut
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| c.map(|always| (i as u32, Box::from(pieces[i].as_str()), always)))
+            .filter_map(|(i, c)| c.map(|always| (i as u32, Box::from(pieces[i]), always)))
             .filter(|(_, t, _): &(u32, Box<str>, bool)| !t.is_empty())
             .collect();
         // Longest first; equal lengths by id (llama.cpp's std::sort leaves their order open).
@@ -231,8 +231,8 @@ struct PieceTable {
 const EMPTY: u32 = u32::MAX;
 
 impl PieceTable {
-    fn new(pieces: &[String]) -> PieceTable {
-        let mut text = String::with_capacity(pieces.iter().map(String::len).sum());
+    fn new(pieces: &[&str]) -> PieceTable {
+        let mut text = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
         let mut ends = Vec::with_capacity(pieces.len());
         for p in pieces {
             text.push_str(p);
@@ -245,7 +245,7 @@ impl PieceTable {
             loop {
                 let slot = t.slots[k];
                 // A piece that appears again takes the slot over: the last id wins.
-                if slot == EMPTY || t.piece(slot) == p {
+                if slot == EMPTY || t.piece(slot) == *p {
                     t.slots[k] = i as u32;
                     break;
                 }
@@ -325,13 +325,26 @@ impl PartialEq for Bigram {
 impl Eq for Bigram {}
 
 /// The bytes an SPM piece stands for: `▁` is a space, `<0xXX>` (a byte token) its byte.
-pub fn piece_bytes(piece: &str, is_byte_token: bool) -> Vec<u8> {
+pub fn push_piece_bytes(piece: &str, is_byte_token: bool, out: &mut Vec<u8>) {
     if is_byte_token {
         if let Some(b) = piece.strip_prefix("<0x").and_then(|h| h.strip_suffix('>')).and_then(|h| u8::from_str_radix(h, 16).ok()) {
-            return vec![b];
+            out.push(b);
+            return;
         }
     }
-    piece.replace('▁', " ").into_bytes()
+    for (i, part) in piece.split('▁').enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(part.as_bytes());
+    }
+}
+
+#[cfg(test)]
+fn piece_bytes(piece: &str, is_byte_token: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    push_piece_bytes(piece, is_byte_token, &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -339,7 +352,7 @@ mod tests {
     use super::*;
 
     fn spm(pieces: &[(&str, f32)], add_space_prefix: bool) -> Spm {
-        let p: Vec<String> = pieces.iter().map(|(s, _)| s.to_string()).collect();
+        let p: Vec<&str> = pieces.iter().map(|&(s, _)| s).collect();
         let s = pieces.iter().map(|&(_, x)| x).collect();
         let cut: Vec<Option<bool>> = p.iter().map(|t| (t.starts_with("<c")).then_some(false)).collect();
         Spm::new(&p, s, &cut, add_space_prefix).unwrap()

@@ -71,11 +71,14 @@ enum Encoder {
 
 pub struct Tokenizer {
     encoder: Encoder,
-    /// The vocabulary strings as stored in the file.
-    pieces: Vec<String>,
-    /// The bytes each token stands for.
-    bytes: Vec<Vec<u8>>,
+    /// The vocabulary strings as stored in the file, one after the other.
+    pieces: String,
+    piece_ends: Vec<u32>,
+    /// The bytes each token stands for, one after the other.
+    bytes: Vec<u8>,
+    byte_ends: Vec<u32>,
     special: Vec<bool>,
+    n_vocab: usize,
     pub bos_id: Option<u32>,
     pub eos_id: Option<u32>,
     /// The model wants its input to start with the BOS (`tokenizer.ggml.add_bos_token`, or
@@ -100,7 +103,7 @@ impl Tokenizer {
         }
         let spm_kind = model == "llama";
         let pre = g.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default").to_string();
-        let tokens = string_array(g, "tokenizer.ggml.tokens")?;
+        let tokens = string_refs(g, "tokenizer.ggml.tokens")?;
         if tokens.is_empty() {
             return Err(Error::Format("tokenizer.ggml.tokens is empty".into()));
         }
@@ -174,17 +177,26 @@ impl Tokenizer {
             bpe_encoder(g, &tokens, &types, &pre)?
         };
 
-        let bytes: Vec<Vec<u8>> = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| match types[i] {
+        // One string and one byte run for the whole vocabulary (no allocation per token).
+        let mut pieces = String::with_capacity(tokens.iter().map(|t| t.len()).sum());
+        let mut piece_ends = Vec::with_capacity(tokens.len());
+        let mut bytes = Vec::with_capacity(pieces.capacity());
+        let mut byte_ends = Vec::with_capacity(tokens.len());
+        for (i, t) in tokens.iter().enumerate() {
+            pieces.push_str(t);
+            piece_ends.push(pieces.len() as u32);
+            match types[i] {
                 // Control and user-defined tokens stand for their text as written.
-                TOKEN_TYPE_CONTROL | TOKEN_TYPE_USER_DEFINED if !spm_kind => t.as_bytes().to_vec(),
-                TOKEN_TYPE_CONTROL | TOKEN_TYPE_UNKNOWN if spm_kind => t.as_bytes().to_vec(),
-                _ if spm_kind => spm::piece_bytes(t, types[i] == TOKEN_TYPE_BYTE),
-                _ => byte_level_bytes(t),
-            })
-            .collect();
+                TOKEN_TYPE_CONTROL | TOKEN_TYPE_USER_DEFINED if !spm_kind => bytes.extend_from_slice(t.as_bytes()),
+                TOKEN_TYPE_CONTROL | TOKEN_TYPE_UNKNOWN if spm_kind => bytes.extend_from_slice(t.as_bytes()),
+                _ if spm_kind => spm::push_piece_bytes(t, types[i] == TOKEN_TYPE_BYTE, &mut bytes),
+                _ => push_byte_level_bytes(t, &mut bytes),
+            }
+            byte_ends.push(bytes.len() as u32);
+        }
+        if bytes.len() > u32::MAX as usize || pieces.len() > u32::MAX as usize {
+            return Err(Error::Limit(format!("the vocabulary's text takes {} bytes; at most 4 GiB are supported", pieces.len())));
+        }
 
         let id = |key: &str| -> Option<u32> {
             g.get(key).and_then(Value::as_u64).filter(|&v| (v as usize) < tokens.len()).map(|v| v as u32)
@@ -205,11 +217,12 @@ impl Tokenizer {
         eog_ids.dedup();
 
         let chat_template = g.get("tokenizer.chat_template").and_then(Value::as_str).map(str::to_string);
-        Ok(Tokenizer { encoder, pieces: tokens, bytes, special, bos_id, eos_id, add_bos, eog_ids, chat_template, model, pre })
+        let n_vocab = tokens.len();
+        Ok(Tokenizer { encoder, n_vocab, pieces, piece_ends, bytes, byte_ends, special, bos_id, eos_id, add_bos, eog_ids, chat_template, model, pre })
     }
 
     pub fn n_vocab(&self) -> usize {
-        self.pieces.len()
+        self.n_vocab
     }
 
     /// The tokens fed for `text`: its ids (`encode_text`), with the BOS put first by the one
@@ -245,12 +258,12 @@ impl Tokenizer {
 
     /// The vocabulary string of a token, as stored (byte-level: `Ġ` for a space).
     pub fn piece(&self, id: u32) -> &str {
-        self.pieces.get(id as usize).map_or("", String::as_str)
+        span(&self.piece_ends, id).map_or("", |(a, b)| &self.pieces[a..b])
     }
 
     /// The bytes a token stands for.
     pub fn token_bytes(&self, id: u32) -> &[u8] {
-        self.bytes.get(id as usize).map_or(&[], Vec::as_slice)
+        span(&self.byte_ends, id).map_or(&[], |(a, b)| &self.bytes[a..b])
     }
 
     /// The text of one token on its own (U+FFFD where it holds part of a character).
@@ -454,7 +467,7 @@ const TEMPLATE_MAX_OUTPUT: usize = 4 << 20;
 /// the end-of-generation and fill-in-the-middle tokens are made control tokens whatever the
 /// file says (so that, parsed, `</s>` in a text is one token), and the end ones (and FIM pad,
 /// repo and file separator) end a generation. Returns those end-of-generation ids.
-fn llama_cpp_special_by_name(tokens: &[String], types: &mut [i64]) -> Vec<u32> {
+fn llama_cpp_special_by_name(tokens: &[&str], types: &mut [i64]) -> Vec<u32> {
     const EOG: &[&str] = &[
         "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
         "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
@@ -471,7 +484,7 @@ fn llama_cpp_special_by_name(tokens: &[String], types: &mut [i64]) -> Vec<u32> {
     const TOKEN_TYPE_UNUSED: i64 = 5;
     let mut eog = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
-        let t = t.as_str();
+        let t = *t;
         // Every name starts with one of these bytes ('▁' is 0xe2 ...): most pieces are skipped.
         if !matches!(t.as_bytes().first(), Some(b'<' | b'[' | b'_' | 0xe2)) {
             continue;
@@ -494,7 +507,7 @@ fn llama_cpp_special_by_name(tokens: &[String], types: &mut [i64]) -> Vec<u32> {
         eog.retain(|&i| i != end);
     }
     // gemma4 and plamo have a normal </s>.
-    let normal_s = named(&eog, "<|tool_response>").is_some() || tokens.iter().any(|t| t == "<|plamo:eos|>");
+    let normal_s = named(&eog, "<|tool_response>").is_some() || tokens.contains(&"<|plamo:eos|>");
     if let Some(s) = named(&eog, "</s>").filter(|_| normal_s) {
         types[s as usize] = 1;
         eog.retain(|&i| i != s);
@@ -503,13 +516,13 @@ fn llama_cpp_special_by_name(tokens: &[String], types: &mut [i64]) -> Vec<u32> {
 }
 
 /// The byte-level BPE of a "gpt2" tokenizer, with the pre-tokenizer that `pre` names.
-fn bpe_encoder(g: &Gguf, tokens: &[String], types: &[i64], pre: &str) -> Result<Encoder, Error> {
+fn bpe_encoder(g: &Gguf, tokens: &[&str], types: &[i64], pre: &str) -> Result<Encoder, Error> {
     let Some(&(_, split, ignore_merges)) = PRE_TOKENIZERS.iter().find(|(name, _, _)| *name == pre) else {
         let names: Vec<&str> = PRE_TOKENIZERS.iter().map(|(n, _, _)| *n).collect();
         return Err(Error::Unsupported(format!("tokenizer.ggml.pre is \"{pre}\"; supported: {}", names.join(", "))));
     };
     let merges = string_array(g, "tokenizer.ggml.merges")?;
-    let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.to_string(), i as u32)).collect();
     let mut merge_pairs = Vec::with_capacity(merges.len());
     for (i, m) in merges.iter().enumerate() {
         let (a, b) = m
@@ -540,9 +553,9 @@ fn bpe_encoder(g: &Gguf, tokens: &[String], types: &[i64], pre: &str) -> Result<
     let mut user = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
         if types[i] == TOKEN_TYPE_CONTROL {
-            control.push(AddedToken::from(t.clone(), true));
+            control.push(AddedToken::from(t.to_string(), true));
         } else if types[i] == TOKEN_TYPE_USER_DEFINED {
-            user.push(AddedToken::from(t.clone(), false));
+            user.push(AddedToken::from(t.to_string(), false));
         }
     }
     hf.add_special_tokens(control).map_err(|e| Error::Tokenizer(format!("adding special tokens: {e}")))?;
@@ -550,6 +563,24 @@ fn bpe_encoder(g: &Gguf, tokens: &[String], types: &[i64], pre: &str) -> Result<
     let mut hf_plain = hf.clone();
     hf_plain.set_encode_special_tokens(true);
     Ok(Encoder::Bpe { hf: Box::new(hf), hf_plain: Box::new(hf_plain) })
+}
+
+/// The strings of an array, borrowed from the metadata.
+fn string_refs<'a>(g: &'a Gguf, key: &str) -> Result<Vec<&'a str>, Error> {
+    let arr = g
+        .get(key)
+        .ok_or_else(|| Error::Missing(format!("metadata {key}")))?
+        .as_array()
+        .ok_or_else(|| Error::Format(format!("metadata {key} is not an array")))?;
+    arr.iter().enumerate().map(|(i, v)| v.as_str().ok_or_else(|| Error::Format(format!("{key}[{i}] is not a string")))).collect()
+}
+
+/// Token `id`'s range in a run of texts ending at `ends`.
+fn span(ends: &[u32], id: u32) -> Option<(usize, usize)> {
+    let i = id as usize;
+    let end = *ends.get(i)? as usize;
+    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+    Some((start, end))
 }
 
 fn string_array(g: &Gguf, key: &str) -> Result<Vec<String>, Error> {
@@ -591,8 +622,14 @@ fn unicode_to_byte(c: char) -> Option<u8> {
     None
 }
 
+#[cfg(test)]
 fn byte_level_bytes(piece: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(piece.len());
+    push_byte_level_bytes(piece, &mut out);
+    out
+}
+
+fn push_byte_level_bytes(piece: &str, out: &mut Vec<u8>) {
     for c in piece.chars() {
         match unicode_to_byte(c) {
             Some(b) => out.push(b),
@@ -600,7 +637,6 @@ fn byte_level_bytes(piece: &str) -> Vec<u8> {
             None => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
         }
     }
-    out
 }
 
 /// Turns token bytes into text as they arrive, holding back an incomplete UTF-8 character until
