@@ -20,6 +20,28 @@ fn params(n_ctx: usize, max_tokens: usize) -> GenParams {
 // The context
 // ------------------------------------------------------------------------------------------------
 
+/// A sliding layer keeps about two windows of KV cache however long the context grows (the
+/// tiny gemma3: window 4, layers 0 and 1 sliding, layer 2 global), and generation past many
+/// windows goes on.
+#[test]
+fn sliding_layers_keep_only_their_window_of_kv_cache() {
+    let t = Tiny { n_ctx: 512, ..crafted::tiny_arch("gemma3") };
+    let mut e = tiny_engine(&t);
+    let kv_dim = e.model.config.kv_dim;
+    let prompt: Vec<u32> = (0..300).map(|i| 10 + (i * 7) % 250).collect();
+    e.start(prompt, params(512, 20)).unwrap();
+    while e.prefill(32).unwrap() > 0 {}
+    while e.step().unwrap().done.is_none() {}
+    let s = e.session_ref().unwrap();
+    assert_eq!(s.state.n_past, 319, "the prompt and every generated token but the last fed");
+    let sliding_rows = 2 * e.model.kv_rows(0, 512);
+    assert_eq!(e.model.kv_rows(0, 512), 2 * crafted::GEMMA_WINDOW as usize + 32);
+    let bytes = s.state.kv_bytes();
+    // The global layer: at most 512 rows (Vec growth); the sliding ones: their reserve, exactly.
+    assert!(bytes <= (sliding_rows + 512) * kv_dim * 8, "{bytes} bytes of KV cache");
+    assert!(bytes < 3 * 319 * kv_dim * 8, "{bytes} bytes: no less than three global layers would hold");
+}
+
 #[test]
 fn a_prompt_longer_than_the_context_is_refused_with_the_numbers() {
     let mut e = common::engine();
