@@ -68,6 +68,9 @@ pub struct Parity {
     pub medium: (usize, usize),
     /// Positions with margin >= 0.3 whose top-1 differs: (position, margin).
     pub misses: Vec<(usize, f64)>,
+    /// The differences themselves (|Δ| and offset-removed), so that cases can be pooled.
+    pub abs: Vec<f32>,
+    pub centred: Vec<f32>,
 }
 
 impl Parity {
@@ -152,6 +155,27 @@ pub fn teacher_forced(e: &mut Engine, case: &serde_json::Value, eog: &[u32]) -> 
         strong: (strong_ok, strong),
         medium: (medium_ok, medium),
         misses,
+        abs,
+        centred,
+    }
+}
+
+/// Several cases judged as one (every position of every case), as tests/quants.rs judges a file
+/// over both its prompts.
+pub fn pooled(name: &str, cases: &[Parity]) -> Parity {
+    let mut abs: Vec<f32> = cases.iter().flat_map(|c| c.abs.iter().copied()).collect();
+    let mut centred: Vec<f32> = cases.iter().flat_map(|c| c.centred.iter().copied()).collect();
+    let sum = |f: fn(&Parity) -> (usize, usize)| cases.iter().map(f).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    Parity {
+        name: name.to_string(),
+        median: percentile(&mut abs, 0.5),
+        p99: percentile(&mut centred, 0.99),
+        max_centred: cases.iter().map(|c| c.max_centred).fold((0.0, 0), |a, b| if b.0 > a.0 { b } else { a }),
+        strong: sum(|c| c.strong),
+        medium: sum(|c| c.medium),
+        misses: cases.iter().flat_map(|c| c.misses.iter().copied()).collect(),
+        abs,
+        centred,
     }
 }
 
