@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One entry point: ./build.sh [build | serve | test | bench [--runs N] [--types T,...] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]
+# One entry point: ./build.sh [build | serve | test | bench [--runs N] [--types T,...] [--models smollm2,gemma3] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]
 # Installs what is missing (the toolchain of rust-toolchain.toml, wasm target, wasm-bindgen-cli
 # pinned to Cargo.lock, the models (SmolLM2, Gemma 3 270M; for the tests DeepSeek's GGUF header), Chromium and playwright-core for the browser tests), then does the job.
 set -euo pipefail
@@ -293,7 +293,7 @@ case "$cmd" in
     scripts/fuzz.sh "$@"
     ;;
   *)
-    echo "usage: ./build.sh [build | serve | test | bench [--runs N] [--types T,...] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]" >&2
+    echo "usage: ./build.sh [build | serve | test | bench [--runs N] [--types T,...] [--models smollm2,gemma3] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]" >&2
     exit 2
     ;;
 esac
