@@ -103,12 +103,12 @@ test('a GGUF whose name, vocabulary and output are HTML is shown literally and r
 });
 
 test('a bad file of ones own says exactly why, and the page recovers', async () => {
-  const qwen = CASES.find((c) => c.name === 'architecture qwen2');
-  await loadFile(`${DIR}/${qwen.file}`);
+  const mamba = CASES.find((c) => c.name === 'architecture mamba');
+  await loadFile(`${DIR}/${mamba.file}`);
   assert.equal(await page.$eval('#loader', (e) => e.dataset.state), 'error');
   const msg = await page.textContent('#load-error');
   // The engine's kind ("unsupported") starts its message, so the page says it once.
-  assert.match(msg, /^unsupported: architecture "qwen2"; this engine runs "llama" models/);
+  assert.match(msg, /^unsupported: architecture "mamba"; this engine runs "llama"/);
   assert.equal(await page.$eval('#generate', (b) => b.disabled), true, 'nothing to generate with');
 
   const nan = CASES.find((c) => c.name === 'NaN scale (Q4_1 d)');
