@@ -1,5 +1,5 @@
 //! Gemma 3 270M (models/gemma-3-270m-q4_k_m.gguf: gemma3, Q4_K_M) against llama.cpp: the
-//! reference in ../shared/reference (llama.cpp's prompt ids, greedy tokens and top-5 logits),
+//! reference in tests/golden (a copy of ../shared/reference: llama.cpp's prompt ids, greedy tokens and top-5 logits),
 //! by exactly the criteria of tests/parity.rs. Skipped, saying so, only when the model file is
 //! absent (./build.sh fetches it).
 mod common;
@@ -17,7 +17,7 @@ fn model() -> Option<Engine> {
 fn reference() -> serde_json::Value {
     let p = match std::env::var_os("PLUMBING_GEMMA_REF") {
         Some(p) => PathBuf::from(p),
-        None => common::root().join("../shared/reference/gemma-3-270m-q4_k_m.json"),
+        None => common::root().join("tests/golden/gemma-3-270m-q4_k_m.json"),
     };
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).expect("reference json")
 }
