@@ -1,6 +1,6 @@
 //! What differs between the architectures the forward pass runs, as data: one row per
 //! `general.architecture`. `model::Model::load` reads the row, then the file's `<arch>.*`
-//! metadata, into a `Config`; the forward pass (src/model.rs) is one loop that reads the
+//! metadata, into a `Config`; the forward pass (src/model/) is one loop that reads the
 //! config's flags. A new architecture is a new row here and, at most, a new branch there.
 //!
 //! Sources: llama.cpp's graphs (src/models/{llama,qwen2,qwen3,gemma3}.cpp) and hyperparameters
