@@ -25,86 +25,36 @@ second run costs hashing. usage: build/llama-venv/bin/python scripts/archs.py [-
 """
 import argparse
 import collections
-import contextlib
 import ctypes
-import hashlib
 import importlib.metadata
 import json
 import math
 import os
-import sys
 import time
 import zlib
 
 import numpy as np
 import gguf
 import llama_cpp
-from llama_cpp import Llama
+
+import llamaref
+from llamaref import generate, open_model, read_json, sha256_json, sha256_of, stderr_to, write_json
 
 # Bump when the models this script writes change (everything is made again; a change of this
 # script remakes the references only).
 VERSION = 3
 
+log = llamaref.logger("archs")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIST = os.path.join(ROOT, "models", "archs.json")
 OUT = os.environ.get("ARCHS_OUT") or os.path.join(ROOT, "models", "archs")  # ARCHS_OUT: for experiments
 NPM = os.path.join(ROOT, "build", "npm")
-TOP_K = 5
 # The gain of q, k and the ffn gate: 1, where llama.cpp against itself (flash attention on vs
 # off, scripts/archs_noise.py) stays well inside the parity bounds on every quantized file (p99
 # <= 0.27). With 2 / 1.5 the random layers amplified the 8-bit activations' rounding so far that
 # llama.cpp missed the bounds against itself (llama3 Q5_K_M: top-1 25/27 at margin >= 0.3).
 QK_GAIN = 1.0
 GATE_GAIN = 1.0
-
-
-def log(msg):
-    print(f"archs: {msg}", file=sys.stderr, flush=True)
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def sha256_json(obj):
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
-def read_json(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def write_json(path, obj, compact=False):
-    tmp = path + ".part"
-    with open(tmp, "w", encoding="utf-8") as f:
-        if compact:
-            json.dump(obj, f, ensure_ascii=False, separators=(",", ":"))
-        else:
-            json.dump(obj, f, ensure_ascii=False, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def stderr_to(path):
-    """llama.cpp prints every tensor it quantizes on fd 2: into a log."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "w") as f:
-        os.dup2(f.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -362,53 +312,6 @@ def quantize(src, dst, m, nthread, logfile):
 # llama.cpp's reference
 # ------------------------------------------------------------------------------------------------
 
-def no_extra_buffer_types():
-    """As scripts/quants.py: llama.cpp's plain CPU kernels only (use_extra_bufts off)."""
-    from llama_cpp import llama_cpp as lib
-    default = lib.llama_model_default_params
-    if getattr(default, "plumbing", False):
-        return
-
-    def params():
-        p = default()
-        p.use_extra_bufts = False
-        return p
-    params.plumbing = True
-    lib.llama_model_default_params = params
-
-
-def last_logits(llm):
-    ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
-    return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),))
-
-
-def generate(llm, prompt, n_predict, eog_mask):
-    ids = llm.tokenize(prompt.encode(), add_bos=False, special=True)
-    llm.reset()
-    llm.eval(ids)
-    out, positions = [], []
-    for i in range(n_predict):
-        row = np.asarray(last_logits(llm), dtype=np.float64)
-        masked = np.where(eog_mask, -np.inf, row)
-        tok = int(np.argmax(masked))
-        two = np.partition(masked, -2)[-2:]
-        idx = np.argsort(-row, kind="stable")[:TOP_K]
-        mx = row.max()
-        positions.append({
-            "top_ids": [int(j) for j in idx],
-            "top_logits": [round(float(row[j]), 4) for j in idx],
-            "logsumexp": round(float(mx + np.log(np.exp(row - mx).sum())), 4),
-            "margin": round(float(two[1] - two[0]), 4),
-            "chosen_id": tok,
-        })
-        out.append(tok)
-        if i < n_predict - 1:
-            llm.eval([tok])
-    text = llm.detokenize(out, special=True).decode("utf-8", "replace")
-    return {"prompt": prompt, "prompt_ids": ids, "n_predict": n_predict, "token_ids": out, "text": text,
-            "positions": positions}
-
-
 def render_chat(llm, messages):
     """llama.cpp's own rendering of the file's template (llama_chat_apply_template: its built-in
     templates, recognised from the text), or None where it recognises none."""
@@ -442,13 +345,8 @@ def render_jinja(template, messages, bos, eos):
 
 
 def reference(path, sha, m, spec, inputs):
-    no_extra_buffer_types()
-    llm = Llama(model_path=path, n_ctx=1024, n_batch=512, n_threads=1, n_threads_batch=1,
-                logits_all=False, seed=0, verbose=False, flash_attn=False)
+    llm, eog, mask = open_model(path, n_ctx=1024)
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
-    eog = [t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)]
-    mask = np.zeros(llm.n_vocab(), dtype=bool)
-    mask[eog] = True
     res = {
         "what": f"llama.cpp on {os.path.basename(path)} (synthetic, scripts/archs.py): tokenization of every text "
                 "(special tokens parsed, no BOS added), the chat template as llama.cpp renders it, greedy decoding "
@@ -548,7 +446,7 @@ def main():
                 what = "the unquantized file (made by this script alone: a real difference)" if key == "source_sha256" \
                     else "llama.cpp's quantized file (may differ by CPU)"
                 log(f"warning: {name}: {what} hashes to {info[key]}; models/archs.json says {m[key]}")
-        r_inputs = {"version": VERSION, "script_sha256": sha256_of(os.path.abspath(__file__)), "sha256": sha, "texts_sha256": sha256_json([spec["texts"], spec["chat"],
+        r_inputs = {"version": VERSION, "script_sha256": sha256_json([sha256_of(os.path.abspath(__file__)), sha256_of(llamaref.__file__)]), "sha256": sha, "texts_sha256": sha256_json([spec["texts"], spec["chat"],
                     spec["n_predict"], m.get("special_texts"), m["prompts"]]), "llama_cpp_python": llama_cpp.__version__}
         r_path = os.path.join(OUT, info["reference"])
         prev_r = read_json(r_path)
