@@ -86,6 +86,18 @@ function sameOriginWorkerUrl(url) {
   return URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
 }
 
+/**
+ * Paces a generation (step mode), as an AbortController ends one: pass it as `pacer` to
+ * generate() or choose(). new Pacer({ step: true }) makes the generation pause after its first
+ * token (after the chosen one, for choose); step() makes one more token (a generation that runs
+ * pauses after the token in flight); run() lets it run on. onPaused({pos}) says when it waits.
+ */
+export class Pacer extends EventTarget {
+  constructor({ step = false } = {}) { super(); this.stepping = !!step; }
+  step() { this.stepping = true; this.dispatchEvent(new Event('step')); }
+  run() { this.stepping = false; this.dispatchEvent(new Event('run')); }
+}
+
 export class PlumbingEngine extends EventTarget {
   #worker;
   #workerUrl;
@@ -180,16 +192,17 @@ export class PlumbingEngine extends EventTarget {
    * conversation. Params: temperature, top_k, top_p, repeat_penalty, seed, max_tokens,
    * ignore_eos, capture_attention (default true).
    * onPrompt({text, ids, pieces, special}) once; onToken({step, stats, memory}) per token;
-   * onProgress({phase:"prefill", done, total}).
+   * onProgress({phase:"prefill", done, total}). pacer (a Pacer): step mode, onPaused({pos}).
    * Resolves {reason: "eos"|"max_tokens"|"context_full"|"aborted", stats, memory}.
    */
-  generate(prompt, { onToken, onPrompt, onProgress, signal, messages, system, raw, ...params } = {}) {
-    return this.#request(Req.GENERATE, { prompt, system, messages, raw: !!raw, params }, {
-      signal,
+  generate(prompt, { onToken, onPrompt, onProgress, onPaused, signal, pacer, messages, system, raw, ...params } = {}) {
+    return this.#request(Req.GENERATE, { prompt, system, messages, raw: !!raw, params, step: !!pacer?.stepping }, {
+      signal, pacer,
       onMessage: (m) => {
         if (m.type === Msg.TOKEN) onToken?.(m);
         else if (m.type === Msg.PROMPT) onPrompt?.(m);
         else if (m.type === Msg.PROGRESS) onProgress?.(m);
+        else if (m.type === Msg.PAUSED) onPaused?.(m);
       },
     });
   }
@@ -198,10 +211,13 @@ export class PlumbingEngine extends EventTarget {
    * Rewinds the current generation to generated position `pos`, puts token `id` there and
    * continues. The first onToken carries `chosen: {pos, id, text}` (text = the answer so far).
    */
-  choose(pos, id, { onToken, signal, ...params } = {}) {
-    return this.#request(Req.CHOOSE, { pos, token: id, params }, {
-      signal,
-      onMessage: (m) => m.type === Msg.TOKEN && onToken?.(m),
+  choose(pos, id, { onToken, onPaused, signal, pacer, ...params } = {}) {
+    return this.#request(Req.CHOOSE, { pos, token: id, params, step: !!pacer?.stepping }, {
+      signal, pacer,
+      onMessage: (m) => {
+        if (m.type === Msg.TOKEN) onToken?.(m);
+        else if (m.type === Msg.PAUSED) onPaused?.(m);
+      },
     });
   }
 
@@ -234,19 +250,27 @@ export class PlumbingEngine extends EventTarget {
 
   // ------------------------------------------------------------ plumbing
 
-  async #request(type, fields = {}, { signal, onMessage, now = false } = {}) {
+  async #request(type, fields = {}, { signal, onMessage, pacer, now = false } = {}) {
     if (!now) while (this.#reloading) await this.#reloading.catch(() => {});
-    return this.#send(type, fields, { signal, onMessage });
+    return this.#send(type, fields, { signal, onMessage, pacer });
   }
 
-  #send(type, fields, { signal, onMessage }) {
+  #send(type, fields, { signal, onMessage, pacer }) {
     if (this.#dead) return Promise.reject(this.#dead);
     if (signal?.aborted) return Promise.reject(new PlumbingError(Kind.ABORTED, `${type} was aborted`));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       const onAbort = () => this.#worker.postMessage({ id: this.#nextId++, type: Req.ABORT, target: id });
       signal?.addEventListener('abort', onAbort, { once: true });
-      const cleanup = () => signal?.removeEventListener('abort', onAbort);
+      const onStep = () => this.#worker.postMessage({ id: this.#nextId++, type: Req.STEP, target: id });
+      const onRun = () => this.#worker.postMessage({ id: this.#nextId++, type: Req.RUN, target: id });
+      pacer?.addEventListener('step', onStep);
+      pacer?.addEventListener('run', onRun);
+      const cleanup = () => {
+        signal?.removeEventListener('abort', onAbort);
+        pacer?.removeEventListener('step', onStep);
+        pacer?.removeEventListener('run', onRun);
+      };
       this.#pending.set(id, {
         onMessage,
         resolve: (v) => { cleanup(); resolve(v); },

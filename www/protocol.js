@@ -23,9 +23,14 @@ export const Req = Object.freeze({
   TENSOR_VIEW: 'tensorView',  // { name, maxW, maxH, bins }          -> DONE { rows, cols, width, height,
                               //                                        min, max, mean, std, heatmap, histogram }
   TENSOR_BLOCK: 'tensorBlock',// { name, row, block }                -> DONE { type, row, block, col, offset, bytes, scales, sub_len, sub_scales, sub_mins, sub_bits?, codes, code_bits, formula, values }
-  GENERATE: 'generate',       // { prompt?, system?, messages?, raw?, params } -> PROMPT, TOKEN*, DONE { reason, stats }
+  GENERATE: 'generate',       // { prompt?, system?, messages?, raw?, params, step? } -> PROMPT, TOKEN*, DONE { reason, stats }
                               //   the engine fills every default of params (info.defaults)
-  CHOOSE: 'choose',           // { pos, token, params }              -> TOKEN*, DONE { reason, text, stats }
+                              //   step: true starts in step mode: one token, then PAUSED until STEP or RUN
+  CHOOSE: 'choose',           // { pos, token, params, step? }       -> TOKEN*, DONE { reason, text, stats }
+                              //   step: true pauses after the chosen token
+  STEP: 'step',               // { target }  one more token of a paused generation; a running one pauses
+                              //   after the token in flight (no reply of its own: TOKEN, then PAUSED)
+  RUN: 'run',                 // { target }  a paused generation runs on, token after token (no reply)
   ATTENTION: 'attention',     // { pos, layer? }                     -> DONE { pos, nHead, nCtx, layers: [Float32Array] }
   STATS: 'stats',             //                                     -> DONE { stats, memory }
   LOGITS: 'logits',           //                                     -> DONE { values: Float32Array } raw logits
@@ -41,6 +46,8 @@ export const Msg = Object.freeze({
                         //   download also says source: "network"|"cache"
   PROMPT: 'prompt',     // Fed { text, ids, pieces, special, template, params } what is actually fed
   TOKEN: 'token',       // { step, stats, memory, chosen? } one generated token (Step JSON of the engine)
+  PAUSED: 'paused',     // { pos } step mode: the generation waits before generating position pos
+                        //   (Req.STEP makes that one token, Req.RUN runs on, Req.ABORT ends it)
   NET: 'net',           // id 0: { requests, urls } resource requests the worker made (PerformanceObserver)
   DONE: 'done',         // terminal
   ERROR: 'error',       // terminal: { kind, message }. With id 0 and kind "crashed": the wasm instance

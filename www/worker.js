@@ -12,7 +12,8 @@ import { fmtBytes } from './format.js';
 let wasm = null;        // the module namespace of ./pkg/plumbing.js
 let engine = null;      // the loaded Engine, or null
 let info = null;        // engine.info_json(), parsed
-const jobs = new Map(); // request id -> { aborted, controller? } for requests that can be aborted
+const jobs = new Map(); // request id -> { aborted, controller?, paused?, allow?, wake? } for requests
+                        // that can be aborted (and, a generation, paced: step mode, see pace())
 let generation = null;  // { id, job, finished: Promise } the running generate/choose, if any
 let session = null;     // { params } of the engine's current session (for choose)
 let crashed = null;     // the message of a trap (a Rust panic): this instance is not called again
@@ -80,7 +81,12 @@ self.onmessage = async (ev) => {
   const req = ev.data;
   if (req.type === Req.ABORT) {
     const job = jobs.get(req.target);
-    if (job) { job.aborted = true; job.controller?.abort(); }
+    if (job) { job.aborted = true; job.controller?.abort(); job.wake?.(); }
+    return;
+  }
+  if (req.type === Req.STEP || req.type === Req.RUN) {
+    const job = jobs.get(req.target);
+    if (job) pace(job, req.type);
     return;
   }
   try {
@@ -319,7 +325,8 @@ async function generate(req) {
       await yieldToEvents();
     }
     if (capture) captureAttention(0);
-    return await decode(req, job, capture);
+    if (req.step) { job.paused = true; job.allow = 1; }
+    return await decode(req, job, capture, 0);
   } finally {
     release();
   }
@@ -340,22 +347,42 @@ async function choose(req) {
     if (capture && !ended) captureAttention(req.pos + 1);
     post({ id: req.id, type: Msg.TOKEN, chosen, stats: st, memory: wasm.wasm_memory_bytes() });
     if (ended) return finish(req, ended);
+    if (req.step) { job.paused = true; job.allow = 0; }
     await yieldToEvents();
-    return await decode(req, job, capture);
+    return await decode(req, job, capture, req.pos + 1);
   } finally {
     release();
   }
 }
 
-async function decode(req, job, capture) {
+// next: the position the next step generates (for PAUSED).
+async function decode(req, job, capture, next) {
   for (;;) {
     if (job.aborted) return finish(req, Stop.ABORTED);
+    if (job.paused && job.allow === 0) {
+      post({ id: req.id, type: Msg.PAUSED, pos: next });
+      await new Promise((r) => { job.wake = r; });
+      job.wake = null;
+      continue;
+    }
+    if (job.paused) job.allow--;
     const step = JSON.parse(engine.step());
     if (capture && !step.done) captureAttention(step.pos + 1);
+    next = step.pos + 1;
     post({ id: req.id, type: Msg.TOKEN, step, stats: stats(), memory: wasm.wasm_memory_bytes() });
     if (step.done) return finish(req, step.done);
     await yieldToEvents();
   }
+}
+
+// Step mode: STEP makes one more token of a paused generation (a running one pauses after the
+// token in flight); RUN lets it run on. The generation waits between tokens, so that small
+// requests (attention, the lens) are answered while it is paused.
+function pace(job, type) {
+  if (type === Req.RUN) { job.paused = false; job.allow = 0; }
+  else if (job.paused) job.allow = (job.allow ?? 0) + 1;
+  else { job.paused = true; job.allow = 0; }
+  job.wake?.();
 }
 
 function finish(req, reason) {

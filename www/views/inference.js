@@ -6,13 +6,16 @@
 // A model without a chat template (a base model: Gemma 3 270M) gets a continuation box: the text
 // is fed as written (raw), and the output continues it. A model that thinks (info.think: `<think>`
 // … `</think>`) streams its reasoning into #reasoning, apart from the answer; every token of both
-// opens in the inspector.
+// opens in the inspector. Step mode (the Step button, or the key N or "." outside a text box)
+// generates one token per press, so that each step can be inspected before the next; Continue
+// runs on; Stop works at any moment. It is the same generation, paced (a Pacer, www/engine.js).
 // DOM: #gen-form and what is inside it, #reasoning, #answer, #fed, #fed-count, #live (#st-*).
 
 const CHAT_PROMPT = 'What is a pipe wrench for? Answer in two sentences.';
 const BASE_PROMPT = 'A pipe wrench is a tool that';
 
 import { Stop, Kind } from '../protocol.js';
+import { Pacer } from '../engine.js';
 import { fmtInt, fmtMs, fmtRate, fmtBytes } from '../format.js';
 import { latestOnly } from '../latest.js';
 import { thinkSplitter, tokenPart, thinkOf } from '../think.js';
@@ -36,7 +39,8 @@ const CONTROLS = [
 export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFinished }) {
   let engine = null, info = null;
   let run = null;              // the generation shown: { fed, steps, capture, seed }
-  let running = null;          // { controller, promise } while one runs
+  let running = null;          // { controller, promise, pacer } while one runs
+  let stepping = false;        // step mode: one token per press of Step, until Continue or Generate
   let follow = true;           // the inspector follows the newest token until a person picks one
   let initialised = false;     // the controls got the engine's defaults
   const runs = latestOnly();   // the newest generation owns the answer
@@ -78,7 +82,7 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
     return p;
   }
 
-  function setEnabled(on) { $('generate').disabled = !on; }
+  function setEnabled(on) { $('generate').disabled = !on; $('step').disabled = !on; }
 
   /** Chat (the model has a template) or continuation (a base model): the box says which. */
   function setMode(newInfo) {
@@ -99,7 +103,36 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
   function setRunning(on) {
     $('stop').disabled = !on;
     $('generate').textContent = on ? 'Restart' : 'Generate';
+    if (!on) setPaused(null);
     onBusy?.(on);
+  }
+
+  /** pos: the generation waits before generating position pos (step mode); null: it does not. */
+  function setPaused(pos) {
+    $('run-on').disabled = pos == null;
+    const answer = $('answer');
+    if (pos == null) delete answer.dataset.paused;
+    else answer.dataset.paused = String(pos);
+  }
+
+  /** One token: of the paused generation, or pause the running one, or start one in step mode. */
+  function stepOnce() {
+    if (!info || $('generate').disabled) return;
+    stepping = true;
+    if (running) running.pacer.step();
+    else start();
+  }
+
+  function runOn() {
+    stepping = false;
+    running?.pacer.run();
+    if (running) $('gen-status').textContent = 'Generating…';
+  }
+
+  function onPaused(ticket, r, m) {
+    if (!ticket.current) return;
+    setPaused(m.pos);
+    $('gen-status').textContent = `Paused before token ${m.pos} · Step (key N) for the next one, Continue to run on`;
   }
 
   // ------------------------------------------------------------ generating
@@ -111,8 +144,10 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
     try { await r.promise; } catch { /* reported by its own handler */ }
   }
 
-  async function start() {
+  /** A new generation; in step mode (after a Step) it pauses after its first token. */
+  async function start({ step = stepping } = {}) {
     if (!info) return;
+    stepping = step;
     await stopRunning();
     const ticket = runs.start();
     const p = params();
@@ -127,10 +162,13 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
     $('gen-status').textContent = 'Reading the prompt…';
     $('answer').dataset.state = 'running';
     const raw = $('raw').checked;
+    const pacer = new Pacer({ step });
     const promise = engine.generate($('prompt').value, {
       ...p,
       raw,
       signal: controller.signal,
+      pacer,
+      onPaused: (m) => onPaused(ticket, r, m),
       onPrompt: (m) => {
         if (!ticket.current) return;
         r.fed = m.ids.map((id, i) => ({ id, text: m.pieces[i], special: m.special?.[i] }));
@@ -149,7 +187,7 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
       },
       onToken: (m) => ticket.current && onToken(r, m),
     });
-    await followRun(ticket, r, controller, promise);
+    await followRun(ticket, r, controller, promise, pacer);
   }
 
   async function continueFrom(pos, id) {
@@ -162,16 +200,19 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
     const controller = new AbortController();
     $('gen-status').textContent = `Continuing from token ${pos}…`;
     $('answer').dataset.state = 'running';
+    const pacer = new Pacer({ step: stepping });
     const promise = engine.choose(pos, id, {
       ...params(),
       signal: controller.signal,
+      pacer,
+      onPaused: (m) => onPaused(ticket, r, m),
       onToken: (m) => ticket.current && onToken(r, m),
     });
-    await followRun(ticket, r, controller, promise);
+    await followRun(ticket, r, controller, promise, pacer);
   }
 
-  async function followRun(ticket, r, controller, promise) {
-    running = { controller, promise };
+  async function followRun(ticket, r, controller, promise, pacer) {
+    running = { controller, promise, pacer };
     setRunning(true);
     try {
       const res = await promise;
@@ -231,10 +272,11 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
       }
       r.steps.push({ step });
       place(r, step.pos, answerToken(step), step.ms);
+      setPaused(null);
       $('gen-status').textContent = `Generating… ${r.steps.length} tokens`;
       if (follow) select(step.pos, true);
     }
-    if (m.stats) setStats(m.stats, m.memory);
+    if (m.stats) setStats(m.stats, m.memory, stepping ? m.step?.ms : null);
   }
 
   // ------------------------------------------------------------ reasoning apart
@@ -302,10 +344,12 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
     inspector.show(run, pos, live);
   }
 
-  function setStats(s, memory) {
+  // stepMs: in step mode the engine's decode rate counts the pauses too; the step's own time is shown.
+  function setStats(s, memory, stepMs = null) {
     $('st-ttft').textContent = s.ttft_ms != null ? fmtMs(s.ttft_ms) : '–';
     $('st-prefill').textContent = fmtRate(s.prefill_tok_s);
-    $('st-decode').textContent = fmtRate(s.decode_tok_s);
+    if (stepMs != null) $('st-decode').textContent = `${fmtMs(stepMs)} this step`;
+    else if (!stepping) $('st-decode').textContent = fmtRate(s.decode_tok_s);
     $('st-ctx').textContent = `${fmtInt(s.n_ctx_used)} / ${fmtInt(s.n_ctx)}`;
     $('st-gen').textContent = fmtInt(s.generated);
     if (memory) setMemory(memory);
@@ -325,9 +369,20 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
   });
   $('temperature').addEventListener('input', showOutputs);
   $('top-p').addEventListener('input', showOutputs);
-  $('gen-form').addEventListener('submit', (e) => { e.preventDefault(); start(); });
+  $('gen-form').addEventListener('submit', (e) => { e.preventDefault(); start({ step: false }); });
+  $('step').addEventListener('click', stepOnce);
+  $('run-on').addEventListener('click', runOn);
+  // N or "." steps, where a key does not type: not in a text box, and only on the inference tab.
+  document.addEventListener('keydown', (e) => {
+    if ((e.key !== 'n' && e.key !== 'N' && e.key !== '.') || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+    const t = e.target;
+    if (t?.closest?.('input, textarea, select, [contenteditable=""], [contenteditable="true"]')) return;
+    if ($('panel-inference').hidden) return;
+    e.preventDefault();
+    stepOnce();
+  });
   $('prompt').addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); start(); }
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); start({ step: false }); }
   });
   $('stop').addEventListener('click', () => {
     if (!running) return;
