@@ -1,5 +1,10 @@
-// Offline and verified weights, in headless Chromium on the real model:
+// Offline and verified weights, in a headless browser on the real model:
 //   node --test tests/browser/offline.test.mjs
+//   PLUMBING_BROWSER=firefox node --test tests/browser/offline.test.mjs      (the same in Firefox)
+// In Firefox (WebDriver BiDi) "offline" is emulation.setNetworkConditions {type: "offline"} per tab
+// (puppeteer's setOfflineMode), and the server is stopped as in Chromium. BiDi does not say whether
+// a response came from the service worker, so there the proof is: with the server gone and the tab
+// offline, every request got a response and none failed. The quota test needs CDP: Chromium only.
 // - Offline: a dist/ built by scripts/dist.sh into a temp dir, served by its own `plumbing serve`:
 //   visit, generate, go offline (and stop the server), reload, generate again: for the page and
 //   the blog example. No request may reach the network once offline.
@@ -9,7 +14,7 @@
 // - A full storage quota is said plainly (the model still runs, it is just not kept).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, waitForModel, readWidget, waitWidget, clickRun } from './lib.mjs';
+import { launch, waitForModel, readWidget, waitWidget, clickRun, named, FIREFOX } from './lib.mjs';
 import { startPlumbing, startStatic, buildDist, tamperedSite, WWW, MODEL } from './servers.mjs';
 
 const MODEL_CACHE = 'plumbing-models-v1';
@@ -41,14 +46,17 @@ function watchNetwork(context) {
   return log;
 }
 
-/** Every request answered without the network: by the service worker, or a blob:/data: URL. */
+/**
+ * Every request answered without the network: by the service worker, or a blob:/data: URL.
+ * (Firefox: answered at all, the server being stopped and the tab offline; see the top.)
+ */
 async function assertNoNetwork(log) {
   const leaked = [];
   for (const r of log.requests) {
     const url = r.url();
     if (url.startsWith('blob:') || url.startsWith('data:')) continue;
     const res = await r.response();
-    if (!res?.fromServiceWorker()) leaked.push(url);
+    if (FIREFOX ? !res : !res?.fromServiceWorker()) leaked.push(url);
   }
   assert.deepEqual(log.failed, [], 'no request failed');
   assert.deepEqual(leaked, [], 'every request was answered by the service worker');
@@ -63,7 +71,7 @@ async function generateOnPage(page) {
   return page.$eval('#answer', (e) => e.tokens.map((t) => t.text).join(''));
 }
 
-describe('offline, from a dist/ built by scripts/dist.sh', { timeout: 900_000 }, () => {
+describe(named('offline, from a dist/ built by scripts/dist.sh'), { timeout: 900_000 }, () => {
   let dist;
   before(() => { dist = buildDist(); });
   after(() => dist?.cleanup());
@@ -135,7 +143,7 @@ describe('offline, from a dist/ built by scripts/dist.sh', { timeout: 900_000 },
   });
 });
 
-describe('verified weights', { timeout: 600_000 }, () => {
+describe(named('verified weights'), { timeout: 600_000 }, () => {
   let site, server, browser;
   before(async () => {
     site = tamperedSite();
@@ -159,7 +167,11 @@ describe('verified weights', { timeout: 600_000 }, () => {
     await page.click('#tab-open');
     assert.equal(await page.getAttribute('#tab-open', 'aria-selected'), 'true', 'tabs still work');
     assert.deepEqual(await cachedModels(page), [], 'nothing was cached');
-    assert.deepEqual(errors, []);
+    // Firefox reports the cache.put the worker refuses on purpose (its body stream errors, so the
+    // entry is never committed) on the console as an error of its own, although the worker handles
+    // that rejection (www/worker.js keepInCache): a four-line page with a handled put does the same.
+    const firefoxOwn = /^Failed to read data from the ReadableStream: “(AbortError|Error: the download was not verified)/;
+    assert.deepEqual(errors.filter((e) => !(FIREFOX && firefoxOwn.test(e))), []);
   });
 
   it('the widget refuses it too, shows both hashes, and can be tried again', async () => {
@@ -177,7 +189,7 @@ describe('verified weights', { timeout: 600_000 }, () => {
   });
 });
 
-describe('a download cut midway', { timeout: 600_000 }, () => {
+describe(named('a download cut midway'), { timeout: 600_000 }, () => {
   it('is not cached: the next visit downloads again and succeeds', async () => {
     const cut = await startStatic(WWW, { cutAfter: 40_000_000 });
     const browser = await launch();
@@ -213,7 +225,7 @@ describe('a download cut midway', { timeout: 600_000 }, () => {
   });
 });
 
-describe('a full storage quota', { timeout: 600_000 }, () => {
+describe(named('a full storage quota'), { timeout: 600_000, skip: FIREFOX && 'needs CDP (Storage.overrideQuotaForOrigin): Chromium only' }, () => {
   it('is reported plainly; the model still runs, and nothing is kept', async () => {
     const server = await startPlumbing({ dir: WWW, isolation: false });
     const browser = await launch();

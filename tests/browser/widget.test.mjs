@@ -1,11 +1,12 @@
-// <plumbing-chat>, driven in headless Chromium on the real model:
+// <plumbing-chat>, driven in a headless browser on the real model:
 //   node --test tests/browser/widget.test.mjs      (server at PLUMBING_URL, default :8080, www/)
+//   PLUMBING_BROWSER=firefox node --test tests/browser/widget.test.mjs      (the same in Firefox)
 // The blog example (lazy, streaming, one model for every widget, the queue, Stop, "see inside"),
 // the iframe embed, a server without COOP/COEP, and the README snippet on a page of another
 // origin. Extra servers are started here on free ports and stopped at the end.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, serverUp, BASE_URL, readWidget, waitWidget, clickRun } from './lib.mjs';
+import { launch, openPage, serverUp, BASE_URL, readWidget, waitWidget, clickRun, named } from './lib.mjs';
 import { startPlumbing, startStatic, WWW, MODEL } from './servers.mjs';
 
 const HEAVY = /\.gguf$|\.wasm$|\/pkg[^/]*\/|\/worker\.js$|\/sw\.js$/;
@@ -32,7 +33,7 @@ async function waitDescribed(page, frames = []) {
   }
 }
 
-describe('the <plumbing-chat> widget', { timeout: 900_000 }, () => {
+describe(named('the <plumbing-chat> widget'), { timeout: 900_000 }, () => {
   before(async () => {
     if (!(await serverUp())) throw new Error(`no server at ${BASE_URL}: start it with ./build.sh serve (or set PLUMBING_URL)`);
   });
