@@ -1,5 +1,6 @@
-// The page, driven in headless Chromium against the running server and the real model.
+// The page, driven in a headless browser against the running server and the real model.
 //   node --test tests/browser/            (server at PLUMBING_URL, default http://127.0.0.1:8080/)
+//   PLUMBING_BROWSER=firefox node --test tests/browser/page.test.mjs      (the same in Firefox)
 // Golden data comes from the native CLI (target/release/plumbing), so the page and the CLI
 // must agree: tensor list, min/max, token ids.
 import { describe, it, before, after } from 'node:test';
@@ -8,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { launch, openPage, waitForModel, serverUp, BASE_URL } from './lib.mjs';
+import { launch, openPage, waitForModel, serverUp, BASE_URL, BROWSER, named } from './lib.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MODEL = join(ROOT, 'models/SmolLM2-135M-Instruct.Q4_1.gguf');
@@ -33,7 +34,7 @@ async function setValue(page, selector, value) {
   await page.fill(selector, String(value));
 }
 
-describe('the page, on the real model', { timeout: 600_000 }, () => {
+describe(named('the page, on the real model'), { timeout: 600_000 }, () => {
   let browser, page, inspect;
 
   before(async () => {
@@ -64,6 +65,19 @@ describe('the page, on the real model', { timeout: 600_000 }, () => {
     const phases = await page.$$eval('#phases li', (lis) => lis.map((l) => [l.dataset.phase, l.dataset.state]));
     assert.deepEqual(phases.filter(([, s]) => s !== 'done'), [], 'every loading phase is done');
     assert.deepEqual(page.problems, [], 'no console errors, CSP violations or failed requests');
+  });
+
+  // What each browser gets, measured (Debian's Chromium 156 and firefox-esr 153.8 both validate relaxed SIMD):
+  // the page must say the build it runs, and it must be the one this browser can run.
+  const KERNELS = { chromium: 'simd128+relaxed', firefox: 'simd128+relaxed' };
+
+  it('says which kernel build it runs: the relaxed-SIMD one exactly where the browser validates it', async () => {
+    const relaxed = await page.evaluate(() => WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0,
+      1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0, 65, 1, 253, 15, 65, 2, 253, 15, 65, 3, 253, 17, 253, 147, 2, 11])));
+    const info = await page.textContent('#build-info');
+    const kernels = /kernels (\S+)/.exec(info)?.[1];
+    assert.equal(kernels, relaxed ? 'simd128+relaxed' : 'simd128', `the page says "${info}"; relaxed SIMD validates: ${relaxed}`);
+    assert.equal(kernels, KERNELS[BROWSER], `${BROWSER} runs the ${KERNELS[BROWSER]} build (the page says "${info}")`);
   });
 
   it('lists all 272 tensors of the file, the same as plumbing inspect', async () => {
@@ -263,7 +277,7 @@ describe('the page, on the real model', { timeout: 600_000 }, () => {
 // ggml's own f32 arithmetic; the bytes by type must be plumbing inspect's.
 const KQ = join(ROOT, 'models/quants/SmolLM2-135M-Instruct.Q4_K_M.gguf');
 
-describe('the page, on a Q4_K_M file', { timeout: 600_000 }, () => {
+describe(named('the page, on a Q4_K_M file'), { timeout: 600_000 }, () => {
   const absent = !existsSync(KQ) && `${KQ} is absent: run scripts/quants.sh to make it`;
   let browser, page, inspect;
   const f = Math.fround;
