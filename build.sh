@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point: ./build.sh [build | serve | test | bench [--runs N] [--types T,...] [--models smollm2,gemma3] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]
 # Installs what is missing (the toolchain of rust-toolchain.toml, wasm target, wasm-bindgen-cli
-# pinned to Cargo.lock, the models (SmolLM2, Gemma 3 270M; for the tests DeepSeek's GGUF header), Chromium and playwright-core for the browser tests), then does the job.
+# pinned to Cargo.lock, the models (SmolLM2, Gemma 3 270M; for the tests DeepSeek's GGUF header), Chromium, Firefox ESR, playwright-core and puppeteer-core for the browser tests), then does the job.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -154,9 +154,13 @@ need_browser() {
     log "installing Chromium from Debian"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
   fi
-  if ! [ -d tests/node_modules/playwright-core ]; then
-    log "installing playwright-core from npm"
-    (cd tests && npm ci --no-audit --no-fund --silent)
+  if ! [ -x /usr/bin/firefox-esr ]; then
+    log "installing Firefox ESR from Debian"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq firefox-esr) >/dev/null
+  fi
+  if ! [ -d tests/node_modules/playwright-core ] || ! [ -d tests/node_modules/puppeteer-core ]; then
+    log "installing playwright-core and puppeteer-core from npm (tests/package-lock.json; no browser download)"
+    (cd tests && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
   fi
 }
 
@@ -275,7 +279,12 @@ case "$cmd" in
     cargo run --release --example write_crafted
     log "browser tests (headless Chromium)"
     serve_bg
-    PLUMBING_URL="http://127.0.0.1:$PORT/" node --test --test-concurrency=1 tests/browser/
+    failed_in=
+    PLUMBING_URL="http://127.0.0.1:$PORT/" node --test --test-concurrency=1 tests/browser/ || failed_in+=" Chromium"
+    log "browser tests in Firefox (firefox-esr over WebDriver BiDi): engine, page, widget, offline"
+    PLUMBING_BROWSER=firefox PLUMBING_URL="http://127.0.0.1:$PORT/" node --test --test-concurrency=1 \
+      tests/browser/{engine,page,widget,offline}.test.mjs || failed_in+=" Firefox"
+    if [ -n "$failed_in" ]; then echo "browser tests failed in:$failed_in (the four files that run in both browsers end their test names in [chromium] or [firefox])" >&2; exit 1; fi
     log "fuzzing every public entry (scripts/fuzz.sh: a fixed number of inputs per target, seed 1)"
     scripts/fuzz.sh 600 -runs=20000 -seed=1
     ;;
