@@ -31,7 +31,7 @@ const FLAGS = [
 
 /**
  * Starts the browser (PLUMBING_BROWSER) with a fresh profile. Returns {context, close()}.
- * options: {viewport, colorScheme, deviceScaleFactor}
+ * options: {viewport, colorScheme, deviceScaleFactor, firefoxPrefs: about:config prefs (Firefox only)}
  */
 export async function launch(options = {}) {
   if (FIREFOX) return launchFirefox(options);
@@ -134,7 +134,7 @@ export async function clickRun(widget) {
 const ACTION_TIMEOUT = 30_000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function launchFirefox({ viewport = { width: 1400, height: 900 }, colorScheme = 'light', deviceScaleFactor = 1 } = {}) {
+async function launchFirefox({ viewport = { width: 1400, height: 900 }, colorScheme = 'light', deviceScaleFactor = 1, firefoxPrefs = {} } = {}) {
   if (!FIREFOX_PATH) throw new Error('no Firefox found (apt-get install firefox-esr, or set FIREFOX_PATH)');
   const puppeteer = require('../node_modules/puppeteer-core');
   const dir = mkdtempSync(join(tmpdir(), 'plumbing-firefox-'));
@@ -145,6 +145,7 @@ async function launchFirefox({ viewport = { width: 1400, height: 900 }, colorSch
     userDataDir: dir,
     defaultViewport: { ...viewport, deviceScaleFactor },
     protocolTimeout: 600_000,
+    extraPrefsFirefox: firefoxPrefs,
   });
   const context = new FxContext(browser, colorScheme);
   for (const raw of await browser.pages()) await context._adopt(raw);

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { launch, openPage, waitForModel, serverUp, BASE_URL, BROWSER, named } from './lib.mjs';
+import { launch, openPage, waitForModel, serverUp, BASE_URL, BROWSER, FIREFOX, named } from './lib.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MODEL = join(ROOT, 'models/SmolLM2-135M-Instruct.Q4_1.gguf');
@@ -19,6 +19,16 @@ function cli(...args) {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run ./build.sh first`);
   return JSON.parse(execFileSync(CLI, args, { encoding: 'utf8', maxBuffer: 64 << 20 }));
 }
+
+// The module www/worker.js probes relaxed SIMD with (RELAXED_PROBE there).
+const RELAXED_PROBE = [0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0,
+  65, 1, 253, 15, 65, 2, 253, 15, 65, 3, 253, 17, 253, 147, 2, 11];
+const relaxedHere = (page) => page.evaluate((b) => WebAssembly.validate(new Uint8Array(b)), RELAXED_PROBE);
+const kernelsShown = async (page) => /kernels (\S+)/.exec(await page.textContent('#build-info'))?.[1];
+
+// The ids of the sampled generation of 'streams a generation' (prompt, 24 tokens, seed 7), for
+// the fallback build to give the same ones.
+let sampledIds = null;
 
 const relClose = (a, b, tol = 1e-4) => Math.abs(a - b) <= tol * Math.max(Math.abs(a), Math.abs(b), 1e-12);
 
@@ -72,10 +82,9 @@ describe(named('the page, on the real model'), { timeout: 600_000 }, () => {
   const KERNELS = { chromium: 'simd128+relaxed', firefox: 'simd128+relaxed' };
 
   it('says which kernel build it runs: the relaxed-SIMD one exactly where the browser validates it', async () => {
-    const relaxed = await page.evaluate(() => WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0,
-      1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0, 65, 1, 253, 15, 65, 2, 253, 15, 65, 3, 253, 17, 253, 147, 2, 11])));
+    const relaxed = await relaxedHere(page);
     const info = await page.textContent('#build-info');
-    const kernels = /kernels (\S+)/.exec(info)?.[1];
+    const kernels = await kernelsShown(page);
     assert.equal(kernels, relaxed ? 'simd128+relaxed' : 'simd128', `the page says "${info}"; relaxed SIMD validates: ${relaxed}`);
     assert.equal(kernels, KERNELS[BROWSER], `${BROWSER} runs the ${KERNELS[BROWSER]} build (the page says "${info}")`);
   });
@@ -198,6 +207,7 @@ describe(named('the page, on the real model'), { timeout: 600_000 }, () => {
     }
     assert.equal(await page.$eval('#answer', (e) => e.dataset.state), 'done');
     const tokens = await readTokens(page, 'answer');
+    sampledIds = tokens.map((t) => t.id);
     assert.ok(tokens.length > 3, `${tokens.length} tokens`);
     assert.ok(counts.size >= 3, `tokens arrived one by one (saw counts ${[...counts].join(',')})`);
     assert.ok(netDuring.length > 0 && netDuring.every((c) => c === '0'), `network meter during generation: ${netDuring.join(',')}`);
@@ -268,6 +278,35 @@ describe(named('the page, on the real model'), { timeout: 600_000 }, () => {
     const net = await page.$eval('#net', (e) => e.getAttribute('count'));
     assert.equal(net, '0');
     assert.deepEqual(page.problems, [], 'no console errors, CSP violations or failed requests');
+  });
+});
+
+// Where relaxed SIMD is missing the page falls back to ./pkg/ and says so. Firefox can be made
+// such a browser (about:config javascript.options.wasm_relaxed_simd = false); the two builds
+// compute the same numbers, so the same prompt and seed sample the same tokens.
+describe(named('the page where relaxed SIMD is missing'), {
+  timeout: 300_000, skip: !FIREFOX && 'Firefox only: its pref javascript.options.wasm_relaxed_simd turns relaxed SIMD off',
+}, () => {
+  it('runs the SIMD128 build, says so, and samples the same tokens as the relaxed build', async () => {
+    const browser = await launch({ viewport: { width: 1400, height: 1000 }, firefoxPrefs: { 'javascript.options.wasm_relaxed_simd': false } });
+    try {
+      const page = await openPage(browser.context, '');
+      assert.equal(await relaxedHere(page), false, 'relaxed SIMD is off in this browser');
+      await waitForModel(page);
+      assert.equal(await kernelsShown(page), 'simd128', `the page says "${await page.textContent('#build-info')}"`);
+      await page.click('#tab-inference');
+      await setValue(page, '#prompt', 'Name three tools a plumber uses.');
+      await setValue(page, '#max-tokens', 24);
+      await setValue(page, '#seed', 7);
+      await page.click('#generate');
+      await page.waitForFunction(() => document.getElementById('answer').dataset.state === 'done', null, { timeout: 120_000 });
+      const ids = (await readTokens(page, 'answer')).map((t) => t.id);
+      assert.ok(ids.length > 3, `${ids.length} tokens`);
+      if (sampledIds) assert.deepEqual(ids, sampledIds, 'the same tokens as the simd128+relaxed build sampled');
+      assert.deepEqual(page.problems, [], 'no console errors, CSP violations or failed requests');
+    } finally {
+      await browser.close();
+    }
   });
 });
 
