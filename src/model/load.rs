@@ -212,7 +212,7 @@ impl Model {
         };
         let gelu_f16 = if a.ffn == Ffn::Geglu { gelu_table() } else { Vec::new() };
         let weights = Weights { token_embd, layers: lws, output_norm, output, rope_freqs };
-        Ok(Model { config, weights, gguf, reference_kernels: false, gelu_f16, file })
+        Ok(Model { config, weights, gguf, reference_kernels: false, capture_residuals: false, gelu_f16, embd_norms: Default::default(), file })
     }
 }
 
