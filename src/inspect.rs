@@ -343,3 +343,213 @@ pub fn tensor_block(m: &Model, name: &str, row: usize, block: usize) -> Result<J
     }
     Ok(j)
 }
+
+// ------------------------------------------------------------------------------------------------
+// Inside the step: the logit lens, the residual stream, the MLP (issue #13)
+// ------------------------------------------------------------------------------------------------
+// Positions are absolute context positions (prompt tokens first, then the generated ones) that the
+// session captured (`Model::capture_residuals`); the numbers come from src/model/lens.rs, the
+// texts from the tokenizer. docs/engine-api.md describes the JSON these serialise to.
+
+/// A token id and its text.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Tok {
+    pub id: u32,
+    pub text: String,
+}
+
+/// One lens token: id, text, logit, probability.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LensToken {
+    pub id: u32,
+    pub text: String,
+    pub logit: f32,
+    pub prob: f32,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LensLayer {
+    pub layer: usize,
+    pub top: Vec<LensToken>,
+}
+
+/// The logit lens at one position: every layer's best LENS_TOP tokens.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Lens {
+    pub pos: usize,
+    /// The token fed at `pos`.
+    pub token: Tok,
+    /// The token at pos + 1 (what this position's output chose or was given), if there is one.
+    pub next: Option<Tok>,
+    pub layers: Vec<LensLayer>,
+    pub ms: f64,
+}
+
+/// The residual stream at one position: L2 norms, one per layer.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Residual {
+    pub pos: usize,
+    /// The embedding as it enters layer 0 (times the model's embedding scale).
+    pub embd: f32,
+    /// What each attention block added.
+    pub attn: Vec<f32>,
+    /// What each MLP block added.
+    pub mlp: Vec<f32>,
+    /// The stream after each layer.
+    pub resid: Vec<f32>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NeuronValue {
+    pub id: u32,
+    pub value: f32,
+}
+
+/// The most activated MLP neurons of one layer at one position.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Mlp {
+    pub pos: usize,
+    pub layer: usize,
+    pub neurons: Vec<NeuronValue>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CloseToken {
+    pub id: u32,
+    pub text: String,
+    pub cos: f32,
+}
+
+/// One MLP neuron: its down-projection direction against the token embeddings, its value at a
+/// position.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Neuron {
+    pub layer: usize,
+    pub neuron: usize,
+    pub pos: usize,
+    /// The L2 norm of its direction (column `neuron` of ffn_down).
+    pub norm: f32,
+    pub closest: Vec<CloseToken>,
+    pub opposite: Vec<CloseToken>,
+    /// Its gated activation at `pos` when among that position's TOP_NEURONS, else None.
+    pub value: Option<f32>,
+    /// Its place in that list.
+    pub rank: Option<usize>,
+    /// The smallest |value| of that list: |value| <= bound when it is not in it.
+    pub bound: f32,
+}
+
+/// What is captured: whether capture is on, the positions held, the memory.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Capture {
+    pub on: bool,
+    pub from: usize,
+    pub to: usize,
+    pub cap: usize,
+    pub bytes: usize,
+    pub bytes_per_pos: usize,
+}
+
+fn session(e: &Engine) -> Result<&crate::generate::Session, Error> {
+    e.session_ref().ok_or_else(|| Error::Request("no generation has been started".into()))
+}
+
+/// The token at context position `pos` of the session, if it has one.
+fn token_at(s: &crate::generate::Session, pos: usize) -> Option<u32> {
+    if pos < s.prompt.len() {
+        Some(s.prompt[pos])
+    } else {
+        s.generated.get(pos - s.prompt.len()).copied()
+    }
+}
+
+fn tok(e: &Engine, id: u32) -> Tok {
+    Tok { id, text: e.tokenizer.token_text(id) }
+}
+
+fn lens_layer_of(e: &Engine, layer: usize, top: Vec<crate::model::TokenProb>) -> LensLayer {
+    LensLayer { layer, top: top.into_iter().map(|t| LensToken { id: t.id, text: e.tokenizer.token_text(t.id), logit: t.logit, prob: t.prob }).collect() }
+}
+
+pub fn capture(e: &Engine) -> Capture {
+    let on = e.model.capture_residuals;
+    match e.session_ref() {
+        Some(s) => {
+            let r = s.state.captured();
+            let (bytes, per) = s.state.capture_bytes();
+            Capture { on, from: r.start, to: r.end, cap: s.state.capture_cap(), bytes, bytes_per_pos: per }
+        }
+        None => Capture { on, from: 0, to: 0, cap: 0, bytes: 0, bytes_per_pos: 0 },
+    }
+}
+
+/// The logit lens at `pos`: every layer.
+pub fn lens(e: &Engine, pos: usize) -> Result<Lens, Error> {
+    let t0 = crate::now_ms();
+    let s = session(e)?;
+    let n_layer = e.model.config.n_layer;
+    let tops = e.model.lens(&s.state, pos, 0..n_layer, crate::model::LENS_TOP)?;
+    let layers = tops.into_iter().enumerate().map(|(l, t)| lens_layer_of(e, l, t)).collect();
+    let token = token_at(s, pos).map(|id| tok(e, id)).ok_or_else(|| Error::Request(format!("position {pos} has no token")))?;
+    Ok(Lens { pos, token, next: token_at(s, pos + 1).map(|id| tok(e, id)), layers, ms: crate::now_ms() - t0 })
+}
+
+/// The logit lens at `pos` for one layer (the same numbers as that layer's entry of `lens`).
+pub fn lens_layer(e: &Engine, pos: usize, layer: usize) -> Result<LensLayer, Error> {
+    let s = session(e)?;
+    s.state.residual(pos, layer)?;
+    let mut tops = e.model.lens(&s.state, pos, layer..layer + 1, crate::model::LENS_TOP)?;
+    Ok(lens_layer_of(e, layer, tops.remove(0)))
+}
+
+/// The lens's whole logits at `pos` for one layer (n_vocab floats).
+pub fn lens_logits(e: &Engine, pos: usize, layer: usize) -> Result<Vec<f32>, Error> {
+    let s = session(e)?;
+    s.state.residual(pos, layer)?;
+    e.model.lens_logits(&s.state, pos, layer..layer + 1)
+}
+
+/// The norms of the residual stream at `pos`.
+pub fn residual(e: &Engine, pos: usize) -> Result<Residual, Error> {
+    let s = session(e)?;
+    let (attn, mlp) = s.state.block_norms(pos)?;
+    let c = &e.model.config;
+    let resid = (0..c.n_layer).map(|l| s.state.residual(pos, l).map(crate::model::l2_norm)).collect::<Result<Vec<f32>, Error>>()?;
+    let id = token_at(s, pos).ok_or_else(|| Error::Request(format!("position {pos} has no token")))?;
+    let mut row = vec![0f32; c.n_embd];
+    e.model.embedding(id, &mut row)?;
+    if c.embd_scale != 1.0 {
+        for v in row.iter_mut() {
+            *v *= c.embd_scale;
+        }
+    }
+    Ok(Residual { pos, embd: crate::model::l2_norm(&row), attn, mlp, resid })
+}
+
+/// The most activated MLP neurons of `layer` at `pos`.
+pub fn mlp(e: &Engine, pos: usize, layer: usize) -> Result<Mlp, Error> {
+    let s = session(e)?;
+    let neurons = s.state.top_neurons(pos, layer)?.into_iter().map(|(id, value)| NeuronValue { id, value }).collect();
+    Ok(Mlp { pos, layer, neurons })
+}
+
+/// MLP neuron `neuron` of `layer`: the tokens its direction is closest to, its value at `pos`.
+pub fn neuron(e: &Engine, layer: usize, neuron: usize, pos: usize) -> Result<Neuron, Error> {
+    let s = session(e)?;
+    let top = s.state.top_neurons(pos, layer)?;
+    let dir = e.model.neuron_direction(layer, neuron)?;
+    let (closest, opposite) = e.model.closest_tokens(&dir, crate::model::CLOSEST)?;
+    let close = |v: Vec<crate::model::Closest>| v.into_iter().map(|c| CloseToken { id: c.id, text: e.tokenizer.token_text(c.id), cos: c.cos }).collect();
+    let rank = top.iter().position(|&(id, _)| id as usize == neuron);
+    Ok(Neuron {
+        layer,
+        neuron,
+        pos,
+        norm: crate::model::l2_norm(&dir),
+        closest: close(closest),
+        opposite: close(opposite),
+        value: rank.map(|r| top[r].1),
+        rank,
+        bound: top.last().map_or(0.0, |t| t.1.abs()),
+    })
+}

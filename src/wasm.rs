@@ -232,6 +232,50 @@ impl Engine {
     pub fn stats_json(&self) -> String {
         serde_json::to_string(&self.core.stats()).unwrap_or_default()
     }
+
+    // Inside the step (src/model/lens.rs, inspect.rs): positions are absolute context positions.
+
+    /// From now on (across sessions), every position fed records what the lens, residual and
+    /// MLP views read. Off by default.
+    pub fn set_capture_residuals(&mut self, on: bool) {
+        self.core.model.capture_residuals = on;
+    }
+
+    /// {"on","from","to","cap","bytes","bytes_per_pos"}: positions from..to-1 are held.
+    pub fn capture_json(&self) -> Result<String, JsValue> {
+        serde_json::to_string(&inspect::capture(&self.core)).map_err(json_err)
+    }
+
+    /// The logit lens at `pos`, every layer: {"pos","token","next","layers":[{"layer","top"}],"ms"}.
+    pub fn lens_json(&self, pos: u32) -> Result<String, JsValue> {
+        serde_json::to_string(&inspect::lens(&self.core, pos as usize).map_err(js_err)?).map_err(json_err)
+    }
+
+    /// One layer of the lens at `pos`: {"layer","top":[{"id","text","logit","prob"}]}.
+    pub fn lens_layer_json(&self, pos: u32, layer: u32) -> Result<String, JsValue> {
+        serde_json::to_string(&inspect::lens_layer(&self.core, pos as usize, layer as usize).map_err(js_err)?).map_err(json_err)
+    }
+
+    /// The lens's whole logits at `pos` for one layer (n_vocab floats; the last layer's are the
+    /// real logits of that position bit for bit).
+    pub fn lens_logits(&self, pos: u32, layer: u32) -> Result<Vec<f32>, JsValue> {
+        inspect::lens_logits(&self.core, pos as usize, layer as usize).map_err(js_err)
+    }
+
+    /// Norms of the residual stream at `pos`: {"pos","embd","attn":[..],"mlp":[..],"resid":[..]}.
+    pub fn residual_json(&self, pos: u32) -> Result<String, JsValue> {
+        serde_json::to_string(&inspect::residual(&self.core, pos as usize).map_err(js_err)?).map_err(json_err)
+    }
+
+    /// The most activated MLP neurons of `layer` at `pos`: {"pos","layer","neurons":[{"id","value"}]}.
+    pub fn mlp_json(&self, pos: u32, layer: u32) -> Result<String, JsValue> {
+        serde_json::to_string(&inspect::mlp(&self.core, pos as usize, layer as usize).map_err(js_err)?).map_err(json_err)
+    }
+
+    /// One MLP neuron: {"layer","neuron","pos","norm","closest","opposite","value","rank","bound"}.
+    pub fn neuron_json(&self, layer: u32, neuron: u32, pos: u32) -> Result<String, JsValue> {
+        serde_json::to_string(&inspect::neuron(&self.core, layer as usize, neuron as usize, pos as usize).map_err(js_err)?).map_err(json_err)
+    }
 }
 
 /// A tensor drawn small (see inspect::TensorView).
