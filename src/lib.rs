@@ -6,6 +6,8 @@
 //! page draws) → `wasm` (the browser API).
 
 #![deny(unsafe_op_in_unsafe_fn)]
+// The threads build (nightly, build-std, +atomics) waits with memory.atomic.wait32 (src/pool.rs).
+#![cfg_attr(all(target_arch = "wasm32", target_feature = "atomics"), feature(stdarch_wasm_atomic_wait))]
 
 pub mod arch;
 pub mod generate;
@@ -13,6 +15,7 @@ pub mod gguf;
 pub mod inspect;
 pub mod kernels;
 pub mod model;
+pub mod pool;
 pub mod request;
 pub mod sampler;
 #[cfg(not(target_arch = "wasm32"))]

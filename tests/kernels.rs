@@ -326,3 +326,54 @@ fn attention_speed() {
         println!("attention hd {hd} group {group} n {n}: {:.1} µs per KV head", best * 1e6);
     }
 }
+
+/// The matrix products split across the thread pool (kernels::matmul's rows in contiguous
+/// chunks) give the same bits for any thread count, for every weight type, with this build's
+/// kernels and the reference ones, one token and several (the per-chunk scratch and scatter):
+/// 1003 rows (no thread count divides them into equal chunks of 8).
+#[test]
+fn every_weight_type_same_products_for_any_thread_count() {
+    use plumbing::kernels::{self, with_type, Acts, Kernel, WeightType};
+    let mut seed = 0x9E3779B97F4A7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for ty in WeightType::ALL {
+        let (rows, k) = (1003, 512);
+        let bytes: Vec<u8> = with_type!(ty, B => {
+            let blocks: Vec<B> = (0..rows * k / ty.qk()).map(|_| <B as Kernel>::random(&mut next, false)).collect();
+            // SAFETY: B is a plain block type (kernels::Block: no padding, every bit pattern
+            // valid), so its bytes are initialised; the slice covers exactly the Vec's blocks.
+            unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks.as_slice())) }.to_vec()
+        });
+        for ntok in [1, 5] {
+            let x: Vec<f32> = (0..k * ntok).map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0).collect();
+            let mut acts = Acts::new();
+            acts.quantize(&x, k);
+            let product = |threads: usize, reference: bool| {
+                plumbing::pool::set_threads(threads);
+                let mut out = vec![f32::NAN; rows * ntok];
+                if reference {
+                    kernels::matmul_ref(ty, &bytes, rows, &acts, &mut out).unwrap();
+                } else {
+                    kernels::matmul(ty, &bytes, rows, &acts, &mut out).unwrap();
+                }
+                out
+            };
+            for reference in [false, true] {
+                let want = product(1, reference);
+                assert!(want.iter().all(|v| v.is_finite()), "{ty:?}");
+                for threads in [2, 3, 5] {
+                    assert!(kernels::row_tasks(rows, k, ntok, threads) > 1, "{ty:?}: {threads} threads do not split");
+                    let got = product(threads, reference);
+                    let diff = want.iter().zip(&got).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+                    assert_eq!(diff, 0, "{ty:?} ntok {ntok} reference {reference}: {diff} outputs differ between 1 and {threads} threads");
+                }
+            }
+        }
+    }
+    plumbing::pool::set_threads(1);
+}

@@ -76,6 +76,23 @@ struct GenerateArgs {
     /// little-endian f32, n_vocab per position.
     #[arg(long, value_name = "FILE")]
     logits: Option<PathBuf>,
+    #[command(flatten)]
+    threads: ThreadArgs,
+}
+
+#[derive(Args)]
+struct ThreadArgs {
+    /// Threads for the forward pass, this one included (matrix rows and attention heads split
+    /// across them; the same logits for any count).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=plumbing::pool::MAX_THREADS as i64))]
+    threads: u16,
+}
+
+impl ThreadArgs {
+    /// Starts the pool; the count in use.
+    fn apply(&self) -> usize {
+        plumbing::pool::set_threads(self.threads as usize)
+    }
 }
 
 /// Sampling and generation; each one absent keeps the engine's default.
@@ -159,6 +176,8 @@ struct BenchArgs {
     /// Tokens to generate (default: the prompt file's n_predict, else 128).
     #[arg(long, value_name = "N")]
     tokens: Option<usize>,
+    #[command(flatten)]
+    threads: ThreadArgs,
 }
 
 #[derive(Args)]
@@ -224,6 +243,7 @@ fn tokenize(a: &TokenizeArgs) -> Result<(), String> {
 }
 
 fn generate(a: &GenerateArgs) -> Result<(), String> {
+    let threads = a.threads.apply();
     let (mut engine, load_ms) = load(&a.model)?;
     let forced = a.force_ids.as_ref().map_or(&[][..], |f| &f.0[..]);
     let mut params = GenParams::default();
@@ -270,13 +290,13 @@ fn generate(a: &GenerateArgs) -> Result<(), String> {
             "{}",
             json!({"done": reason.as_str(), "params": fed.params, "stats": {"prompt_tokens": s.prompt_tokens, "generated": s.generated,
                 "prefill_tok_s": s.prefill_tok_s, "decode_tok_s": s.decode_tok_s, "ttft_ms": s.ttft_ms, "load_ms": load_ms,
-                "kernels": plumbing::kernels::ARCH}})
+                "kernels": plumbing::kernels::ARCH, "threads": threads}})
         )
         .ok();
     } else {
         writeln!(out).ok();
         eprintln!(
-            "[{} | prompt {} tokens, prefill {:.1} tok/s | {} generated, decode {:.1} tok/s | load {:.0} ms | kernels {} | seed {seed}]",
+            "[{} | prompt {} tokens, prefill {:.1} tok/s | {} generated, decode {:.1} tok/s | load {:.0} ms | kernels {} | threads {threads} | seed {seed}]",
             reason.as_str(),
             s.prompt_tokens,
             s.prefill_tok_s,
@@ -339,6 +359,7 @@ fn inspect_cmd(a: &InspectArgs) -> Result<(), String> {
 /// generation on the shared prompt (fed raw, special tokens parsed), `runs` times. A benchmark:
 /// greedy and end-of-text ignored, whatever the engine's defaults are.
 fn bench(a: &BenchArgs) -> Result<(), String> {
+    let threads = a.threads.apply();
     let pf = a.prompt_file.display();
     let p: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&a.prompt_file).map_err(|e| format!("{pf}: {e}"))?)
         .map_err(|e| format!("{pf}: {e}"))?;
@@ -369,7 +390,7 @@ fn bench(a: &BenchArgs) -> Result<(), String> {
         results.push(json!({"load_ms": load_ms, "prompt_tokens": s.prompt_tokens, "generated": s.generated,
             "prefill_tok_s": s.prefill_tok_s, "decode_tok_s": s.decode_tok_s, "ttft_ms": s.ttft_ms, "text": text_out}));
     }
-    println!("{}", json!({"impl": "plumbing native", "kernels": plumbing::kernels::ARCH, "threads": 1, "runs": results}));
+    println!("{}", json!({"impl": "plumbing native", "kernels": plumbing::kernels::ARCH, "threads": threads, "runs": results}));
     Ok(())
 }
 
