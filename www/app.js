@@ -17,6 +17,7 @@ import { weightsView } from './views/weights.js';
 import { tensorView } from './views/tensor.js';
 import { tokenizerView } from './views/tokenizer.js';
 import { inspectorView } from './views/inspector.js';
+import { lensView } from './views/lens.js';
 import { inferenceView } from './views/inference.js';
 import { opennessView } from './views/openness.js';
 import { pickerView } from './views/picker.js';
@@ -36,7 +37,7 @@ const picker = pickerView({ onPick: (id) => loader.load(null, id) });
 const tensor = tensorView();
 const weights = weightsView({ onSelect: (t) => tensor.show(t) });
 const tokenizer = tokenizerView();
-const inspector = inspectorView({ onChoose: (pos, id) => inference.continueFrom(pos, id) });
+const inspector = inspectorView({ onChoose: (pos, id) => inference.continueFrom(pos, id), deeper: lensView() });
 const inference = inferenceView({
   inspector,
   onMemory: (bytes) => loader.setMemory(bytes),

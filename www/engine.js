@@ -193,10 +193,11 @@ export class PlumbingEngine extends EventTarget {
    * ignore_eos, capture_attention (default true).
    * onPrompt({text, ids, pieces, special}) once; onToken({step, stats, memory}) per token;
    * onProgress({phase:"prefill", done, total}). pacer (a Pacer): step mode, onPaused({pos}).
+   * residuals: record every position's residual stream (for lens(), residual(), mlp(), neuron()).
    * Resolves {reason: "eos"|"max_tokens"|"context_full"|"aborted", stats, memory}.
    */
-  generate(prompt, { onToken, onPrompt, onProgress, onPaused, signal, pacer, messages, system, raw, ...params } = {}) {
-    return this.#request(Req.GENERATE, { prompt, system, messages, raw: !!raw, params, step: !!pacer?.stepping }, {
+  generate(prompt, { onToken, onPrompt, onProgress, onPaused, signal, pacer, residuals, messages, system, raw, ...params } = {}) {
+    return this.#request(Req.GENERATE, { prompt, system, messages, raw: !!raw, params, step: !!pacer?.stepping, residuals: !!residuals }, {
       signal, pacer,
       onMessage: (m) => {
         if (m.type === Msg.TOKEN) onToken?.(m);
@@ -226,6 +227,24 @@ export class PlumbingEngine extends EventTarget {
    * from): {available, nHead, nCtx, layers: [Float32Array(nHead*nCtx)]}; one layer if given.
    */
   attention(pos, { layer } = {}) { return this.#request(Req.ATTENTION, { pos, layer }); }
+
+  // Inside the step, deeper: pos is an ABSOLUTE context position (the prompt's tokens first) of a
+  // generation run with `residuals: true`; its residual stream predicts the token at pos + 1.
+
+  /** The logit lens at pos: {pos, token, next, layers: [{layer, top: [{id, text, logit, prob}]}], ms}; one {layer, top} if given. */
+  lens(pos, { layer } = {}) { return this.#request(Req.LENS, { pos, layer }); }
+
+  /** {pos, embd, attn, mlp, resid}: L2 norms of what each block adds and of the stream after each layer. */
+  residual(pos) { return this.#request(Req.RESIDUAL, { pos }); }
+
+  /** {pos, layer, neurons: [{id, value}]}: the most activated MLP neurons of a layer at pos. */
+  mlp(pos, layer) { return this.#request(Req.MLP, { pos, layer }); }
+
+  /** {layer, neuron, norm, closest, opposite, value, rank, bound}: the tokens a neuron's down-projection is closest to. */
+  neuron(layer, neuron, pos) { return this.#request(Req.NEURON, { layer, neuron, pos }); }
+
+  /** {on, from, to, cap, bytes, bytes_per_pos}: which positions the engine holds residuals for. */
+  capture() { return this.#request(Req.CAPTURE); }
 
   /** {stats, memory}: the engine's stats_json() and the wasm memory size. */
   stats() { return this.#request(Req.STATS); }

@@ -23,8 +23,10 @@ export const Req = Object.freeze({
   TENSOR_VIEW: 'tensorView',  // { name, maxW, maxH, bins }          -> DONE { rows, cols, width, height,
                               //                                        min, max, mean, std, heatmap, histogram }
   TENSOR_BLOCK: 'tensorBlock',// { name, row, block }                -> DONE { type, row, block, col, offset, bytes, scales, sub_len, sub_scales, sub_mins, sub_bits?, codes, code_bits, formula, values }
-  GENERATE: 'generate',       // { prompt?, system?, messages?, raw?, params, step? } -> PROMPT, TOKEN*, DONE { reason, stats }
+  GENERATE: 'generate',       // { prompt?, system?, messages?, raw?, params, step?, residuals? } -> PROMPT, TOKEN*, DONE { reason, stats }
                               //   the engine fills every default of params (info.defaults)
+                              //   residuals: true records every position's residual stream for LENS,
+                              //   RESIDUAL, MLP and NEURON (the engine's set_capture_residuals; default off)
                               //   step: true starts in step mode: one token, then PAUSED until STEP or RUN
   CHOOSE: 'choose',           // { pos, token, params, step? }       -> TOKEN*, DONE { reason, text, stats }
                               //   step: true pauses after the chosen token
@@ -32,6 +34,16 @@ export const Req = Object.freeze({
                               //   after the token in flight (no reply of its own: TOKEN, then PAUSED)
   RUN: 'run',                 // { target }  a paused generation runs on, token after token (no reply)
   ATTENTION: 'attention',     // { pos, layer? }                     -> DONE { pos, nHead, nCtx, layers: [Float32Array] }
+  // Inside the step, deeper (docs/engine-api.md). pos: an ABSOLUTE context position (prompt tokens
+  // first); its residual stream predicts the token at pos + 1. Errors kind "request" for a position
+  // that was not captured.
+  LENS: 'lens',               // { pos, layer? }   -> DONE { pos, token, next, layers: [{ layer, top: [{id, text, logit, prob}] }], ms }
+                              //   with layer: DONE { layer, top } (one row, the same numbers)
+  RESIDUAL: 'residual',       // { pos }           -> DONE { pos, embd, attn: [n_layer], mlp: [n_layer], resid: [n_layer] } L2 norms
+  MLP: 'mlp',                 // { pos, layer }    -> DONE { pos, layer, neurons: [{ id, value }] } the most activated, by |value|
+  NEURON: 'neuron',           // { layer, neuron, pos } -> DONE { layer, neuron, norm, closest: [{id, text, cos}],
+                              //                        opposite: [...], value, rank, bound }
+  CAPTURE: 'capture',         //                   -> DONE { on, from, to, cap, bytes, bytes_per_pos }
   STATS: 'stats',             //                                     -> DONE { stats, memory }
   LOGITS: 'logits',           //                                     -> DONE { values: Float32Array } raw logits
                               //                                        for the next position (tests)

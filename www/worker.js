@@ -309,6 +309,7 @@ async function generate(req) {
     if (job.aborted) return finish(req, Stop.ABORTED);
     // The engine owns what a request means: defaults, template, tokens (src/request.rs).
     clearAttention();
+    if (engine.set_capture_residuals) engine.set_capture_residuals(!!req.residuals);
     const request = { prompt: req.prompt, system: req.system, messages: req.messages, raw: !!req.raw, params: req.params ?? {} };
     const fed = JSON.parse(engine.begin(JSON.stringify(request)));
     const capture = fed.params.capture_attention;
@@ -473,6 +474,16 @@ function small(req) {
       return done({ pos: req.pos, available: true, nHead: info.config.n_head, nCtx: a.nCtx,
         layer: req.layer ?? null, layers: copies }, copies.map((x) => x.buffer));
     }
+    case Req.LENS:
+      return done(JSON.parse(req.layer == null ? engine.lens_json(req.pos) : engine.lens_layer_json(req.pos, req.layer)));
+    case Req.RESIDUAL:
+      return done(JSON.parse(engine.residual_json(req.pos)));
+    case Req.MLP:
+      return done(JSON.parse(engine.mlp_json(req.pos, req.layer)));
+    case Req.NEURON:
+      return done(JSON.parse(engine.neuron_json(req.layer, req.neuron, req.pos)));
+    case Req.CAPTURE:
+      return done(JSON.parse(engine.capture_json()));
     default:
       throw failure(Kind.WORKER, `unknown request type ${JSON.stringify(req.type)}`);
   }

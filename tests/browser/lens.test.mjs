@@ -4,6 +4,8 @@
 //   PLUMBING_URL=http://127.0.0.1:8092/ node --test tests/browser/lens.test.mjs
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { launch, openPage, waitForModel, serverUp, BASE_URL } from './lib.mjs';
 
 const PROMPT = 'Name three tools a plumber uses.';
@@ -105,4 +107,117 @@ describe('step mode, the lens, the residual stream, the MLP', { timeout: 900_000
     assert.deepEqual(ids, greedy, 'Generate after a pause: a fresh greedy run, not paused');
     assert.deepEqual(page.problems, [], 'no console errors');
   });
+
+  it('inspecting never changes the generation: lens, MLP and a neuron at every step; capture off', async () => {
+    const nLayer = await page.$eval('#mlp-layer', (e) => Number(e.max) + 1);
+    await page.click('#step');
+    for (let p = 1; p < N; p++) {
+      await waitPaused(page, p);
+      // The paused step is looked at: its lens fills, an MLP layer is picked, a neuron opened.
+      await page.waitForFunction((q) => {
+        const d = document.getElementById('deeper');
+        return d.dataset.pos === String(q) && d.dataset.state === 'done';
+      }, p - 1, { timeout: 120_000 });
+      if (p % 3 === 1) {
+        await page.$eval('#mlp-layer', (e, l) => { e.value = String(l); e.dispatchEvent(new Event('input')); }, (p * 7) % nLayer);
+        await page.waitForFunction((l) => document.getElementById('mlp-neurons').dataset.layer === String(l), (p * 7) % nLayer, { timeout: 30_000 });
+        await page.locator('#mlp-neurons button.neuron').first().click();
+        await page.waitForFunction(() => document.getElementById('neuron').dataset.state === 'done', null, { timeout: 60_000 });
+        const closest = await page.$$eval('#nr-closest li', (lis) => lis.length);
+        assert.equal(closest, 10, 'a neuron shows its 10 closest tokens');
+      }
+      await page.click('#step');
+    }
+    await waitDone(page);
+    assert.deepEqual(await readIds(page), greedy, 'inspected step by step: the greedy ids');
+    await page.uncheck('#capture-resid');
+    assert.deepEqual(await greedyRun(page), greedy, 'residual capture off: the same ids');
+    assert.match(await page.textContent('#dp-missing'), /not recorded/);
+    await page.check('#capture-resid');
+    assert.deepEqual(await greedyRun(page), greedy, 'and on again');
+  });
+
+  it('the lens: n_layer rows of 5, the last row\'s top-1 is the token generated; residual bars per layer', async () => {
+    const nLayer = await page.$eval('#mlp-layer', (e) => Number(e.max) + 1);
+    for (const i of [0, 3, N - 1]) {
+      const lens = await lensOf(page, i);
+      assert.equal(lens.rows.length, nLayer, `token ${i}: one row per layer`);
+      for (const r of lens.rows) assert.equal(r.top.length, 5, `token ${i} layer ${r.layer}: 5 candidates`);
+      const last = lens.rows[nLayer - 1];
+      assert.ok(last.output, 'the last row is marked as the output');
+      assert.equal(last.top[0].id, greedy[i], `token ${i}: the lens of the last layer ends on the token generated`);
+      assert.ok(last.top[0].made, 'and outlines it');
+      for (const r of lens.rows) {
+        const ps = r.top.map((c) => c.prob);
+        for (let k = 1; k < ps.length; k++) assert.ok(ps[k - 1] >= ps[k], `layer ${r.layer}: sorted`);
+        assert.ok(ps.every((x) => x >= 0 && x <= 1) && ps.reduce((a, b) => a + b) <= 1 + 1e-5, `layer ${r.layer}: probabilities`);
+      }
+      // The last row is the real output: the step's own candidates and logits (the inspector's).
+      const alts = await page.$$eval('#alts button', (bs) => bs.map((b) => ({ id: Number(b.dataset.id), logit: b.dataset.logit })));
+      assert.deepEqual(last.top.map((c) => c.id), alts.slice(0, 5).map((a) => a.id), `token ${i}: the output row is the candidates' top 5`);
+      assert.deepEqual(last.top.map((c) => c.logit), alts.slice(0, 5).map((a) => a.logit), `token ${i}: the last layer's logits are the step's, bit for bit`);
+      const bars = await page.$$eval('#resid .rgroup', (gs) => gs.map((g) => [...g.querySelectorAll('.rbar')].map((b) => Number(b.style.getPropertyValue('--h')))));
+      assert.equal(bars.length, nLayer, 'one residual group per layer');
+      assert.ok(bars.every((g) => g.length === 2 && g.every((h) => h > 0)), 'attention and MLP bars, each of a positive norm');
+    }
+  });
 });
+
+// The lens computed in the browser against the native build's (examples/lens.rs --golden writes
+// tests/golden/lens-smollm2.json: the page's "as written" request, temperature 0, capture on).
+describe('the lens in the browser equals native, bit for bit', { timeout: 600_000 }, () => {
+  let browser, page, golden;
+
+  before(async () => {
+    golden = JSON.parse(readFileSync(fileURLToPath(new URL('../golden/lens-smollm2.json', import.meta.url)), 'utf8'));
+    browser = await launch({ viewport: { width: 1400, height: 1000 } });
+    page = await openPage(browser.context, '');
+    await waitForModel(page);
+    await page.click('#tab-inference');
+    await page.fill('#prompt', golden.prompt);
+    await page.check('#raw');
+    await page.fill('#max-tokens', String(golden.steps));
+    await page.$eval('#temperature', (e) => { e.value = '0'; e.dispatchEvent(new Event('input')); });
+  });
+
+  after(async () => { await browser?.close(); });
+
+  it('the same prompt ids and greedy ids; each case\'s lens row (ids, logits, probabilities) as native', async () => {
+    const ids = await greedyRun(page);
+    const fed = await page.$eval('#fed', (e) => e.tokens.map((t) => t.id));
+    assert.deepEqual(fed, golden.prompt_ids, 'the prompt as fed');
+    assert.deepEqual(ids, golden.generated_ids, 'the greedy ids');
+    const nLayer = await page.$eval('#mlp-layer', (e) => Number(e.max) + 1);
+    let middle = 0;
+    for (const c of golden.cases) {
+      const i = c.pos - fed.length + 1; // the generated token this position chose
+      const lens = await lensOf(page, i);
+      const row = lens.rows[c.layer];
+      assert.equal(row.layer, c.layer);
+      const want = c.lens_layer.top.map((t) => ({ id: t.id, logit: t.logit, prob: t.prob }));
+      const got = row.top.map((t) => ({ id: t.id, logit: Number(t.logit), prob: t.prob }));
+      assert.deepEqual(got, want, `pos ${c.pos} layer ${c.layer}: the browser's lens is native's, bit for bit`);
+      if (c.layer > 0 && c.layer < nLayer - 1) middle++;
+    }
+    assert.ok(middle >= 1, 'a middle layer is among the cases');
+  });
+});
+
+/** Selects generated token i and reads the lens table once it is complete. */
+async function lensOf(page, i) {
+  await page.locator(`#answer .tok[data-index="${i}"]`).click();
+  await page.waitForFunction((p) => {
+    const d = document.getElementById('deeper');
+    return d.dataset.pos === String(p) && d.dataset.state === 'done';
+  }, i, { timeout: 120_000 });
+  return page.evaluate(() => ({
+    ms: Number(document.getElementById('deeper').dataset.lensMs),
+    rows: [...document.querySelectorAll('#lens tbody tr')].map((tr) => ({
+      layer: Number(tr.dataset.layer),
+      output: tr.classList.contains('output'),
+      top: [...tr.querySelectorAll('td.cand')].filter((td) => td.dataset.id).map((td) => ({
+        id: Number(td.dataset.id), prob: Number(td.dataset.prob), logit: td.dataset.logit, made: td.classList.contains('made'),
+      })),
+    })),
+  }));
+}

@@ -77,6 +77,7 @@ export class PlAlternatives extends HTMLElement {
       b.dataset.text = c.text;
       b.dataset.rank = String(i);
       b.dataset.prob = String(c.prob);
+      b.dataset.logit = String(c.logit);
       b.setAttribute('part', 'alternative');
       if (i >= step.kept) b.classList.add('out');
       if (c.id === picked) b.classList.add('picked');

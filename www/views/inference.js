@@ -132,6 +132,7 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
   function onPaused(ticket, r, m) {
     if (!ticket.current) return;
     setPaused(m.pos);
+    inspector.settle();
     $('gen-status').textContent = `Paused before token ${m.pos} · Step (key N) for the next one, Continue to run on`;
   }
 
@@ -151,7 +152,8 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
     await stopRunning();
     const ticket = runs.start();
     const p = params();
-    run = { fed: [], steps: [], capture: p.capture_attention, seed: p.seed ?? null, think: thinkOf(info), where: [] };
+    const residuals = $('capture-resid').checked;
+    run = { fed: [], steps: [], capture: p.capture_attention, residuals, seed: p.seed ?? null, think: thinkOf(info), where: [] };
     const r = run;
     resetParts(r);
     follow = true;
@@ -168,6 +170,7 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
       raw,
       signal: controller.signal,
       pacer,
+      residuals,
       onPaused: (m) => onPaused(ticket, r, m),
       onPrompt: (m) => {
         if (!ticket.current) return;
@@ -232,6 +235,7 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
         running = null;
         setRunning(false);
         $('answer').dataset.state = 'done';
+        inspector.settle();
       }
     }
   }
@@ -348,7 +352,7 @@ export function inferenceView({ inspector, onMemory, onBusy, onWorkerDied, onFin
   function setStats(s, memory, stepMs = null) {
     $('st-ttft').textContent = s.ttft_ms != null ? fmtMs(s.ttft_ms) : '–';
     $('st-prefill').textContent = fmtRate(s.prefill_tok_s);
-    if (stepMs != null) $('st-decode').textContent = `${fmtMs(stepMs)} this step`;
+    if (stepMs != null) $('st-decode').textContent = `${fmtMs(stepMs)}/step`;
     else if (!stepping) $('st-decode').textContent = fmtRate(s.decode_tok_s);
     $('st-ctx').textContent = `${fmtInt(s.n_ctx_used)} / ${fmtInt(s.n_ctx)}`;
     $('st-gen').textContent = fmtInt(s.generated);

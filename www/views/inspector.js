@@ -11,8 +11,11 @@ import { headRows, layerMeans, topAttended, attentionAt, contextTokens } from '.
 
 const $ = (id) => document.getElementById(id);
 
-/** onChoose(pos, id): the person picked candidate `id` at generated position `pos`. */
-export function inspectorView({ onChoose }) {
+/**
+ * onChoose(pos, id): the person picked candidate `id` at generated position `pos`.
+ * deeper: the view of the same token through the layers (views/lens.js), shown along.
+ */
+export function inspectorView({ onChoose, deeper }) {
   let engine = null;
   let run = null;           // the generation shown: { fed, steps, capture } (views/inference.js)
   let pos = -1;             // the position shown
@@ -31,6 +34,7 @@ export function inspectorView({ onChoose }) {
     $('in-body').hidden = true;
     $('attn-heads').clear();
     $('attn-layers').clear();
+    deeper?.reset();
   }
 
   /** Shows position p of generation r; live: while streaming, at most every 120 ms, so that the
@@ -42,6 +46,12 @@ export function inspectorView({ onChoose }) {
     clearTimeout(timer);
     if (live) timer = setTimeout(() => render(p), 120);
     else render(p);
+    deeper?.show(r, p, live);
+  }
+
+  /** The generation paused or ended: the deeper view may now ask the engine for the token shown. */
+  function settle() {
+    if (run && pos >= 0) deeper?.show(run, pos, false);
   }
 
   function render(p) {
@@ -136,12 +146,12 @@ export function inspectorView({ onChoose }) {
   $('alts').addEventListener('pl-choose', (e) => { if (pos >= 0) onChoose(pos, e.detail.id); });
 
   return {
-    show, reset,
+    show, reset, settle,
     /** A model was loaded: the engine to ask, and its layer count for the slider. */
-    setModel(e, info) { engine = e; $('layer').max = String(info.config.n_layer - 1); },
+    setModel(e, info) { engine = e; $('layer').max = String(info.config.n_layer - 1); deeper?.setModel(e, info); },
     /** Positions after `p` were replaced (a person chose at p): their attention is gone. */
-    forgetAfter(p) { for (const k of [...cache.keys()]) if (k > p) cache.delete(k); },
+    forgetAfter(p) { for (const k of [...cache.keys()]) if (k > p) cache.delete(k); deeper?.forgetAfter(p); },
     /** The worker was replaced (a crash): nothing it captured is kept. */
-    forgetAll() { cache.clear(); },
+    forgetAll() { cache.clear(); deeper?.forgetAll(); },
   };
 }
