@@ -145,9 +145,10 @@ async function launchFirefox({ viewport = { width: 1400, height: 900 }, colorSch
     userDataDir: dir,
     defaultViewport: { ...viewport, deviceScaleFactor },
     protocolTimeout: 600_000,
-    extraPrefsFirefox: firefoxPrefs,
+    // prefers-color-scheme by a pref (puppeteer's emulateMediaFeatures needs CDP): 0 dark, 1 light.
+    extraPrefsFirefox: { 'layout.css.prefers-color-scheme.content-override': colorScheme === 'dark' ? 0 : 1, ...firefoxPrefs },
   });
-  const context = new FxContext(browser, colorScheme);
+  const context = new FxContext(browser, { ...viewport, deviceScaleFactor });
   for (const raw of await browser.pages()) await context._adopt(raw);
   return {
     context,
@@ -167,9 +168,9 @@ const fxRequest = (r) => ({
 });
 
 class FxContext {
-  constructor(browser, colorScheme) {
+  constructor(browser, viewport) {
     this.browser = browser;
-    this.colorScheme = colorScheme;
+    this.viewport = viewport;
     this._pages = [];
     this._listeners = []; // [event, fn] for every page, present and future
     this._offline = false;
@@ -179,7 +180,7 @@ class FxContext {
     const page = new FxPage(this, raw);
     this._pages.push(page);
     raw.once('close', () => { this._pages = this._pages.filter((p) => p !== page); });
-    if (this.colorScheme !== 'light') await raw.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: this.colorScheme }]);
+    await raw.setViewport(this.viewport); // (the tab Firefox starts with does not get defaultViewport)
     for (const [event, fn] of this._listeners) page._attach(event, fn);
     if (this._offline) await raw.setOfflineMode(true);
     return page;
