@@ -194,8 +194,10 @@ describe('the lens in the browser equals native, bit for bit', { timeout: 600_00
       const lens = await lensOf(page, i);
       const row = lens.rows[c.layer];
       assert.equal(row.layer, c.layer);
-      const want = c.lens_layer.top.map((t) => ({ id: t.id, logit: t.logit, prob: t.prob }));
-      const got = row.top.map((t) => ({ id: t.id, logit: Number(t.logit), prob: t.prob }));
+      // f32 both sides: the golden file holds them widened to f64 (exact), the page as f32's shortest digits.
+      const f32 = Math.fround;
+      const want = c.lens_layer.top.map((t) => ({ id: t.id, logit: f32(t.logit), prob: f32(t.prob) }));
+      const got = row.top.map((t) => ({ id: t.id, logit: f32(Number(t.logit)), prob: f32(t.prob) }));
       assert.deepEqual(got, want, `pos ${c.pos} layer ${c.layer}: the browser's lens is native's, bit for bit`);
       if (c.layer > 0 && c.layer < nLayer - 1) middle++;
     }

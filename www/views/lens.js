@@ -91,16 +91,22 @@ export function lensView() {
         drawResidual();
       }
       loadMlp();
-      // One layer per request, so that a Step or a new selection gets in between; the last
-      // layer (the real output) first.
       const t0 = performance.now();
-      const order = [nLayer - 1, ...Array.from({ length: nLayer - 1 }, (_, l) => l)];
-      for (const l of order) {
-        if (rows[l]) continue;
-        const row = await ticket(engine.lens(here, { layer: l }));
-        if (row === STALE) return;
-        rows[l] = row;
-        drawLens();
+      if (!kept && !perLayer()) {
+        const all = await ticket(engine.lens(here));
+        if (all === STALE) return;
+        rows = all.layers;
+      } else {
+        // A big output head: one layer per request, so that rows appear as they come and a Step
+        // or a new selection gets in between; the last layer (the real output) first.
+        const order = [nLayer - 1, ...Array.from({ length: nLayer - 1 }, (_, l) => l)];
+        for (const l of order) {
+          if (rows[l]) continue;
+          const row = await ticket(engine.lens(here, { layer: l }));
+          if (row === STALE) return;
+          rows[l] = row;
+          drawLens();
+        }
       }
       const ms = kept?.ms ?? performance.now() - t0;
       cache.set(here, { rows, resid, ms });
@@ -152,6 +158,9 @@ export function lensView() {
       $('nr-meta').textContent = `[${e.kind}] ${e.message}`;
     }
   }
+
+  /** Layer by layer when one layer's output head is big (Gemma 3: 262,144 × 640 per layer). */
+  function perLayer() { return info.config.n_vocab * info.config.n_embd > 60e6; }
 
   // ------------------------------------------------------------ drawing
 
