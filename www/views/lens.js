@@ -54,21 +54,27 @@ export function lensView() {
     $('dp-token').replaceChildren(visibleText(shown ?? ''));
     if (!r.residuals) return missing('The residual stream was not recorded: tick "keep the residual stream" and generate again.');
     if (live) {
+      // What is drawn stays, dimmed, so that the page does not jump at every token.
       lensLatest.cancel(); mlpLatest.cancel(); neuronLatest.cancel();
       $('deeper').dataset.state = 'waiting';
-      return missing('Tokens are streaming: the layers are looked at when the generation pauses (Step) or ends, or when you select a token.');
+      return note('Tokens are streaming: the layers are looked at when the generation pauses (Step) or ends, or when you select a token.'
+        + ($('dp-body').hidden ? '' : ' Below: the token looked at last.'), true);
     }
     $('dp-missing').hidden = true;
     $('dp-body').hidden = false;
     load();
   }
 
-  function missing(text) {
-    $('dp-body').hidden = true;
+  /** A line instead of the views; keep: the views drawn so far stay, dimmed. */
+  function note(text, keep = false) {
+    const body = $('dp-body');
+    if (keep && !body.hidden) body.classList.add('stale');
+    else body.hidden = true;
     const m = $('dp-missing');
     m.hidden = false;
     m.textContent = text;
   }
+  const missing = (text) => note(text);
 
   // ------------------------------------------------------------ asking the engine
 
@@ -80,15 +86,17 @@ export function lensView() {
     box.dataset.pos = String(pos);
     const kept = cache.get(here);
     const nLayer = info.config.n_layer;
-    rows = kept ? kept.rows : new Array(nLayer).fill(null);
-    resid = kept?.resid ?? null;
-    drawLens();
-    drawResidual();
+    // Until the new numbers come, the last ones stay (dimmed); layer by layer, rows fill in.
+    const fresh = () => $('dp-body').classList.remove('stale');
+    if (kept) { rows = kept.rows; resid = kept.resid; fresh(); drawLens(); drawResidual(); }
+    else $('dp-body').classList.add('stale');
     try {
-      if (!resid) {
-        resid = await ticket(engine.residual(here));
-        if (resid === STALE) return;
-        drawResidual();
+      if (!kept) {
+        const r = await ticket(engine.residual(here));
+        if (r === STALE) return;
+        resid = r;
+        rows = new Array(nLayer).fill(null);
+        if (perLayer()) { fresh(); drawResidual(); drawLens(); }
       }
       loadMlp();
       const t0 = performance.now();
@@ -96,6 +104,8 @@ export function lensView() {
         const all = await ticket(engine.lens(here));
         if (all === STALE) return;
         rows = all.layers;
+        fresh();
+        drawResidual();
       } else {
         // A big output head: one layer per request, so that rows appear as they come and a Step
         // or a new selection gets in between; the last layer (the real output) first.
