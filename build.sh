@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One entry point: ./build.sh [build | serve | test | bench [--runs N] [--types T,...] [--models smollm2,gemma3] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]
-# Installs what is missing (the toolchain of rust-toolchain.toml, wasm target, wasm-bindgen-cli
+# One entry point: ./build.sh [build | serve | test | bench [--runs N] [--types T,...] [--models smollm2,gemma3] [--threads 1,2] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed|both|threads]]
+# Installs what is missing (the toolchain of rust-toolchain.toml, the pinned nightly with rust-src for the threads build, wasm target, wasm-bindgen-cli
 # pinned to Cargo.lock, the models (SmolLM2, Gemma 3 270M; for the tests DeepSeek's GGUF header), Chromium, Firefox ESR, playwright-core and puppeteer-core for the browser tests), then does the job.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -182,8 +182,8 @@ build_native() {
 # source paths (panic locations) but no timestamp; the paths it would embed are rewritten to fixed
 # names below, and RUSTFLAGS from the environment are ignored. The flags are appended, with
 # cargo's --config, to the wasm32 rustflags of .cargo/config.toml (+simd128, getrandom's backend).
-wasm_flags() { # [more rustc flags...] -> a --config value
-  local sysroot; sysroot=$(rustc --print sysroot)
+wasm_flags() { # [more rustc flags...] -> a --config value ($WASM_SYSROOT: the toolchain's, default rustc's)
+  local sysroot; sysroot=${WASM_SYSROOT:-$(rustc --print sysroot)}
   local f out=
   for f in "--remap-path-prefix=$ROOT=/plumbing" "--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
            "--remap-path-prefix=$sysroot=/rust" "$@"; do
@@ -192,17 +192,73 @@ wasm_flags() { # [more rustc flags...] -> a --config value
   printf 'target.wasm32-unknown-unknown.rustflags = [%s]' "$out"
 }
 
-build_wasm() { # [simd128 | relaxed] (default: both)
+# The third build, www/pkg-threads: the same code on a shared WebAssembly.Memory, run by the
+# engine worker and N-1 sub-workers (www/threads.js; src/pool.rs splits the work by rows and
+# heads, every row by one thread in the fixed order, so the numbers are those of the other two).
+# Atomics need a std built with them: -Z build-std on the pinned nightly (rust-src). The memory is
+# imported and shared (the linker flags below; wasm-bindgen then writes the glue for threads, and
+# needs the TLS symbols exported to give each thread its own stack and TLS); its maximum is
+# the whole 4 GiB of wasm32 (a shared memory must declare one; the one-thread builds may grow to
+# the same), which the browser reserves as address space, not as memory. Relaxed SIMD is on: the
+# threads build runs where relaxed SIMD validates (every browser with both; else one thread).
+NIGHTLY=nightly-2026-05-20
+NIGHTLY_COMMIT=e50aa6fba # rustc 1.97.0-nightly (e50aa6fba 2026-05-19); scripts/fuzz.sh uses the same
+THREADS_FEATURES=+atomics,+bulk-memory,+simd128,+relaxed-simd
+THREADS_MAX_MEMORY=4294967296
+
+need_nightly() { # sets NIGHTLY_TC: the toolchain name to use
+  if rustup toolchain list | grep -q "^$NIGHTLY-"; then NIGHTLY_TC=$NIGHTLY
+  elif rustup toolchain list | grep -q '^nightly-' && rustc +nightly --version 2>/dev/null | grep -q "($NIGHTLY_COMMIT "; then
+    NIGHTLY_TC=nightly # the same build under its channel name
+  else
+    log "installing $NIGHTLY with rust-src (the threads build rebuilds std with atomics)"
+    rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src,clippy
+    NIGHTLY_TC=$NIGHTLY
+  fi
+  if ! [ -d "$(rustc +"$NIGHTLY_TC" --print sysroot)/lib/rustlib/src/rust/library" ]; then
+    log "adding rust-src to $NIGHTLY_TC"
+    rustup component add rust-src --toolchain "$NIGHTLY_TC"
+  fi
+  if ! cargo +"$NIGHTLY_TC" clippy --version >/dev/null 2>&1; then
+    log "adding clippy to $NIGHTLY_TC"
+    rustup component add clippy --toolchain "$NIGHTLY_TC"
+  fi
+}
+
+threads_cargo() { # build | clippy [args...]: cargo on the nightly, for the threads build, in target/threads
+  local sub=$1; shift
+  env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS -u CARGO_TARGET_DIR -u RUSTUP_TOOLCHAIN \
+    cargo +"$NIGHTLY_TC" "$sub" --release --lib --locked --target wasm32-unknown-unknown --target-dir target/threads \
+    -Z build-std=std,panic_abort \
+    --config "$(WASM_SYSROOT=$(rustc +"$NIGHTLY_TC" --print sysroot) wasm_flags -C target-feature=$THREADS_FEATURES \
+                -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=$THREADS_MAX_MEMORY \
+                -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align \
+                -C link-arg=--export=__tls_base)" "$@"
+}
+
+build_wasm_threads() {
   need_wasm_tools
-  local which=${1:-both}
-  if [ "$which" != relaxed ]; then
+  need_nightly
+  log "building for wasm32 with threads ($THREADS_FEATURES, build-std on $NIGHTLY_TC)"
+  local t0=$SECONDS
+  threads_cargo build
+  wasm-bindgen --target web --no-typescript --out-dir www/pkg-threads \
+    target/threads/wasm32-unknown-unknown/release/plumbing.wasm
+  log "threads build: $((SECONDS - t0)) s"
+}
+
+build_wasm() { # [simd128 | relaxed | both | threads] (default: all three; both: the one-thread two)
+  need_wasm_tools
+  local which=${1:-all}
+  if [ "$which" = threads ]; then build_wasm_threads; which=none; fi
+  if [ "$which" = all ] || [ "$which" = both ] || [ "$which" = simd128 ]; then
     log "building for wasm32 (+simd128)"
     env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS -u CARGO_TARGET_DIR \
       cargo build --release --lib --target wasm32-unknown-unknown --config "$(wasm_flags)"
     wasm-bindgen --target web --no-typescript --out-dir www/pkg \
       target/wasm32-unknown-unknown/release/plumbing.wasm
   fi
-  if [ "$which" != simd128 ]; then
+  if [ "$which" = all ] || [ "$which" = both ] || [ "$which" = relaxed ]; then
     log "building for wasm32 (+simd128 +relaxed-simd)"
     env -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS -u CARGO_TARGET_DIR \
       cargo build --release --lib --target wasm32-unknown-unknown --target-dir target/relaxed \
@@ -210,8 +266,9 @@ build_wasm() { # [simd128 | relaxed] (default: both)
     wasm-bindgen --target web --no-typescript --out-dir www/pkg-relaxed \
       target/relaxed/wasm32-unknown-unknown/release/plumbing.wasm
   fi
+  if [ "$which" = all ]; then build_wasm_threads; fi
   local d raw gz
-  for d in pkg pkg-relaxed; do
+  for d in pkg pkg-relaxed pkg-threads; do
     [ -f "www/$d/plumbing_bg.wasm" ] || continue
     raw=$(stat -c %s www/$d/plumbing_bg.wasm); gz=$(gzip -9c www/$d/plumbing_bg.wasm | wc -c)
     log "www/$d/plumbing_bg.wasm: $raw bytes, $gz gzipped, sha256 $(sha256sum www/$d/plumbing_bg.wasm | cut -d' ' -f1)"
@@ -263,6 +320,8 @@ case "$cmd" in
     log "clippy, natively and for wasm32 (warnings are errors)"
     cargo clippy --release --all-targets -- -D warnings
     cargo clippy --release --lib --target wasm32-unknown-unknown -- -D warnings
+    need_nightly
+    threads_cargo clippy -- -D warnings # the threads build (atomics: src/pool.rs's wasm waits)
     log "reproducible wasm: a second build in a fresh copy of the tree gives the same bytes"
     scripts/repro.sh
     need_browser
@@ -302,7 +361,7 @@ case "$cmd" in
     scripts/fuzz.sh "$@"
     ;;
   *)
-    echo "usage: ./build.sh [build | serve | test | bench [--runs N] [--types T,...] [--models smollm2,gemma3] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed]]" >&2
+    echo "usage: ./build.sh [build | serve | test | bench [--runs N] [--types T,...] [--models smollm2,gemma3] [--threads 1,2] [--peers] | dist | fuzz [seconds] | model | wasm [simd128|relaxed|both|threads]]" >&2
     exit 2
     ;;
 esac
