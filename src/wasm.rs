@@ -68,6 +68,68 @@ pub fn test_panic(message: &str) {
     panic!("test panic: {message}");
 }
 
+// ------------------------------------------------------------------------------------------------
+// The thread pool (the threads build, www/pkg-threads; www/threads.js starts the helpers)
+// ------------------------------------------------------------------------------------------------
+
+std::thread_local! {
+    /// True on a helper thread (inside `pool_worker`), false on the engine's own thread.
+    static HELPER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Uses `n` threads, the engine's own included (src/pool.rs); returns the count in use: 1 in the
+/// one-thread builds, which have no atomics. Called once, before the helpers start.
+#[wasm_bindgen]
+pub fn threads_init(n: u32) -> u32 {
+    crate::pool::set_threads(n as usize) as u32
+}
+
+/// The loop of helper thread `index` (1..n), called by its worker (www/threads-worker.js) on the
+/// shared memory: takes the pool's tasks, blocking in between; returns when the thread count
+/// drops to `index` or below. A trap inside it (a panic aborts) throws to that worker's JS.
+#[wasm_bindgen]
+pub fn pool_worker(index: u32) {
+    HELPER.with(|h| h.set(true));
+    crate::pool::worker_main(index as usize)
+}
+
+/// Helper `index` trapped (its worker caught the trap): the task it held counts as finished and
+/// the pool is poisoned, so that the engine's run wakes with an error instead of waiting forever.
+/// Touches only the pool's atomics (the trapped thread may have held any lock).
+#[wasm_bindgen]
+pub fn pool_abandon(index: u32) {
+    crate::pool::abandon(index as usize)
+}
+
+/// Makes a helper thread panic inside a pool task (the tests of a trap in a helper): two tasks,
+/// the engine's thread waits in its own (at most 5 s) until a helper has taken the other, which
+/// panics. Returns the pool's error; with no helper running (or none taking a task within 5 s),
+/// an error saying so.
+#[wasm_bindgen]
+pub fn test_panic_in_thread(message: &str) -> Result<(), JsValue> {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let no_helper = || {
+        js_err(Error::Request(format!("no helper thread took a task ({} threads, {} helpers ready)",
+            crate::pool::threads(), crate::pool::workers_ready())))
+    };
+    if crate::pool::workers_ready() == 0 {
+        return Err(no_helper());
+    }
+    let taken = AtomicBool::new(false);
+    let deadline = perf_now() + 5000.0;
+    crate::pool::run(2, &|_| {
+        if HELPER.with(|h| h.get()) {
+            taken.store(true, SeqCst);
+            panic!("test panic in a helper thread: {message}");
+        }
+        while !taken.load(SeqCst) && perf_now() < deadline {
+            std::hint::spin_loop();
+        }
+    })
+    .map_err(js_err)?;
+    Err(no_helper())
+}
+
 /// Size of the WebAssembly memory, in bytes.
 #[wasm_bindgen]
 pub fn wasm_memory_bytes() -> f64 {
