@@ -108,13 +108,19 @@ export class PlumbingEngine extends EventTarget {
   #lastLoad = null;     // { url, sha256, bytes } of the loaded model, to reload after a crash
   #reloading = null;    // a Promise while a crashed worker's model is being reloaded
 
-  /** @param {{workerUrl?: string|URL}} [options] */
-  constructor({ workerUrl } = {}) {
+  /**
+   * threads: how many threads the engine may use where the page is cross-origin isolated (else
+   * one; default: every core). `build.threads` says how many run, `build.threads_note` why fewer.
+   * @param {{workerUrl?: string|URL, threads?: number}} [options]
+   */
+  constructor({ workerUrl, threads } = {}) {
     super();
     this.build = null;
     this.model = null;    // the loaded model's info
     this.defaults = null; // the engine's one set of generation defaults (info.defaults)
-    this.#workerUrl = sameOriginWorkerUrl(workerUrl ?? new URL('./worker.js', import.meta.url));
+    const url = new URL(workerUrl ?? new URL('./worker.js', import.meta.url), import.meta.url);
+    if (threads > 0 && url.protocol !== 'blob:') url.searchParams.set('threads', String(Math.floor(threads)));
+    this.#workerUrl = sameOriginWorkerUrl(url);
     this.ready = this.#start();
   }
 
@@ -252,8 +258,11 @@ export class PlumbingEngine extends EventTarget {
   /** Float32Array(n_vocab): the raw logits for the next position, before sampling. */
   logits() { return this.#request(Req.LOGITS).then((r) => r.values); }
 
-  /** Makes the engine panic on purpose (tests of crash recovery). Rejects with kind "crashed". */
-  testPanic(message = 'on request') { return this.#request(Req.TEST_PANIC, { message }); }
+  /**
+   * Makes the engine panic on purpose (tests of crash recovery). Rejects with kind "crashed".
+   * thread: in a helper thread of the threads build (rejects with kind "request" where none runs).
+   */
+  testPanic(message = 'on request', { thread = false } = {}) { return this.#request(Req.TEST_PANIC, { message, thread }); }
 
   // ------------------------------------------------------------ misc
 

@@ -6,6 +6,7 @@
 import { Req, Msg, Kind, Stop, MODEL_CACHE, SHA_HEADER } from './protocol.js';
 import { Sha256 } from './sha256.js';
 import { fmtBytes } from './format.js';
+import { startBuild, helperTrapped } from './threads.js';
 
 // ---------------------------------------------------------------- state
 
@@ -46,20 +47,19 @@ async function instantiate(flavor) {
   if (!res.ok) throw new Error(`HTTP ${res.status} for ${url}`);
   const bytes = new Uint8Array(await res.arrayBuffer());
   const wasmSha256 = new Sha256().update(bytes).hex();
-  await module.default({ module_or_path: bytes });
-  return { module, flavor, url: url.href, wasmSha256 };
+  const compiled = await WebAssembly.compile(bytes); // kept: the threads build's helpers instantiate it too
+  const exports = await module.default({ module_or_path: compiled });
+  return { module, flavor, url: url.href, wasmSha256, compiled, exports };
 }
 
+// The build (./threads.js: ./pkg-threads/ with its helper threads where the page is isolated,
+// else ./pkg-relaxed/ or ./pkg/, one thread) and the thread count in use, with why when 1.
 const ready = (async () => {
-  let got = null;
-  if (wantRelaxed) {
-    try { got = await instantiate('pkg-relaxed'); } catch { got = null; }
-  }
-  got ??= await instantiate('pkg');
+  const { got, threads, note } = await startBuild(instantiate, { relaxed: wantRelaxed, url: import.meta.url });
   wasm = got.module;
   let build = null;
   try { build = JSON.parse(wasm.build_info()); } catch { build = {}; }
-  build = { ...build, flavor: got.flavor, wasm_url: got.url, wasm_sha256: got.wasmSha256 };
+  build = { ...build, flavor: got.flavor, wasm_url: got.url, wasm_sha256: got.wasmSha256, threads, threads_note: note };
   post({ id: 0, type: Msg.READY, build });
 })();
 ready.catch((e) => post({ id: 0, type: Msg.ERROR, kind: Kind.WORKER,
@@ -104,7 +104,8 @@ self.onmessage = async (ev) => {
       default: return small(req);
     }
   } catch (e) {
-    if (e instanceof WebAssembly.RuntimeError) return crash(req, e);
+    // A trap here, or in a helper thread (its run then ends in an error): a crash.
+    if (e instanceof WebAssembly.RuntimeError || helperTrapped()) return crash(req, e);
     // Engine errors carry their Rust kind ("format", "limit" ...); ours carry one of Kind.
     const kind = e?.kind ?? (e?.name === 'AbortError' ? Kind.ABORTED : Kind.MODEL);
     post({ id: req.id, type: Msg.ERROR, kind, message: String(e?.message ?? e) });
@@ -465,7 +466,9 @@ function small(req) {
       return done({ values }, [values.buffer]);
     }
     case Req.TEST_PANIC:
-      return wasm.test_panic(String(req.message ?? 'on request'));
+      // thread: in a helper thread of the threads build (an error where there is none).
+      return req.thread ? wasm.test_panic_in_thread(String(req.message ?? 'on request'))
+        : wasm.test_panic(String(req.message ?? 'on request'));
     case Req.ATTENTION: {
       const a = attention.get(req.pos);
       if (!a) return done({ pos: req.pos, available: false, kept: [...attention.keys()] });

@@ -7,6 +7,7 @@ import { PlumbingEngine, readManifest, Kind } from '../engine.js';
 import { el } from '../components/util.js';
 import { fmtBytes, fmtMs, fmtInt } from '../format.js';
 import { recognisedOf, matchEntry } from '../models.js';
+import { pageThreads, threadsText, threadsControl } from '../threads-page.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -49,11 +50,12 @@ export function loaderView({ manifestUrl, onLoading, onModel, onLoaded, onFailed
 
   function startEngine() {
     engine?.terminate();
-    const e = new PlumbingEngine();
+    const e = new PlumbingEngine({ threads: pageThreads() });
     engine = e;
     e.onNetwork((x) => $('net').add(x));
     e.ready.then((build) => {
-      if (build) $('build-info').textContent = `engine ${build.version ?? ''}${build.kernels ? ` · kernels ${build.kernels}` : ''}`;
+      if (build) $('build-info').textContent = `engine ${build.version ?? ''}${build.kernels ? ` · kernels ${build.kernels}` : ''} · ${threadsText(build)}`;
+      threadsControl($('threads-pick'), build);
     }).catch(() => {});
     // A trap in the wasm (a Rust panic): the client restarts its worker and reloads the model.
     if (typeof e.addEventListener === 'function') {
