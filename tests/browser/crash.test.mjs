@@ -117,7 +117,7 @@ test('the page: its openness card shows the sha256 of the wasm it runs; a crash 
   const { readFileSync, existsSync } = await import('node:fs');
   const { fileURLToPath } = await import('node:url');
   const root = fileURLToPath(new URL('../../', import.meta.url));
-  const hashes = ['pkg', 'pkg-relaxed'].filter((d) => existsSync(`${root}www/${d}/plumbing_bg.wasm`))
+  const hashes = ['pkg', 'pkg-relaxed', 'pkg-threads'].filter((d) => existsSync(`${root}www/${d}/plumbing_bg.wasm`))
     .map((d) => createHash('sha256').update(readFileSync(`${root}www/${d}/plumbing_bg.wasm`)).digest('hex'));
   assert.ok(hashes.includes(shown), `the card shows ${shown}; the builds are ${hashes.join(', ')} (${actual})`);
 
