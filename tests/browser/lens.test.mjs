@@ -205,6 +205,40 @@ describe('the lens in the browser equals native, bit for bit', { timeout: 600_00
   });
 });
 
+// Gemma 3 270M: another architecture (post-norms, GeGLU, a 262,144-token head, drawn layer by layer).
+describe('the lens on Gemma 3 270M', { timeout: 900_000 }, () => {
+  let browser, page;
+
+  before(async () => {
+    browser = await launch({ viewport: { width: 1400, height: 1000 } });
+    page = await openPage(browser.context, '?model=gemma-3-270m');
+    await waitForModel(page, 600_000);
+    await page.click('#tab-inference');
+    await page.fill('#max-tokens', '3');
+    await page.$eval('#temperature', (e) => { e.value = '0'; e.dispatchEvent(new Event('input')); });
+  });
+
+  after(async () => { await browser?.close(); });
+
+  it('18 rows; the last row\'s top-1 and logits are the step\'s; 18 residual groups; a neuron opens', async () => {
+    const ids = await greedyRun(page);
+    assert.equal(ids.length, 3);
+    for (const i of [0, 2]) {
+      const lens = await lensOf(page, i);
+      assert.equal(lens.rows.length, 18, 'one row per layer');
+      const last = lens.rows[17];
+      assert.equal(last.top[0].id, ids[i], `token ${i}: the last layer's top-1 is the token generated`);
+      const alts = await page.$$eval('#alts button', (bs) => bs.slice(0, 5).map((b) => ({ id: Number(b.dataset.id), logit: b.dataset.logit })));
+      assert.deepEqual(last.top.map((c) => ({ id: c.id, logit: c.logit })), alts, `token ${i}: the step's logits, bit for bit`);
+      assert.equal(await page.$$eval('#resid .rgroup', (g) => g.length), 18);
+    }
+    await page.locator('#mlp-neurons button.neuron').first().click();
+    await page.waitForFunction(() => document.getElementById('neuron').dataset.state === 'done', null, { timeout: 120_000 });
+    assert.equal(await page.$$eval('#nr-closest li', (l) => l.length), 10);
+    assert.deepEqual(page.problems, [], 'no console errors');
+  });
+});
+
 /** Selects generated token i and reads the lens table once it is complete. */
 async function lensOf(page, i) {
   await page.locator(`#answer .tok[data-index="${i}"]`).click();
