@@ -1,4 +1,4 @@
-// ./build.sh bench [--runs N] [--models smollm2,gemma3] [--types q4_1,q8_0,...] [--peers]: SmolLM2-135M
+// ./build.sh bench [--runs N] [--models smollm2,gemma3] [--types q4_1,q8_0,...] [--threads 1,2] [--peers]: SmolLM2-135M
 // in each weight type and Gemma 3 270M (Q4_K_M, as shipped), run by native plumbing, both wasm builds in headless Chromium (www/pkg = SIMD128, www/pkg-relaxed
 // = relaxed SIMD) and llama.cpp natively (llama-cpp-python, tests/bench/llamacpp.mjs), every one on
 // ONE thread, on the same file, in one invocation and INTERLEAVED: for each run index, for each type,
@@ -10,9 +10,14 @@
 // With --peers, also wllama (llama.cpp compiled to wasm, same Chromium, one thread) on the Q4_1
 // file, after the rest. Prints markdown tables (min / median / max tok/s, ours ÷ llama.cpp per type)
 // and writes bench-out/bench.json and bench.md. Speed is measured here, never asserted in a test.
+// With --threads 1,2 (issue 12), each N >= 2 adds, in the same interleaved runs: plumbing native at
+// N threads (plumbing bench --threads N), llama.cpp native at n_threads=N, and the threads build
+// (www/pkg-threads, in a worker of a cross-origin-isolated page, N-1 helper workers started by
+// www/threads.js); with --peers also wllama with COOP/COEP at N threads. Ratios are taken against
+// llama.cpp at the same thread count, and the 2-thread browser against the 1-thread browser.
 //
 // Options: --runs N (5), --models LIST (smollm2,gemma3), --types LIST (SmolLM2's types; all six:
-// q4_1,q4_0,q8_0,q4_k_m,q5_k_m,q6_k), --impls LIST (native,llamacpp,simd128,relaxed), --peers,
+// q4_1,q4_0,q8_0,q4_k_m,q5_k_m,q6_k), --impls LIST (native,llamacpp,simd128,relaxed,threads), --threads LIST (1), --peers,
 // --model-dir DIR (models/; the requantized files are DIR/quants/SmolLM2-135M-Instruct.<TYPE>.gguf,
 // made by scripts/quants.sh; Gemma is DIR/gemma-3-270m-q4_k_m.gguf, from ./build.sh model),
 // --shared DIR (../shared). WAIT_IDLE=seconds: how long each run waits for the machine to go quiet
@@ -37,8 +42,18 @@ const ALL_MODELS = ['smollm2', 'gemma3'];
 const MODEL_SET = list(opt('--models', ALL_MODELS.join(',')));
 // What is measured, one key per file: SmolLM2's types, then 'gemma3'.
 const TYPES = [...(MODEL_SET.includes('smollm2') ? SMOL_TYPES : []), ...(MODEL_SET.includes('gemma3') ? ['gemma3'] : [])];
-const ALL_IMPLS = ['native', 'llamacpp', 'simd128', 'relaxed'];
+const ALL_IMPLS = ['native', 'llamacpp', 'simd128', 'relaxed', 'threads'];
 const IMPLS = list(opt('--impls', ALL_IMPLS.join(',')));
+// Thread counts: 1 is the rows above; each N >= 2 adds native, llama.cpp and the threads build at N.
+const THREADS = [...new Set(list(opt('--threads', '1')).map(Number))];
+const MULTI = THREADS.filter((n) => n >= 2);
+// The implementation at N threads: `native-2t`, `llamacpp-2t`, `threads-2t` (the browser's threads build).
+const at = (impl, n) => `${impl}-${n}t`;
+const threadsOf = (i) => Number(/-(\d+)t$/.exec(i)?.[1] ?? 1);
+const baseOf = (i) => i.replace(/-\d+t$/, '');
+const refOf = (i) => (threadsOf(i) > 1 ? at('llamacpp', threadsOf(i)) : 'llamacpp');
+const RUN_IMPLS = [...IMPLS.filter((i) => i !== 'threads'),
+  ...MULTI.flatMap((n) => ['native', 'llamacpp', 'threads'].filter((i) => IMPLS.includes(i)).map((i) => at(i, n)))];
 const PEERS = args.includes('--peers');
 const SHARED = opt('--shared', `${ROOT}../shared`);
 const MODELS = opt('--model-dir', `${ROOT}models`).replace(/\/$/, '');
@@ -86,6 +101,7 @@ for (const m of MODEL_SET) if (!ALL_MODELS.includes(m)) { console.error(`error: 
 for (const t of SMOL_TYPES) if (!ALL_TYPES.includes(t)) { console.error(`error: --types: unknown type ${t} (known: ${ALL_TYPES.join(', ')})`); process.exit(2); }
 for (const i of IMPLS) if (!ALL_IMPLS.includes(i)) { console.error(`error: --impls: unknown ${i} (known: ${ALL_IMPLS.join(', ')})`); process.exit(2); }
 if (!(RUNS >= 1)) { console.error(`error: --runs needs a number >= 1, got ${opt('--runs')}`); process.exit(2); }
+if (!THREADS.every((n) => Number.isInteger(n) && n >= 1 && n <= 64)) { console.error(`error: --threads needs counts from 1 to 64, got ${opt('--threads')}`); process.exit(2); }
 
 // ------------------------------------------------------------------ the files
 
@@ -162,8 +178,9 @@ async function waitIdle() {
 
 // ------------------------------------------------------------------ native plumbing
 
-function nativeRun(model, promptFile) {
-  const r = spawnSync(`${ROOT}target/release/plumbing`, ['bench', '--model', model, '--prompt-file', promptFile, '--runs', '1', '--tokens', String(N_PREDICT)],
+function nativeRun(model, promptFile, threads = 1) {
+  const r = spawnSync(`${ROOT}target/release/plumbing`, ['bench', '--model', model, '--prompt-file', promptFile, '--runs', '1', '--tokens', String(N_PREDICT),
+    ...(threads > 1 ? ['--threads', String(threads)] : [])],
     { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'], timeout: TIMEOUT_S * 1e3 });
   if (r.error) throw new Error(`target/release/plumbing: ${r.error.message}${r.error.code === 'ETIMEDOUT' ? ` (more than ${TIMEOUT_S} s)` : ' (./build.sh build)'}`);
   if (r.status !== 0) throw new Error(`plumbing bench ${r.signal ?? `exit ${r.status}`}: ${r.stderr}`);
@@ -173,7 +190,53 @@ function nativeRun(model, promptFile) {
 
 // ------------------------------------------------------------------ wasm in Chromium
 
-async function wasmRun(pkg, url, text, tokens, warmup) {
+// The threads build runs in a module worker of the (cross-origin-isolated) page: blocking waits are
+// not allowed on the page's own thread. The same measurement, with n-1 helpers (www/threads.js).
+const THREADS_WORKER = `
+import { startHelpers } from 'ORIGIN/threads.js';
+self.onmessage = async ({ data: { url, text, tokens, warmup, n } }) => {
+  try {
+    const t0 = performance.now();
+    const m = await import('ORIGIN/pkg-threads/plumbing.js');
+    const wasm = new Uint8Array(await (await fetch('ORIGIN/pkg-threads/plumbing_bg.wasm')).arrayBuffer());
+    const compiled = await WebAssembly.compile(wasm);
+    const exports = await m.default({ module_or_path: compiled });
+    const { threads, failed } = await startHelpers({ module: m, exports, compiled, flavor: 'pkg-threads' }, n);
+    if (threads !== n) throw new Error(threads + ' of ' + n + ' threads started: ' + failed);
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(url + ': HTTP ' + res.status);
+    const bytes = new m.ModelBytes(Number(res.headers.get('content-length')));
+    let off = 0;
+    for (const reader = res.body.getReader(); ;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes.write(off, value);
+      off += value.length;
+    }
+    const fetched = performance.now();
+    const e = m.Engine.load(bytes, () => {});
+    bytes.free();
+    const loadMs = performance.now() - t0;
+    const memAfterLoad = m.wasm_memory_bytes();
+    const ids = new Uint32Array(JSON.parse(e.tokenize_json(text, true)).ids);
+    const gen = (k) => {
+      e.start(ids, JSON.stringify({ max_tokens: k, ignore_eos: true, temperature: 0, n_ctx: 2048 }));
+      while (e.prefill(512) > 0);
+      let out = '';
+      for (;;) { const s = JSON.parse(e.step()); out += s.text; if (s.done) break; }
+      return { ...JSON.parse(e.stats_json()), text: out };
+    };
+    if (warmup) gen(16);
+    const r = gen(tokens);
+    self.postMessage({ load_ms: loadMs, fetch_ms: fetched - t0, mem_after_load: memAfterLoad, mem_end: m.wasm_memory_bytes(),
+      prompt_tokens: r.prompt_tokens, generated: r.generated, prefill_tok_s: r.prefill_tok_s, decode_tok_s: r.decode_tok_s,
+      ttft_ms: r.ttft_ms, text: r.text, kernels: JSON.parse(m.build_info()).kernels, threads });
+  } catch (err) {
+    self.postMessage({ error: String(err?.message ?? err) });
+  }
+};`;
+
+async function wasmRun(pkg, url, text, tokens, warmup, threads = 0) {
   const b = await launch();
   const problems = [];
   try {
@@ -182,6 +245,21 @@ async function wasmRun(pkg, url, text, tokens, warmup) {
     await page.goto(new URL('models/manifest.json', BASE_URL).href);
     let timer;
     const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no result after ${TIMEOUT_S} s`)), TIMEOUT_S * 1e3); });
+    if (threads) {
+      return await Promise.race([timeout, page.evaluate(async ({ src, msg }) => {
+        if (!self.crossOriginIsolated) throw new Error('the page is not cross-origin isolated: no threads');
+        const w = new Worker(URL.createObjectURL(new Blob([src.replaceAll('ORIGIN/', `${location.origin}/`)], { type: 'text/javascript' })), { type: 'module' });
+        try {
+          const r = await new Promise((resolve, reject) => {
+            w.onmessage = (ev) => resolve(ev.data);
+            w.onerror = (ev) => reject(new Error(ev.message || 'the bench worker failed'));
+            w.postMessage(msg);
+          });
+          if (r.error) throw new Error(r.error);
+          return r;
+        } finally { w.terminate(); }
+      }, { src: THREADS_WORKER, msg: { url, text, tokens, warmup, n: threads } })]).finally(() => clearTimeout(timer));
+    }
     return await Promise.race([timeout, page.evaluate(async ({ pkg, url, text, tokens, warmup }) => {
       const t0 = performance.now();
       const m = await import(pkg);
@@ -241,6 +319,14 @@ for (const k of ['simd128', 'relaxed']) {
     console.error(`error: www/${d}/plumbing_bg.wasm is missing: ./build.sh wasm ${k}`); process.exit(1);
   }
 }
+for (const n of MULTI) {
+  IMPL[at('native', n)] = { run: (t) => nativeRun(modelFile(t), promptOf(t).file, n) };
+  IMPL[at('llamacpp', n)] = { run: (t) => llama.run(modelFile(t), promptOf(t).peers, n) };
+  IMPL[at('threads', n)] = { dir: 'pkg-threads', run: (t) => wasmRun(null, modelUrl(t), promptOf(t).text, N_PREDICT, true, n) };
+}
+if (MULTI.length && IMPLS.includes('threads') && !existsSync(`${ROOT}www/pkg-threads/plumbing_bg.wasm`)) {
+  console.error('error: www/pkg-threads/plumbing_bg.wasm is missing: ./build.sh wasm threads'); process.exit(1);
+}
 let llama = null;
 if (IMPLS.includes('llamacpp')) {
   try {
@@ -261,6 +347,12 @@ const cell = (t, i) => {
 // ours has a llama.cpp run next to it; llama.cpp's figures are over both).
 const SEQ = ['native', 'llamacpp', 'simd128', 'relaxed'].filter((i) => IMPLS.includes(i));
 if (IMPLS.includes('llamacpp') && IMPLS.includes('native') && (IMPLS.includes('simd128') || IMPLS.includes('relaxed'))) SEQ.push('llamacpp');
+// At N threads: native, llama.cpp, the threads build, llama.cpp again (as above).
+for (const n of MULTI) {
+  const more = ['native', 'llamacpp', 'threads'].filter((i) => IMPLS.includes(i)).map((i) => at(i, n));
+  if (IMPLS.includes('llamacpp') && IMPLS.includes('native') && IMPLS.includes('threads')) more.push(at('llamacpp', n));
+  SEQ.push(...more);
+}
 log(`${machine.cpus} × ${machine.cpu_model}, AVX-512 ${machine.avx512 ? 'yes' : 'no'}; ${RUNS} runs of ${TYPES.join(', ')} × ${SEQ.join(', ')}, interleaved; ` +
   `prompt: SmolLM2 ChatML (${PROMPT.prompt_tokens_smollm2} tokens)${GEMMA_PROMPT ? ', Gemma 3 the raw user text after its BOS' : ''}; ${N_PREDICT} generated, greedy, end-of-generation masked`);
 const order = [];
@@ -327,13 +419,21 @@ function wllama() {
   const model = modelFile('q4_1');
   // WAIT_IDLE reaches wllama's own idle wait; WAIT_IDLE=0 (measure now) also keeps its contended runs.
   const wait = process.env.WAIT_IDLE == null ? [] : ['--wait-idle', process.env.WAIT_IDLE, ...(Number(process.env.WAIT_IDLE) === 0 ? ['--max-retries', '0'] : [])];
-  const wl = spawnSync('node', ['bench.mjs', '--model', model, '--runs', String(RUNS), '--modes', 'st', '--out-dir', `${OUT}/peers-raw`, ...wait],
+  // At N threads too (--threads): wllama's `mt` mode serves its page with COOP/COEP (pthreads).
+  const modes = MULTI.length ? ['st', 'mt'] : ['st'];
+  const wl = spawnSync('node', ['bench.mjs', '--model', model, '--runs', String(RUNS), '--modes', modes.join(','),
+    ...(MULTI.length ? ['--threads', String(MULTI[0])] : []), '--out-dir', `${OUT}/peers-raw`, ...wait],
     { cwd: `${dir}/wllama`, encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
   if (wl.status !== 0) throw new Error('wllama bench failed');
   const j = JSON.parse(wl.stdout);
-  const r = j.modes.st;
-  return { type: 'q4_1', impl: 'wllama', label: `wllama ${j.versions?.wllama ?? ''} (llama.cpp in wasm), Chromium`.replace('  ', ' '), threads: r.threads ?? 1, runs: [], text: r.text,
-    load_ms: r.summary.load_ms, prefill_tok_s: r.summary.prefill_tok_s, decode_tok_s: r.summary.decode_tok_s };
+  return modes.map((mode) => {
+    const r = j.modes[mode];
+    const n = mode === 'mt' ? MULTI[0] : 1;
+    const th = [r.threads ?? n].flat();
+    return { type: 'q4_1', impl: mode === 'mt' ? at('wllama', n) : 'wllama', threads: th.length === 1 ? th[0] : th,
+      label: `wllama ${j.versions?.wllama ?? ''} (llama.cpp in wasm), Chromium${mode === 'mt' ? `, COOP/COEP, ${th.join('/')} threads` : ''}`.replace('  ', ' '), runs: [], text: r.text,
+      load_ms: r.summary.load_ms, prefill_tok_s: r.summary.prefill_tok_s, decode_tok_s: r.summary.decode_tok_s };
+  });
 }
 
 // ------------------------------------------------------------------ results
@@ -341,22 +441,23 @@ function wllama() {
 const nativeKernels = [...cells.values()].find((c) => c.impl === 'native' && c.runs.length)?.runs[0].kernels;
 const wasmKernels = (k) => [...cells.values()].find((c) => c.impl === k && c.runs.length)?.runs[0].kernels;
 const labelOf = (i) => {
-  if (i === 'native') return `plumbing native (${nativeKernels ?? '?'})`;
-  if (i === 'llamacpp') return `llama.cpp native (llama-cpp-python ${llama?.info.version ?? '?'})`;
+  const n = threadsOf(i), th = n > 1 ? `, ${n} threads` : '';
+  if (baseOf(i) === 'native') return `plumbing native (${nativeKernels ?? '?'})${th}`;
+  if (baseOf(i) === 'llamacpp') return `llama.cpp native (llama-cpp-python ${llama?.info.version ?? '?'})${th}`;
   const k = wasmKernels(i);
-  return `plumbing wasm (${k ?? IMPL[i].dir}), Chromium`;
+  return `plumbing wasm (${k ?? IMPL[i].dir}${baseOf(i) === 'threads' ? ', threads build' : ''}), Chromium${th}`;
 };
 const results = [];
 for (const t of TYPES) {
-  const ref = cell(t, 'llamacpp');
-  const refP = stats(ref.runs.map((x) => x.prefill_tok_s));
-  const refD = stats(ref.runs.map((x) => x.decode_tok_s));
   const nativeText = cell(t, 'native').runs[0]?.text;
-  const llamaText = ref.runs[0]?.text;
-  for (const i of IMPLS) {
+  for (const i of RUN_IMPLS) {
+    const ref = cell(t, refOf(i));
+    const refP = stats(ref.runs.map((x) => x.prefill_tok_s));
+    const refD = stats(ref.runs.map((x) => x.decode_tok_s));
+    const llamaText = ref.runs[0]?.text;
     const c = cell(t, i);
     const r = {
-      type: t, file: relative(ROOT, modelFile(t)), file_bytes: statSync(modelFile(t)).size, tensor_types: MIX[modelFile(t)] ?? null, impl: i, label: labelOf(i), threads: 1,
+      type: t, file: relative(ROOT, modelFile(t)), file_bytes: statSync(modelFile(t)).size, tensor_types: MIX[modelFile(t)] ?? null, impl: i, label: labelOf(i), threads: threadsOf(i),
       load_ms: stats(c.runs.map((x) => x.load_ms)), prefill_tok_s: stats(c.runs.map((x) => x.prefill_tok_s)),
       decode_tok_s: stats(c.runs.map((x) => x.decode_tok_s)), error: c.error, error_full: c.error_full,
       max_busy_cores_during: c.runs.length ? Math.max(...c.runs.map((x) => x.busy_cores_during)) : null,
@@ -367,7 +468,7 @@ for (const t of TYPES) {
       text_chars: c.runs.length ? c.runs[0].text.length : null,
       runs: c.runs,
     };
-    if (i !== 'llamacpp') {
+    if (baseOf(i) !== 'llamacpp') {
       r.ratio_to_llamacpp = { prefill: ratio(r.prefill_tok_s, refP), decode: ratio(r.decode_tok_s, refD) };
       // Also per run index: ours ÷ the mean of llama.cpp's runs of the same index (the ones next to it).
       const paired = (key) => stats(c.runs.map((x) => {
@@ -381,10 +482,11 @@ for (const t of TYPES) {
 }
 let peers = [];
 if (PEERS) {
-  const w = wllama();
-  const ref = results.find((r) => r.type === 'q4_1' && r.impl === 'llamacpp');
-  w.ratio_to_llamacpp = { prefill: ratio(w.prefill_tok_s, ref?.prefill_tok_s), decode: ratio(w.decode_tok_s, ref?.decode_tok_s) };
-  peers = [w];
+  peers = wllama();
+  for (const w of peers) {
+    const ref = results.find((r) => r.type === 'q4_1' && r.impl === refOf(w.impl));
+    w.ratio_to_llamacpp = { prefill: ratio(w.prefill_tok_s, ref?.prefill_tok_s), decode: ratio(w.decode_tok_s, ref?.decode_tok_s) };
+  }
 }
 
 // ------------------------------------------------------------------ the tables
@@ -397,17 +499,18 @@ const MB = (b) => (b / 1e6).toFixed(1);
 const lines = [
   `Machine: ${machine.cpus} × ${machine.cpu_model}; AVX-512 ${machine.avx512 ? `yes (${machine.avx512_flags.join(' ')})` : 'no'}` +
     `${machine.amx_flags.length ? `; AMX ${llama?.info.amx ?? 'advertised'}` : ''}; ${machine.chromium ?? 'no Chromium'}; ${date.slice(0, 10)}.`,
-  `Every implementation on one thread; min / median / max of ${RUNS} runs, interleaved (each run: every type, each type: ${SEQ.join(', ')}); ` +
+  `${MULTI.length ? `Every implementation on one thread, and at ${MULTI.join(', ')} threads where the row says so (ratios against llama.cpp at the same count)` : 'Every implementation on one thread'}; min / median / max of ${RUNS} runs, interleaved (each run: every type, each type: ${SEQ.join(', ')}); ` +
     `the ${PROMPT.prompt_tokens_smollm2}-token ChatML prompt for SmolLM2${GEMMA_PROMPT ? `, its user text raw after the BOS for Gemma 3 (${promptTokens('gemma3') ?? '?'} tokens)` : ''}, ${N_PREDICT} greedy tokens, end-of-generation masked. Took ${(elapsed / 60).toFixed(1)} min.`,
   '',
   '| type | implementation | load ms | prefill tok/s | decode tok/s | prefill ÷ llama.cpp | decode ÷ llama.cpp | text as llama.cpp\'s |',
   '|---|---|---|---|---|---|---|---|',
 ];
 const textCell = (r) => {
-  if (r.impl === 'llamacpp' || r.chars_as_llamacpp == null) return '';
+  if (baseOf(r.impl) === 'llamacpp' || r.chars_as_llamacpp == null) return '';
   return r.chars_as_llamacpp === r.text_chars ? 'all' : `first ${r.chars_as_llamacpp} chars`;
 };
-const display = ['llamacpp', 'native', 'relaxed', 'simd128'].filter((i) => IMPLS.includes(i));
+const display = [...['llamacpp', 'native', 'relaxed', 'simd128'].filter((i) => IMPLS.includes(i)),
+  ...MULTI.flatMap((n) => ['llamacpp', 'native', 'threads'].filter((i) => IMPLS.includes(i)).map((i) => at(i, n)))];
 for (const t of TYPES) {
   const rows = [...display.map((i) => results.find((r) => r.type === t && r.impl === i)), ...peers.filter((p) => p.type === t)];
   rows.forEach((r, n) => {
@@ -418,7 +521,7 @@ for (const t of TYPES) {
   });
 }
 if (IMPLS.includes('llamacpp') && IMPLS.length > 1) {
-  const ours = display.filter((i) => i !== 'llamacpp');
+  const ours = display.filter((i) => baseOf(i) !== 'llamacpp');
   lines.push('', `| ours ÷ llama.cpp (medians), prefill / decode | ${ours.map((i) => labelOf(i).replace(/, Chromium$/, '')).join(' | ')} |`,
     `|---|${ours.map(() => '---').join('|')}|`);
   for (const t of TYPES) {
@@ -436,7 +539,18 @@ if (busy.length) {
   lines.push('', `Machine load during the runs (all processes, ${machine.cpus} cores; one run of ours uses about 1): at most ${worst.toFixed(2)} cores` +
     `${waitsRunOut ? `; the machine never went quiet (${waitsRunOut} waits for it ran out)` : ''}.`);
 }
-const textNotes = results.filter((r) => ['simd128', 'relaxed'].includes(r.impl) && r.same_text_as_native === false).map((r) => `${TYPE_NAME(r.type)} ${r.impl}`);
+const textNotes = results.filter((r) => ['simd128', 'relaxed', 'native', 'threads'].includes(baseOf(r.impl)) && r.impl !== 'native' && r.same_text_as_native === false).map((r) => `${TYPE_NAME(r.type)} ${r.impl}`);
+// Issue 12's goals: the browser at 2 threads against itself at 1, and against llama.cpp native at 2.
+for (const n of MULTI) {
+  for (const t of TYPES) {
+    const one = results.find((r) => r.type === t && r.impl === 'relaxed' && !r.error) ?? results.find((r) => r.type === t && r.impl === 'simd128' && !r.error);
+    const many = results.find((r) => r.type === t && r.impl === at('threads', n) && !r.error);
+    const ref = results.find((r) => r.type === t && r.impl === at('llamacpp', n) && !r.error);
+    if (!one || !many) continue;
+    lines.push(`${TYPE_NAME(t)}: the browser at ${n} threads ÷ at 1: prefill ${fmtRatio(ratio(many.prefill_tok_s, one.prefill_tok_s))}, decode ${fmtRatio(ratio(many.decode_tok_s, one.decode_tok_s))}` +
+      `${ref ? `; ÷ llama.cpp native at ${n}: prefill ${fmtRatio(ratio(many.prefill_tok_s, ref.prefill_tok_s))}, decode ${fmtRatio(ratio(many.decode_tok_s, ref.decode_tok_s))}` : ''}.`);
+  }
+}
 const unstable = results.filter((r) => r.same_text_every_run === false).map((r) => `${TYPE_NAME(r.type)} ${r.impl}`);
 if (textNotes.length) lines.push(`Text differs from the native build's: ${textNotes.join(', ')}.`);
 if (unstable.length) lines.push(`Text differs between runs: ${unstable.join(', ')}.`);
@@ -456,7 +570,7 @@ if (peers.length) {
 const table = lines.join('\n');
 console.log(table);
 writeFileSync(`${OUT}/bench.json`, JSON.stringify({
-  machine, date, runs: RUNS, types: TYPES, models: MODEL_SET, impls: IMPLS, elapsed_s: elapsed, order, wait_idle_s: WAIT_S, waits_run_out: waitsRunOut,
+  machine, date, runs: RUNS, types: TYPES, models: MODEL_SET, impls: IMPLS, threads: THREADS, elapsed_s: elapsed, order, wait_idle_s: WAIT_S, waits_run_out: waitsRunOut,
   workload: { prompt_file: PROMPT_FILE, prompt_tokens: PROMPT.prompt_tokens_smollm2, gemma3_prompt_file: GEMMA_PROMPT?.file ?? null, gemma3_prompt_tokens: GEMMA_PROMPT ? promptTokens('gemma3') ?? null : null, n_predict: N_PREDICT, warmup_tokens: 16, greedy: true, eog_masked: true },
   llamacpp: llama?.info ?? null, wasm: wasmInfo, results, peers,
 }, null, 2));

@@ -1,6 +1,6 @@
-// llama.cpp natively on one thread, for the bench's per-type rows: llama-cpp-python 0.3.36 in
+// llama.cpp natively (one thread, or n_threads for --threads), for the bench's per-type rows: llama-cpp-python 0.3.36 in
 // build/llama-venv (scripts/quants.sh builds it, -march=native). One measurement is one call of
-// ../shared/peers/llamacpp/bench.py --runs 1 --threads 1 (a fresh process and Llama(), an untimed
+// ../shared/peers/llamacpp/bench.py --runs 1 --threads N (a fresh process and Llama(), an untimed
 // 16-token warm-up, a timed 101-token prefill and 128 greedy tokens with end-of-generation masked:
 // the peers' own timing windows, not a copy of them). bench.py's own idle wait and discard-and-redo
 // are off: the bench interleaves the implementations instead, so noise hits every one of them.
@@ -55,7 +55,7 @@ export function llamaCpp({ root, shared, out, log, probeModel }) {
   const env = { ...process.env };
   const info = { python, script, amx: 'not advertised', system_info: null, version: null };
 
-  const call = (model, extra = [], bench = script) => spawnSync(python, [bench, '--model', model, '--runs', '1', '--threads', '1',
+  const call = (model, extra = [], bench = script, threads = 1) => spawnSync(python, [bench, '--model', model, '--runs', '1', '--threads', String(threads),
     '--wait-idle', '0', '--max-retries', '0', '--out-dir', raw, ...extra],
   { encoding: 'utf8', maxBuffer: 1 << 26, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 600e3 });
 
@@ -84,15 +84,16 @@ export function llamaCpp({ root, shared, out, log, probeModel }) {
     /**
      * One measurement of `model`: {load_ms, prompt_tokens, generated, prefill_tok_s, decode_tok_s, text, ...}.
      * `peers`: a directory laid out as ../shared/peers (llamacpp/bench.py and the prompt.json it reads).
+     * `threads`: llama.cpp's n_threads (= n_threads_batch).
      */
-    run(model, peers = `${shared}/peers`) {
-      const r = call(model, [], `${peers}/llamacpp/bench.py`);
+    run(model, peers = `${shared}/peers`, threads = 1) {
+      const r = call(model, [], `${peers}/llamacpp/bench.py`, threads);
       if (r.error) throw new Error(`llama.cpp bench.py: ${r.error.message}`);
       if (r.status !== 0) throw new Error(`llama.cpp bench.py ${r.signal ?? `exit ${r.status}`}: ${tail(r.stderr)}`);
       const j = JSON.parse(r.stdout);
       info.system_info ??= j.versions?.llama_cpp_system_info;
       info.version ??= j.versions?.llama_cpp_python;
-      const x = j.threads['1'].runs[0];
+      const x = j.threads[String(threads)].runs[0];
       return { load_ms: x.load_ms, prompt_tokens: x.prompt_tokens, generated: x.generated_tokens,
         prefill_tok_s: x.prefill_tok_s, decode_tok_s: x.decode_tok_s, text: x.text,
         matches_reference_ids: x.matches_reference_ids };
