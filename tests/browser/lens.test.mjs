@@ -92,6 +92,22 @@ describe('step mode, the lens, the residual stream, the MLP', { timeout: 900_000
     assert.equal(await page.$eval('#run-on', (b) => b.disabled), true);
   });
 
+  it('step mode: choosing an alternative pauses after the chosen token', async () => {
+    await page.click('#step');
+    for (let p = 1; p <= 3; p++) { await waitPaused(page, p); if (p < 3) await page.click('#step'); }
+    await page.locator('#answer .tok[data-index="1"]').click();
+    await page.waitForFunction(() => document.getElementById('inspector').dataset.pos === '1');
+    const alt = await page.$$eval('#alts button', (bs) => Number(bs.find((b) => !b.classList.contains('picked')).dataset.rank));
+    await page.click(`#alts button[data-rank="${alt}"]`);
+    await waitPaused(page, 2);
+    const tokens = await page.$eval('#answer', (e) => e.tokens.map((t) => ({ id: t.id, chosen: !!t.chosen })));
+    assert.equal(tokens.length, 2, 'the chosen token is in place, nothing after it yet');
+    assert.ok(tokens[1].chosen);
+    assert.equal(tokens[0].id, greedy[0]);
+    await page.click('#stop');
+    await waitDone(page, 5000);
+  });
+
   it('a Step pauses a generation that runs; Generate runs without pausing again', async () => {
     await page.fill('#max-tokens', '60');
     await page.click('#generate');
