@@ -173,6 +173,7 @@ class FxContext {
     this.viewport = viewport;
     this._pages = [];
     this._listeners = []; // [event, fn] for every page, present and future
+    this._initScripts = []; // [fn or source, arg] for every page, present and future
     this._offline = false;
   }
 
@@ -182,6 +183,7 @@ class FxContext {
     raw.once('close', () => { this._pages = this._pages.filter((p) => p !== page); });
     await raw.setViewport(this.viewport); // (the tab Firefox starts with does not get defaultViewport)
     for (const [event, fn] of this._listeners) page._attach(event, fn);
+    for (const [script, arg] of this._initScripts) await raw.evaluateOnNewDocument(script, arg);
     if (this._offline) await raw.setOfflineMode(true);
     return page;
   }
@@ -192,6 +194,13 @@ class FxContext {
   on(event, fn) {
     this._listeners.push([event, fn]);
     for (const p of this._pages) p._attach(event, fn);
+  }
+
+  /** Playwright's addInitScript (a function with its argument, a source string or {content}): BiDi's preload scripts. */
+  async addInitScript(script, arg) {
+    const s = typeof script === 'object' && script?.content != null ? script.content : script;
+    this._initScripts.push([s, arg]);
+    await Promise.all(this._pages.map((p) => p.raw.evaluateOnNewDocument(s, arg)));
   }
 
   off(event, fn) {
@@ -241,7 +250,15 @@ class FxPage {
   url() { return this.raw.url(); }
   screenshot(opts) { return this.raw.screenshot(opts); }
   waitForTimeout(ms) { return sleep(ms); }
-  workers() { return this.raw.workers().map((w) => ({ url: () => w.url() })); }
+  /** The page's dedicated workers. Firefox 153's BiDi cannot call a function in a worker's realm: evaluate() says so. */
+  workers() {
+    return this.raw.workers().map((w) => ({
+      url: () => w.url(),
+      evaluate: (fn, arg) => w.evaluate(fn, arg).catch((e) => {
+        throw new Error(`Firefox's WebDriver BiDi cannot evaluate in a worker (${w.url()}): ${String(e.message).split('\n')[0]}`);
+      }),
+    }));
+  }
   evaluate(fn, arg) { return this.raw.evaluate(fn, arg); }
 
   waitForFunction(fn, arg, { timeout = ACTION_TIMEOUT, polling = 100 } = {}) {
@@ -260,6 +277,11 @@ class FxPage {
   textContent(selector) { return this.locator(selector).textContent(); }
   inputValue(selector) { return this.locator(selector).inputValue(); }
   isVisible(selector) { return this.locator(selector).isVisible(); }
+  async isHidden(selector) { return !(await this.locator(selector).isVisible()); }
+  isEnabled(selector) { return this.locator(selector).isEnabled(); }
+  isChecked(selector) { return this.locator(selector).isChecked(); }
+  check(selector) { return this.locator(selector).setChecked(true); }
+  uncheck(selector) { return this.locator(selector).setChecked(false); }
   selectOption(selector, value) { return this.locator(selector).selectOption(value); }
   setInputFiles(selector, path) { return this.locator(selector).setInputFiles(path); }
 }
@@ -384,6 +406,17 @@ class FxLocator {
   inputValue() { return this.evaluate((e) => e.value); }
   isEnabled() { return this.evaluate((e) => !e.disabled && !e.closest('fieldset[disabled]')); }
   focus() { return this.evaluate((e) => e.focus()); }
+  isChecked() { return this.evaluate((e) => !!e.checked); }
+  async isHidden() { return !(await this.isVisible()); }
+  check() { return this.setChecked(true); }
+  uncheck() { return this.setChecked(false); }
+
+  /** As Playwright's check/uncheck: click it unless it is already so, then it must be so. */
+  async setChecked(on) {
+    if ((await this.isChecked()) === on) return;
+    await this.click();
+    if ((await this.isChecked()) !== on) throw new Error(`${this._what}: still ${on ? 'unchecked' : 'checked'} after a click`);
+  }
 
   async isVisible() {
     const frame = await this.frameFn();

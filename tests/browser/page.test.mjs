@@ -81,12 +81,19 @@ describe(named('the page, on the real model'), { timeout: 600_000 }, () => {
   // the page must say the build it runs, and it must be the one this browser can run.
   const KERNELS = { chromium: 'simd128+relaxed', firefox: 'simd128+relaxed' };
 
-  it('says which kernel build it runs: the relaxed-SIMD one exactly where the browser validates it', async () => {
+  it('says which build it runs: relaxed SIMD exactly where the browser validates it, threads on every core', async () => {
     const relaxed = await relaxedHere(page);
     const info = await page.textContent('#build-info');
     const kernels = await kernelsShown(page);
     assert.equal(kernels, relaxed ? 'simd128+relaxed' : 'simd128', `the page says "${info}"; relaxed SIMD validates: ${relaxed}`);
     assert.equal(kernels, KERNELS[BROWSER], `${BROWSER} runs the ${KERNELS[BROWSER]} build (the page says "${info}")`);
+    // Threads (www/threads.js): the threads build on every core where the page is isolated, has
+    // SharedArrayBuffer and relaxed SIMD (plumbing serve sends COOP/COEP): both browsers here.
+    const env = await page.evaluate(() => ({ coi: crossOriginIsolated, sab: typeof SharedArrayBuffer === 'function', cores: navigator.hardwareConcurrency }));
+    assert.ok(env.coi && env.sab, `${BROWSER}: cross-origin isolated ${env.coi}, SharedArrayBuffer ${env.sab}`);
+    const n = Math.max(1, env.cores);
+    assert.match(info, new RegExp(`kernels \\S+ · ${n} threads?(?! \\()`), `on all ${n} cores, no note`);
+    assert.equal(page.workers().filter((w) => /threads-worker\.js$/.test(w.url())).length, n - 1, `${n - 1} helper workers`);
   });
 
   it('lists all 272 tensors of the file, the same as plumbing inspect', async () => {
@@ -287,13 +294,15 @@ describe(named('the page, on the real model'), { timeout: 600_000 }, () => {
 describe(named('the page where relaxed SIMD is missing'), {
   timeout: 300_000, skip: !FIREFOX && 'Firefox only: its pref javascript.options.wasm_relaxed_simd turns relaxed SIMD off',
 }, () => {
-  it('runs the SIMD128 build, says so, and samples the same tokens as the relaxed build', async () => {
+  it('runs the one-thread SIMD128 build, says so and why, and samples the same tokens as the relaxed build', async () => {
     const browser = await launch({ viewport: { width: 1400, height: 1000 }, firefoxPrefs: { 'javascript.options.wasm_relaxed_simd': false } });
     try {
       const page = await openPage(browser.context, '');
       assert.equal(await relaxedHere(page), false, 'relaxed SIMD is off in this browser');
       await waitForModel(page);
-      assert.equal(await kernelsShown(page), 'simd128', `the page says "${await page.textContent('#build-info')}"`);
+      const info = await page.textContent('#build-info');
+      assert.equal(await kernelsShown(page), 'simd128', `the page says "${info}"`);
+      assert.match(info, /· one thread: the threads build needs relaxed SIMD, which this browser lacks$/, 'and why one thread');
       await page.click('#tab-inference');
       await setValue(page, '#prompt', 'Name three tools a plumber uses.');
       await setValue(page, '#max-tokens', 24);
