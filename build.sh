@@ -343,7 +343,7 @@ case "$cmd" in
     log "browser tests in Firefox (firefox-esr over WebDriver BiDi): engine, page, widget, offline, threads"
     PLUMBING_BROWSER=firefox PLUMBING_URL="http://127.0.0.1:$PORT/" node --test --test-concurrency=1 \
       tests/browser/{engine,page,widget,offline,threads}.test.mjs || failed_in+=" Firefox"
-    if [ -n "$failed_in" ]; then echo "browser tests failed in:$failed_in (the four files that run in both browsers end their test names in [chromium] or [firefox])" >&2; exit 1; fi
+    if [ -n "$failed_in" ]; then echo "browser tests failed in:$failed_in (the files that run in both browsers end their test names in [chromium] or [firefox])" >&2; exit 1; fi
     log "fuzzing every public entry (scripts/fuzz.sh: a fixed number of inputs per target, seed 1)"
     scripts/fuzz.sh 600 -runs=20000 -seed=1
     ;;
