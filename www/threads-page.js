@@ -27,7 +27,7 @@ export function threadsControl(select, build) {
   const asked = pageThreads();
   const top = Math.max(4, cores, asked ?? 0);
   const options = [['', `all cores (${cores})`]];
-  for (let n = 1; n <= Math.min(top, 64); n++) options.push([String(n), String(n)]);
+  for (let n = 1; n <= Math.min(top, 64); n++) options.push([String(n), `${n} thread${n === 1 ? '' : 's'}`]);
   select.replaceChildren(...options.map(([value, label]) => {
     const o = document.createElement('option');
     o.value = value; o.textContent = label;

@@ -117,6 +117,12 @@ test(named('the page says how many threads run next to the kernel build, and gen
   assert.match(info, /kernels simd128\+relaxed · 2 threads$/, `the footer says "${info}"`);
   assert.equal(await page.isVisible('#threads-pick'), true, 'an isolated page offers the thread count');
   assert.equal(await page.inputValue('#threads-pick'), '2');
+  // The control: a pick reloads the page with ?threads=N, and the engine runs N.
+  await page.selectOption('#threads-pick', '3');
+  await page.waitForFunction(() => /[?&]threads=3/.test(location.search) && document.readyState === 'complete', null, { timeout: 60_000 });
+  await waitForModel(page);
+  const picked = await page.textContent('#build-info');
+  assert.match(picked, /· 3 threads$/, `after picking 3 the footer says "${picked}"`);
   const build = await page.evaluate(async () => {
     const { PlumbingEngine, readManifest } = await import('/engine.js');
     const m = await readManifest('/models/manifest.json');
