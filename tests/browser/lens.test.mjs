@@ -4,7 +4,7 @@
 //   PLUMBING_URL=http://127.0.0.1:8092/ node --test tests/browser/lens.test.mjs
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { launch, openPage, waitForModel, serverUp, BASE_URL } from './lib.mjs';
 
@@ -255,9 +255,42 @@ describe('the lens on Gemma 3 270M', { timeout: 900_000 }, () => {
   });
 });
 
-/** Selects generated token i and reads the lens table once it is complete. */
-async function lensOf(page, i) {
-  await page.locator(`#answer .tok[data-index="${i}"]`).click();
+// Every synthetic architecture of scripts/archs.sh that is present (qwen2, qwen3, llama3, gemma3).
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ARCHS = ['qwen2-deepseek', 'qwen3', 'llama3', 'gemma3-tiny'].map((n) => [n, `${ROOT}models/archs/${n}.gguf`]).filter(([, f]) => existsSync(f));
+describe('the lens for each synthetic architecture', { timeout: 900_000, skip: !ARCHS.length && 'models/archs/ is empty (scripts/archs.sh makes it)' }, () => {
+  let browser, page;
+  before(async () => {
+    browser = await launch({ viewport: { width: 1400, height: 1000 } });
+    page = await openPage(browser.context, '');
+    await waitForModel(page);
+  });
+  after(async () => { await browser?.close(); });
+
+  for (const [name, file] of ARCHS) {
+    it(`${name}: n_layer rows, the last row's top-1 is the token generated, residual groups, MLP neurons`, async () => {
+      await page.setInputFiles('#file-input', file);
+      await page.waitForFunction(() => document.getElementById('loader').dataset.state === 'loading');
+      await waitForModel(page);
+      await page.click('#tab-inference');
+      await page.fill('#max-tokens', '3');
+      await page.$eval('#temperature', (e) => { e.value = '0'; e.dispatchEvent(new Event('input')); });
+      await greedyRun(page);
+      const strip = (await answerLength(page)) ? 'answer' : 'reasoning-tokens';
+      const ids = await page.$eval(`#${strip}`, (e) => e.tokens.map((t) => t.id));
+      const nLayer = await page.$eval('#layer', (e) => Number(e.max) + 1);
+      const lens = await lensOf(page, 0, strip);
+      assert.equal(lens.rows.length, nLayer);
+      assert.equal(lens.rows[nLayer - 1].top[0].id, ids[0], 'the last layer\'s top-1 is the token generated');
+      assert.equal(await page.$$eval('#resid .rgroup', (g) => g.length), nLayer);
+      assert.ok(await page.$$eval('#mlp-neurons button.neuron', (b) => b.length) > 0, 'MLP neurons listed');
+    });
+  }
+});
+
+/** Selects generated token i (of the answer, or of the reasoning) and reads the lens table once it is complete. */
+async function lensOf(page, i, strip = 'answer') {
+  await page.locator(`#${strip} .tok[data-index="${i}"]`).click();
   await page.waitForFunction((p) => {
     const d = document.getElementById('deeper');
     return d.dataset.pos === String(p) && d.dataset.state === 'done';
