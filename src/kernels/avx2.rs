@@ -46,6 +46,14 @@ trait WeightBlock {
     fn dot(w: Self::W, a: &BlockQ8_1) -> __m128i;
     fn d(&self) -> f32;
     fn m(&self) -> f32;
+    /// The block times one activation block for the one-token path (`rows1`): eight partial
+    /// i32 sums, not yet added up. `x` the activation codes, `ax` their absolute values.
+    fn dot8(&self, x: __m256i, ax: __m256i) -> __m256i;
+    /// The f16 bits of d, and of m for Q4_1 and Q5_1 (0 without).
+    fn d_bits(&self) -> u16;
+    fn m_bits(&self) -> u16 {
+        0
+    }
 }
 
 /// The 32 4-bit codes of a block in byte order of their weights: the low nibbles (weights
@@ -70,6 +78,13 @@ fn codes5(qs: &[u8; 16], qh: [u8; 4]) -> __m256i {
         let set = _mm256_cmpeq_epi8(_mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe)), _mm256_set1_epi64x(-1));
         _mm256_or_si256(nibbles(qs), _mm256_and_si256(set, _mm256_set1_epi8(0x10)))
     }
+}
+
+/// Unsigned codes (0..31: pairs of products fit i16) times activation codes: eight partial sums.
+#[inline(always)]
+fn dot8_unsigned(w: __m256i, x: __m256i) -> __m256i {
+    // SAFETY: AVX2, enabled for this build; registers only.
+    unsafe { _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)) }
 }
 
 /// Unsigned codes (0..31: pairs of products fit i16) times an activation block.
@@ -103,6 +118,14 @@ impl WeightBlock for BlockQ4_0 {
     fn m(&self) -> f32 {
         0.0
     }
+    #[inline(always)]
+    fn dot8(&self, x: __m256i, _: __m256i) -> __m256i {
+        dot8_unsigned(nibbles(&self.qs), x)
+    }
+    #[inline(always)]
+    fn d_bits(&self) -> u16 {
+        self.d
+    }
 }
 
 impl WeightBlock for BlockQ4_1 {
@@ -123,6 +146,18 @@ impl WeightBlock for BlockQ4_1 {
     #[inline(always)]
     fn m(&self) -> f32 {
         f16_to_f32(self.m)
+    }
+    #[inline(always)]
+    fn dot8(&self, x: __m256i, _: __m256i) -> __m256i {
+        dot8_unsigned(nibbles(&self.qs), x)
+    }
+    #[inline(always)]
+    fn d_bits(&self) -> u16 {
+        self.d
+    }
+    #[inline(always)]
+    fn m_bits(&self) -> u16 {
+        self.m
     }
 }
 
@@ -146,6 +181,14 @@ impl WeightBlock for BlockQ5_0 {
     fn m(&self) -> f32 {
         0.0
     }
+    #[inline(always)]
+    fn dot8(&self, x: __m256i, _: __m256i) -> __m256i {
+        dot8_unsigned(codes5(&self.qs, self.qh), x)
+    }
+    #[inline(always)]
+    fn d_bits(&self) -> u16 {
+        self.d
+    }
 }
 
 impl WeightBlock for BlockQ5_1 {
@@ -166,6 +209,18 @@ impl WeightBlock for BlockQ5_1 {
     #[inline(always)]
     fn m(&self) -> f32 {
         f16_to_f32(self.m)
+    }
+    #[inline(always)]
+    fn dot8(&self, x: __m256i, _: __m256i) -> __m256i {
+        dot8_unsigned(codes5(&self.qs, self.qh), x)
+    }
+    #[inline(always)]
+    fn d_bits(&self) -> u16 {
+        self.d
+    }
+    #[inline(always)]
+    fn m_bits(&self) -> u16 {
+        self.m
     }
 }
 
@@ -192,6 +247,18 @@ impl WeightBlock for BlockQ8_0 {
     #[inline(always)]
     fn m(&self) -> f32 {
         0.0
+    }
+    /// Σ w·x as Σ |x|·(sign(x)·w): |x| (0..127) prepared once per activation block and shared
+    /// by every row, so a row costs one sign, not llama.cpp's two (|w| and sign(w)·x); exact for
+    /// codes in -127..127 (pairs of products fit i16 in maddubs).
+    #[inline(always)]
+    fn dot8(&self, x: __m256i, ax: __m256i) -> __m256i {
+        // SAFETY: AVX2, enabled for this build; registers only.
+        unsafe { _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(load32(&self.qs), x)), _mm256_set1_epi16(1)) }
+    }
+    #[inline(always)]
+    fn d_bits(&self) -> u16 {
+        self.d
     }
 }
 
@@ -259,13 +326,15 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &[Block
 }
 
 /// The activations' d and s, and the integer sums of their codes (for Q4_0's and Q5_0's
-/// offsets), each token's row padded with zeros to a multiple of four blocks (kernels::Acts keeps
-/// them, refilled in place).
+/// offsets), each token's row padded with zeros to a multiple of four blocks; and the absolute
+/// values of the codes (Q8_0's one-token path), `nb` blocks per token, unpadded. kernels::Acts
+/// keeps them, refilled in place.
 #[derive(Default)]
 pub(crate) struct Prepared {
     d: Vec<f32>,
     s: Vec<f32>,
     sx: Vec<i32>,
+    ax: Vec<__m256i>,
     nbp: usize,
 }
 
@@ -275,6 +344,9 @@ pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize)
     p.d.resize(ntok * nbp, 0.0);
     p.s.resize(ntok * nbp, 0.0);
     p.sx.resize(ntok * nbp, 0);
+    p.ax.clear();
+    // SAFETY: AVX2, enabled for this build; registers only (load32 bounds its own load).
+    p.ax.extend(x[..ntok * nb].iter().map(|b| unsafe { _mm256_abs_epi8(load32(&b.qs)) }));
     for t in 0..ntok {
         for k in 0..nbp {
             let (d, s, sx) = if k < nb {
@@ -290,8 +362,107 @@ pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize)
     }
 }
 
+// ------------------------------------------------------------------------------------------------
+// One token (decode): four rows at a time
+// ------------------------------------------------------------------------------------------------
+
+/// Four f16 values to f32, exactly as kernels::f16_to_f32 (one vcvtph2ps where the build has
+/// F16C: the conversion is exact for every finite f16).
+#[inline(always)]
+fn f16x4(h: [u16; 4]) -> __m128 {
+    #[cfg(target_feature = "f16c")]
+    // SAFETY: F16C, enabled for this build; registers only.
+    return unsafe { _mm_cvtph_ps(_mm_setr_epi16(h[0] as i16, h[1] as i16, h[2] as i16, h[3] as i16, 0, 0, 0, 0)) };
+    #[cfg(not(target_feature = "f16c"))]
+    // SAFETY: SSE, enabled for this build; registers only.
+    return unsafe { _mm_setr_ps(f16_to_f32(h[0]), f16_to_f32(h[1]), f16_to_f32(h[2]), f16_to_f32(h[3])) };
+}
+
+/// Block k of R (1 to 4) rows against the token's block k, into `acc` (lane i: row i). The
+/// rows' eight partial sums each are added up by one tree of hadds for all four (exact
+/// integers), then each row's term `sumi·(d_w·d_x) + m_w·s_x` as scalar.rs writes it. Without a
+/// minimum the `+ 0` is left out: it only turns a term of -0 into +0, and an accumulator that
+/// starts at +0 never becomes -0 (x + y is -0 only when both are), so adding either gives the
+/// same bits.
+#[inline(always)]
+fn block1<B: WeightBlock, const R: usize>(wr: &[&[B]; R], k: usize, x: &BlockQ8_1, ax: __m256i, sx: i32, acc: &mut __m128) {
+    // SAFETY: AVX2, enabled for this build; registers only (load32 bounds its own load).
+    unsafe {
+        let xq = load32(&x.qs);
+        let mut p = [_mm256_setzero_si256(); 4];
+        for i in 0..R {
+            p[i] = wr[i][k].dot8(xq, ax);
+        }
+        let h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+        let mut si = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        if B::OFFSET != 0 {
+            si = _mm_sub_epi32(si, _mm_set1_epi32(B::OFFSET * sx));
+        }
+        let bits = |f: &dyn Fn(&B) -> u16| -> [u16; 4] { std::array::from_fn(|i| if i < R { f(&wr[i][k]) } else { 0 }) };
+        let dw = f16x4(bits(&|b| b.d_bits()));
+        let mut term = _mm_mul_ps(_mm_cvtepi32_ps(si), _mm_mul_ps(dw, _mm_set1_ps(x.d)));
+        if B::HAS_MIN {
+            term = _mm_add_ps(term, _mm_mul_ps(f16x4(bits(&|b| b.m_bits())), _mm_set1_ps(x.s)));
+        }
+        *acc = _mm_add_ps(*acc, term);
+    }
+}
+
+/// CNT (0 to 4) blocks from block k, block k + j into acc[j].
+#[inline(always)]
+fn blocks1<B: WeightBlock, const R: usize, const CNT: usize>(wr: &[&[B]; R], k: usize, x: &[BlockQ8_1], p: &Prepared, acc: &mut [__m128; 4]) {
+    for j in 0..CNT {
+        block1::<B, R>(wr, k + j, &x[k + j], p.ax[k + j], p.sx[k + j], &mut acc[j]);
+    }
+}
+
+/// One token (`x`, its nb blocks) against R rows: block k of every row into accumulator k % 4,
+/// lanes the rows; each row's result `(acc0 + acc1) + (acc2 + acc3)`, added lane by lane.
+#[inline(always)]
+fn rows1<B: WeightBlock, const R: usize>(wr: [&[B]; R], x: &[BlockQ8_1], p: &Prepared, out: &mut [f32]) {
+    let nb = x.len();
+    // SAFETY: SSE, enabled for this build; registers only.
+    let mut acc = [unsafe { _mm_setzero_ps() }; 4];
+    let mut k = 0;
+    while k + 4 <= nb {
+        blocks1::<B, R, 4>(&wr, k, x, p, &mut acc);
+        k += 4;
+    }
+    match nb - k {
+        1 => blocks1::<B, R, 1>(&wr, k, x, p, &mut acc),
+        2 => blocks1::<B, R, 2>(&wr, k, x, p, &mut acc),
+        3 => blocks1::<B, R, 3>(&wr, k, x, p, &mut acc),
+        _ => {}
+    }
+    let mut l = [0f32; 4];
+    // SAFETY: SSE, enabled for this build; l has room for the 4 floats, no alignment needed.
+    unsafe { _mm_storeu_ps(l.as_mut_ptr(), _mm_add_ps(_mm_add_ps(acc[0], acc[1]), _mm_add_ps(acc[2], acc[3]))) };
+    out[..R].copy_from_slice(&l[..R]);
+}
+
+/// A matrix product with one token (decode): four rows at a time, then the 1 to 3 left.
+fn matmul1<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
+    let nb = x.nb;
+    let (xb, p) = (&x.blocks[..nb], &x.prep);
+    let wr = |r: usize| &w[r * nb..(r + 1) * nb];
+    let mut r = 0;
+    while r + 4 <= rows {
+        rows1::<B, 4>([wr(r), wr(r + 1), wr(r + 2), wr(r + 3)], xb, p, &mut out[r..r + 4]);
+        r += 4;
+    }
+    match rows - r {
+        1 => rows1::<B, 1>([wr(r)], xb, p, &mut out[r..]),
+        2 => rows1::<B, 2>([wr(r), wr(r + 1)], xb, p, &mut out[r..]),
+        3 => rows1::<B, 3>([wr(r), wr(r + 1), wr(r + 2)], xb, p, &mut out[r..]),
+        _ => {}
+    }
+}
+
 fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
     super::check_matmul(w.len(), rows, x, out.len());
+    if x.ntok == 1 {
+        return matmul1(w, rows, x, out);
+    }
     let (nb, xb, ds) = (x.nb, &x.blocks[..], &x.prep);
     super::for_tiles(rows, x.ntok, out, |r, t0, nt| {
         let wr = &w[r * nb..(r + 1) * nb];

@@ -30,11 +30,13 @@ fn rand_x(rng: &mut Rng, k: usize, ntok: usize, unit: bool) -> Vec<f32> {
 fn check_type<B: Kernel>(rng: &mut Rng, unit: bool) -> Check {
     let mut c = Check::new(format!("matmul_{}{}", B::TYPE.name().to_lowercase(), if unit { " (integer)" } else { "" }));
     // (rows, values per row, tokens): rows of 1 to 48 blocks of 32 (not a multiple of 4 blocks
-    // too), of 1, 2 and 6 super-blocks, and tiles of 1 to 5 tokens and more.
+    // too), of 1, 2 and 6 super-blocks, and tiles of 1 to 5 tokens and more. One token (decode)
+    // takes rows four at a time: row counts of 1 to 13 (4k + 1, 2, 3 left over) with 1 to 20
+    // blocks (4k + 1, 2, 3 too), 640 values as Gemma 3's rows.
     let shapes: &[(usize, usize, usize)] = if B::QK == 256 {
         &[(1, 256, 1), (3, 512, 1), (5, 1536, 2), (4, 256, 3), (7, 768, 4), (6, 512, 5), (9, 256, 11)]
     } else {
-        &[(1, 32, 1), (3, 64, 1), (8, 576, 1), (5, 576, 2), (7, 1536, 3), (4, 576, 4), (6, 160, 5), (9, 576, 11)]
+        &[(1, 32, 1), (3, 64, 1), (8, 576, 1), (13, 640, 1), (6, 96, 1), (2, 160, 1), (7, 224, 1), (5, 576, 2), (7, 1536, 3), (4, 576, 4), (6, 160, 5), (9, 576, 11)]
     };
     for &(rows, k, ntok) in shapes {
         // Twice through the same Acts, as the run state reuses it: first a larger shape (stale
