@@ -103,8 +103,13 @@ export interface BuildInfo {
   /** The kernels compiled in, e.g. "simd128" or "simd128+relaxed". */
   kernels: string;
   simd128?: boolean;
-  /** 'pkg' (SIMD128) or 'pkg-relaxed' (SIMD128 and relaxed SIMD). */
-  flavor?: 'pkg' | 'pkg-relaxed';
+  /** 'pkg' (SIMD128), 'pkg-relaxed' (SIMD128 and relaxed SIMD), or 'pkg-threads' (relaxed SIMD
+   * and atomics on a shared memory: where the page is cross-origin isolated). */
+  flavor?: 'pkg' | 'pkg-relaxed' | 'pkg-threads';
+  /** The threads the engine runs on (its worker and helper workers). */
+  threads?: number;
+  /** Why fewer than asked, e.g. "one thread: this page is not cross-origin isolated"; null when all run. */
+  threads_note?: string | null;
   /** hex sha256 of the .wasm bytes the worker instantiated. */
   wasm_sha256?: string;
   wasm_url?: string;
@@ -333,8 +338,11 @@ export interface GenerateOptions extends Partial<GenParams> {
 }
 
 export declare class PlumbingEngine extends EventTarget {
-  /** @param options.workerUrl the worker (default: ./worker.js next to engine.js). */
-  constructor(options?: { workerUrl?: string | URL });
+  /**
+   * @param options.workerUrl the worker (default: ./worker.js next to engine.js).
+   * @param options.threads threads to use where the page is cross-origin isolated (default: every core).
+   */
+  constructor(options?: { workerUrl?: string | URL; threads?: number });
 
   /** Resolves with the build once the worker's wasm is up. */
   ready: Promise<BuildInfo>;
@@ -384,7 +392,7 @@ export declare class PlumbingEngine extends EventTarget {
   /** The raw logits for the next position, before sampling. */
   logits(): Promise<Float32Array>;
   /** Makes the engine panic on purpose (tests of crash recovery): rejects with kind "crashed". */
-  testPanic(message?: string): Promise<never>;
+  testPanic(message?: string, options?: { thread?: boolean }): Promise<never>;
 
   /** Calls fn for each resource request the worker makes; returns the unsubscribe function. */
   onNetwork(fn: (entry: { name: string; at: number }) => void): () => boolean;
