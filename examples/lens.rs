@@ -37,6 +37,22 @@ fn begin(e: &mut Engine, prompt: &str, max_tokens: usize) -> Vec<u32> {
     fed.ids
 }
 
+/// This thread's time on a CPU, from /proc/thread-self/schedstat (ns), on Linux.
+fn cpu_ms() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(s.split_whitespace().next()?.parse::<f64>().ok()? / 1e6)
+}
+
+fn argmax(v: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
 fn list(v: &str) -> Vec<usize> {
     v.split(',').map(|x| x.trim().parse().expect("a number")).collect()
 }
@@ -99,29 +115,51 @@ fn main() {
     }
 }
 
-/// Decode speed with capture off and on, interleaved runs of `n` tokens each after a prompt of
-/// 32; then the lens of the last position (all layers, and one layer), and a neuron.
+/// Decode speed with capture off and on: one session, the forward pass of each decoded token timed,
+/// capture switched on and off token by token (so that the machine's load and the growing context
+/// fall on both alike); then the lens of the last position (all layers, and one layer), and a
+/// neuron.
 fn run_bench(e: &mut Engine, model: &str) {
-    let (runs, n) = (6, 64);
+    let n = 128;
     let prompt: String = "The history of plumbing begins with the first cities, where water had to be carried in and out of every house; ".repeat(2);
-    let mut tok_s = [Vec::new(), Vec::new()];
-    for r in 0..2 * runs {
-        let on = r % 2 == 1;
-        e.model.capture_residuals = on;
-        begin(e, &prompt, n + 1);
-        e.prefill(0).expect("prefill");
-        let t = now_ms();
-        for _ in 0..n {
-            e.step().expect("step");
-        }
-        tok_s[on as usize].push(n as f64 * 1000.0 / (now_ms() - t));
-    }
-    let med = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
+    let ids = begin(e, &prompt, 2);
+    let m = &mut e.model;
+    let mut st = m.new_state(512);
+    let mut next = {
+        let logits = m.forward(&mut st, &ids).expect("prefill");
+        argmax(logits)
     };
-    let (off, on) = (med(&mut tok_s[0]), med(&mut tok_s[1]));
-    println!("{model}: decode {n} tokens, median of {runs} interleaved runs: capture off {off:.1} tok/s, on {on:.1} tok/s ({:+.1} %)", (on / off - 1.0) * 100.0);
+    // This thread's CPU time where Linux tells it (the machine's load does not count), else the
+    // wall clock. One thread: the example never starts the pool.
+    let clock = || cpu_ms().unwrap_or_else(now_ms);
+    let mut ms = [Vec::new(), Vec::new()];
+    for i in 0..2 * n {
+        let on = i % 2 == 1;
+        m.capture_residuals = on;
+        let t = clock();
+        let logits = m.forward(&mut st, &[next]).expect("decode");
+        ms[on as usize].push(clock() - t);
+        next = argmax(logits);
+    }
+    println!("timing: {}", if cpu_ms().is_some() { "this thread's CPU time (/proc/thread-self/schedstat)" } else { "wall clock" });
+    let stats = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        (v.iter().sum::<f64>() / v.len() as f64, v[v.len() / 2], v[0])
+    };
+    let (off, on) = (stats(&mut ms[0]), stats(&mut ms[1]));
+    println!(
+        "{model}: {n} decode steps each, alternating: capture off {:.2} ms/token mean ({:.1} tok/s), median {:.2}, min {:.2}; on {:.2} mean ({:.1} tok/s), median {:.2}, min {:.2}; cost {:+.1} % mean, {:+.1} % median, {:+.1} % min",
+        off.0, 1000.0 / off.0, off.1, off.2, on.0, 1000.0 / on.0, on.1, on.2,
+        (on.0 / off.0 - 1.0) * 100.0, (on.1 / off.1 - 1.0) * 100.0, (on.2 / off.2 - 1.0) * 100.0
+    );
+
+    // The lens through a session, as the page asks for it.
+    e.model.capture_residuals = true;
+    begin(e, &prompt, 8);
+    e.prefill(0).expect("prefill");
+    for _ in 0..8 {
+        e.step().expect("step");
+    }
     let s = e.session_ref().expect("session");
     let last = s.state.n_past - 1;
     let (bytes, per) = s.state.capture_bytes();
