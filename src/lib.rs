@@ -1,7 +1,8 @@
 //! plumbing: a small open-weight language model, run from a GGUF file with nothing hidden.
 //!
-//! Reading order: `gguf` (the file) → `tokenizer` → `kernels` → `arch` (what differs between
-//! architectures) → `model` (the forward pass) →
+//! Reading order: `gguf` (the file) → `tokenizer` → `kernels` → `pool` (the threads the matrix
+//! products and attention split over) → `arch` (what differs between architectures) → `model`
+//! (the forward pass) →
 //! `sampler` → `generate` (sessions) → `request` (what a caller asks for) → `inspect` (what the
 //! page draws) → `wasm` (the browser API).
 

@@ -192,12 +192,13 @@ mod imp {
         use std::sync::atomic::AtomicU32;
 
         /// Blocks while `a` holds `expected` (may return early): memory.atomic.wait32, which traps
-        /// on the page's main thread; the engine and its helpers run in Workers.
+        /// on the page's main thread; the engine and its helpers run in Workers. At most 100 ms: the
+        /// callers recheck their word, so even a lost wake costs no more than that.
         pub fn wait(a: &AtomicU32, expected: u32) {
             // SAFETY: the pointer is that of a live, aligned AtomicU32 (a static); wait32 only
             // reads it atomically. The build has the atomics feature (this module's cfg).
             unsafe {
-                core::arch::wasm32::memory_atomic_wait32(a.as_ptr() as *mut i32, expected as i32, -1);
+                core::arch::wasm32::memory_atomic_wait32(a.as_ptr() as *mut i32, expected as i32, 100_000_000);
             }
         }
 

@@ -267,3 +267,46 @@ fn pool_overhead() {
     }
     pool::set_threads(1);
 }
+
+/// Prefill and decode speed of SmolLM2 Q4_1 (or PLUMBING_MODEL) at 1 and 2 threads: a 101-token
+/// prefill in one call, then 32 decode steps; the best of 7 trials each, interleaved (this machine
+/// is shared: the best is the least disturbed), and each matrix product's share.
+#[test]
+#[ignore]
+fn forward_speed() {
+    let _g = lock();
+    let path = std::env::var("PLUMBING_MODEL").map(PathBuf::from).unwrap_or_else(|_| root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
+    let Some(m) = load(&path) else {
+        eprintln!("skipped: no {}", path.display());
+        return;
+    };
+    let v = m.config.n_vocab as u32;
+    let ids: Vec<u32> = (0..101u32).map(|i| (i * 7919 + 13) % v).collect();
+    let counts = [1usize, 2];
+    let (mut prefill, mut decode) = (vec![f64::MAX; counts.len()], vec![f64::MAX; counts.len()]);
+    for _ in 0..7 {
+        for (j, &n) in counts.iter().enumerate() {
+            pool::set_threads(n);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let mut st = m.new_state(256);
+            let t = std::time::Instant::now();
+            m.forward(&mut st, &ids).unwrap();
+            prefill[j] = prefill[j].min(t.elapsed().as_secs_f64());
+            let t = std::time::Instant::now();
+            for i in 0..32u32 {
+                m.forward(&mut st, &[(i * 31 + 7) % v]).unwrap();
+            }
+            decode[j] = decode[j].min(t.elapsed().as_secs_f64());
+        }
+    }
+    for (j, &n) in counts.iter().enumerate() {
+        eprintln!(
+            "{n} thread(s): prefill {:.1} tok/s ({:.2}x), decode {:.1} tok/s ({:.2}x)",
+            101.0 / prefill[j],
+            prefill[0] / prefill[j],
+            32.0 / decode[j],
+            decode[0] / decode[j]
+        );
+    }
+    pool::set_threads(1);
+}
