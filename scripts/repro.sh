@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/repro.sh [simd128 | relaxed | both]: is the wasm build reproducible?
+# scripts/repro.sh [simd128 | relaxed | both | threads]: is the wasm build reproducible?
 #
 # Builds the tree a second time, from scratch, in a fresh copy in a temp directory with its own
 # target dir (`./build.sh wasm` there: the very commands ./build.sh runs here), and compares the
@@ -9,7 +9,9 @@
 #
 # Default: simd128 only, one extra release build (about 3 minutes on 2 idle cores; docs/build.md).
 # Both builds run the same compiler on the same sources with the same flags (plus relaxed-simd),
-# so what holds for one holds for the other; `both` checks pkg-relaxed as well.
+# so what holds for one holds for the other; `both` checks pkg-relaxed as well. `threads` checks
+# www/pkg-threads (another compiler, the pinned nightly, and a std rebuilt with -Z build-std whose
+# paths are remapped like the toolchain's: about 5 more minutes, so not part of ./build.sh test).
 # The copy is the tree as git sees it (tracked files as they are now, and untracked files that
 # are not ignored): in CI that is the commit; in a working tree an uncommitted edit is in both.
 set -euo pipefail
@@ -21,7 +23,8 @@ case "$WHICH" in
   simd128) DIRS=(pkg) ;;
   relaxed) DIRS=(pkg-relaxed) ;;
   both) DIRS=(pkg pkg-relaxed) ;;
-  *) echo "usage: scripts/repro.sh [simd128 | relaxed | both]" >&2; exit 2 ;;
+  threads) DIRS=(pkg-threads) ;;
+  *) echo "usage: scripts/repro.sh [simd128 | relaxed | both | threads]" >&2; exit 2 ;;
 esac
 
 die() { echo "error: $*" >&2; exit 1; }
@@ -83,6 +86,7 @@ done
 
 # Paths of this machine in the binaries (rustc embeds source paths in panic locations).
 sysroot=$(rustc --print sysroot)
+if [ "$WHICH" = threads ]; then sysroot=$(rustc +"$(sed -n 's/^NIGHTLY=//p' build.sh)" --print sysroot 2>/dev/null || rustc +nightly --print sysroot); fi
 for d in "${DIRS[@]}"; do
   for w in "www/$d/plumbing_bg.wasm" "$tmp/tree/www/$d/plumbing_bg.wasm"; do
     for p in "$ROOT" "$tmp" "${CARGO_HOME:-$HOME/.cargo}" "$sysroot" "$HOME/"; do
