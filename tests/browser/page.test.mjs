@@ -233,10 +233,13 @@ describe(named('the page, on the real model'), { timeout: 600_000 }, () => {
   });
 
   it('shows the attention of the selected token, captured in the forward pass', async () => {
-    await clickToken(page, 'answer', 2);
-    await page.waitForFunction(() => document.getElementById('attn-heads').data != null && !document.getElementById('attn-box').hidden, null, { timeout: 10_000 });
-    const a = await page.$eval('#attn-heads', (e) => ({ w: e.data.width, h: e.data.height }));
     const fed = await page.$eval('#fed', (e) => e.length);
+    await clickToken(page, 'answer', 2);
+    // The attention is fetched from the worker: until it arrives the heatmap still shows the
+    // previously selected token's (wider) one, so wait for this token's.
+    await page.waitForFunction((w) => document.getElementById('attn-heads').data?.width === w && !document.getElementById('attn-box').hidden, fed + 2, { timeout: 10_000 })
+      .catch(() => {});
+    const a = await page.$eval('#attn-heads', (e) => ({ w: e.data.width, h: e.data.height }));
     assert.equal(a.h, inspect.config.n_head, 'one row per head');
     assert.equal(a.w, fed + 2, 'token 2 was produced by the pass that fed token 1, over prompt + 2 tokens');
   });
