@@ -4,7 +4,8 @@
 //! untied heads) and Gemma 3 270M when present.
 //!
 //! - the last layer's lens is the forward pass's logits bit for bit, after every prefill chunk
-//!   and every decoded token, whether the lens puts layers through the head one or four at a time;
+//!   and every decoded token, whether the lens puts layers through the head one or four at a time,
+//!   on one thread or two;
 //! - capturing changes nothing: the same ids and the same logits bit for bit, on or off;
 //! - residual norms are positive and finite, one per layer; a middle layer's lens is the same
 //!   computed twice, alone or with the others, and after more tokens were fed;
@@ -402,6 +403,25 @@ fn gemma_last_layer_lens_is_the_logits() {
 /// the same file.
 #[test]
 fn golden_lens_numbers_hold() {
+    check_golden();
+}
+
+/// The same numbers with the matrix products split over two threads (src/pool.rs: each row is
+/// one task's, in the same order), and the last layer still the logits.
+#[test]
+fn the_lens_is_the_same_on_two_threads() {
+    assert_eq!(plumbing::pool::set_threads(2), 2);
+    check_golden();
+    let t = crafted::tiny_arch("gemma3");
+    let mut m = Model::load(ModelFile::from_bytes(&t.bytes()).unwrap(), &mut |_, _| {}).unwrap();
+    m.capture_residuals = true;
+    let mut st = m.new_state(64);
+    let ids = prompt(&m, 9);
+    run_checked("crafted gemma3, 2 threads", &m, &mut st, &ids, 4, 4);
+    plumbing::pool::set_threads(1);
+}
+
+fn check_golden() {
     let path = common::root().join("tests/golden/lens-smollm2.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
         eprintln!("SKIPPED: {} is absent", path.display());
