@@ -32,11 +32,6 @@ pub(crate) struct Prepared {
     s: Vec<f32>,
     sx: Vec<i32>,
     nbp: usize,
-    /// relaxed-simd, for Q8_0: per block |x| (0..127, the 7-bit side of the relaxed dot product)
-    /// and the sign masks of x (-1 where x < 0), weights 0..15 and 16..31 (four i8x16), `nb` per
-    /// token, unpadded. Every weight row shares them: a row then costs one sign flip of w.
-    #[cfg(target_feature = "relaxed-simd")]
-    ax: Vec<v128>,
 }
 
 #[cfg(not(target_feature = "relaxed-simd"))]
@@ -51,16 +46,6 @@ pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize)
     p.d.resize(ntok * nbp, 0.0);
     p.s.resize(ntok * nbp, 0.0);
     p.sx.resize(ntok * nbp, 0);
-    #[cfg(target_feature = "relaxed-simd")]
-    {
-        p.ax.clear();
-        for b in &x[..ntok * nb] {
-            // SAFETY: qs is 32 bytes; v128_load has no alignment requirement.
-            let (lo, hi) = unsafe { (v128_load(b.qs.as_ptr() as *const v128), v128_load(b.qs.as_ptr().add(16) as *const v128)) };
-            let z = i8x16_splat(0);
-            p.ax.extend([i8x16_abs(lo), i8x16_abs(hi), i8x16_lt(lo, z), i8x16_lt(hi, z)]);
-        }
-    }
     for t in 0..ntok {
         for k in 0..nbp {
             let i = t * nbp + k;
@@ -125,37 +110,6 @@ trait WeightBlock {
     fn decode(&self) -> Self::W;
     fn dot(w: &Self::W, a: &[v128]) -> v128;
     fn scale_bits(&self) -> u32;
-    /// The block times one activation block for the one-token path (`rows1`): four partial
-    /// sums. `a` is the block's part of Prepared::v, `ax` of Prepared::ax (relaxed-simd only;
-    /// empty otherwise).
-    #[inline(always)]
-    fn dot1(&self, a: &[v128], _ax: &[v128]) -> v128 {
-        Self::dot(&self.decode(), a)
-    }
-    /// The f16 scales of four blocks as f32x4: (d, m), m zero for the types without one.
-    #[inline(always)]
-    fn scales4(b: [&Self; 4]) -> (v128, v128) {
-        let bits = u32x4(b[0].scale_bits(), b[1].scale_bits(), b[2].scale_bits(), b[3].scale_bits());
-        (f16x4_top(i32x4_shl(bits, 16)), if Self::HAS_MIN { f16x4_top(bits) } else { f32x4_splat(0.0) })
-    }
-}
-
-/// The f16 d that starts each of four blocks, as f32x4: four 16-bit loads straight into the
-/// top halves of the u32 lanes, where f16x4_top reads them.
-///
-/// # Safety
-/// Each pointer points to a live repr(C) block that starts with its u16 d.
-#[inline(always)]
-unsafe fn d4<B>(b: [&B; 4]) -> v128 {
-    let p = |i: usize| b[i] as *const B as *const u16;
-    // SAFETY: the caller's contract (2 bytes at each pointer); the lane loads need no alignment.
-    let h = unsafe {
-        let h = v128_load16_lane::<1>(u32x4_splat(0), p(0));
-        let h = v128_load16_lane::<3>(h, p(1));
-        let h = v128_load16_lane::<5>(h, p(2));
-        v128_load16_lane::<7>(h, p(3))
-    };
-    f16x4_top(h)
 }
 
 /// The decoded codes of the 4- and 5-bit types, 0..31 as stored: plain SIMD128 widens them to
@@ -233,11 +187,6 @@ impl WeightBlock for BlockQ4_0 {
     fn scale_bits(&self) -> u32 {
         self.d as u32
     }
-    #[inline(always)]
-    fn scales4(b: [&Self; 4]) -> (v128, v128) {
-        // SAFETY: BlockQ4_0 is repr(C) and starts with d.
-        (unsafe { d4(b) }, f32x4_splat(0.0))
-    }
 }
 
 impl WeightBlock for BlockQ4_1 {
@@ -274,11 +223,6 @@ impl WeightBlock for BlockQ5_0 {
     #[inline(always)]
     fn scale_bits(&self) -> u32 {
         self.d as u32
-    }
-    #[inline(always)]
-    fn scales4(b: [&Self; 4]) -> (v128, v128) {
-        // SAFETY: BlockQ5_0 is repr(C) and starts with d.
-        (unsafe { d4(b) }, f32x4_splat(0.0))
     }
 }
 
@@ -335,23 +279,6 @@ impl WeightBlock for BlockQ8_0 {
     #[inline(always)]
     fn scale_bits(&self) -> u32 {
         self.d as u32
-    }
-    #[inline(always)]
-    fn scales4(b: [&Self; 4]) -> (v128, v128) {
-        // SAFETY: BlockQ8_0 is repr(C) and starts with d.
-        (unsafe { d4(b) }, f32x4_splat(0.0))
-    }
-    /// relaxed-simd: Σ w·x as Σ (sign(x)·w)·|x| with |x| and sign(x) prepared once per
-    /// activation block (Prepared::ax): per row one sign flip of w ((w ^ s) - s; w is never
-    /// -128), where `dot` flips x by the sign of w after taking |w|.
-    #[cfg(target_feature = "relaxed-simd")]
-    #[inline(always)]
-    fn dot1(&self, _: &[v128], ax: &[v128]) -> v128 {
-        // SAFETY: qs is 32 bytes; v128_load has no alignment requirement.
-        let (lo, hi) = unsafe { (v128_load(self.qs.as_ptr() as *const v128), v128_load(self.qs.as_ptr().add(16) as *const v128)) };
-        let w0 = i8x16_sub(v128_xor(lo, ax[2]), ax[2]);
-        let w1 = i8x16_sub(v128_xor(hi, ax[3]), ax[3]);
-        i32x4_relaxed_dot_i8x16_i7x16_add(w0, ax[0], i32x4_relaxed_dot_i8x16_i7x16_add(w1, ax[1], i32x4_splat(0)))
     }
 }
 
@@ -436,95 +363,8 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Prepar
     }
 }
 
-// ------------------------------------------------------------------------------------------------
-// One token (decode): four rows at a time
-// ------------------------------------------------------------------------------------------------
-
-/// relaxed-simd's Prepared::ax per block (four i8x16).
-#[cfg(target_feature = "relaxed-simd")]
-const APB: usize = 4;
-
-/// Block k of R (1 to 4) rows against the token's block k, into `acc` (lane i: row i). The
-/// rows' four partial sums each are added up by one tree of hadds for all four (exact
-/// integers), then each row's term `sumi·(d_w·d_x) + m_w·s_x` as scalar.rs writes it. Without a
-/// minimum the `+ 0` is left out: it only turns a term of -0 into +0, and an accumulator that
-/// starts at +0 never becomes -0 (x + y is -0 only when both are), so adding either gives the
-/// same bits.
-#[inline(always)]
-fn block1<B: WeightBlock, const R: usize>(wr: &[&[B]; R], k: usize, x: &Prepared, acc: &mut v128) {
-    let a = &x.v[k * VPB..(k + 1) * VPB];
-    #[cfg(target_feature = "relaxed-simd")]
-    let ax = &x.ax[k * APB..(k + 1) * APB];
-    #[cfg(not(target_feature = "relaxed-simd"))]
-    let ax: &[v128] = &[];
-    let mut p = [i32x4_splat(0); 4];
-    for i in 0..R {
-        p[i] = wr[i][k].dot1(a, ax);
-    }
-    let mut si = hadd(hadd(p[0], p[1]), hadd(p[2], p[3]));
-    if B::OFFSET != 0 {
-        si = i32x4_sub(si, i32x4_splat(B::OFFSET * x.sx[k]));
-    }
-    // Rows past R take row 0's scales: their lanes are never read.
-    let (dw, mw) = B::scales4(std::array::from_fn(|i| &wr[if i < R { i } else { 0 }][k]));
-    let mut term = f32x4_mul(f32x4_convert_i32x4(si), f32x4_mul(dw, f32x4_splat(x.d[k])));
-    if B::HAS_MIN {
-        term = f32x4_add(term, f32x4_mul(mw, f32x4_splat(x.s[k])));
-    }
-    *acc = f32x4_add(*acc, term);
-}
-
-/// CNT (0 to 4) blocks from block k, block k + j into acc[j].
-#[inline(always)]
-fn blocks1<B: WeightBlock, const R: usize, const CNT: usize>(wr: &[&[B]; R], k: usize, x: &Prepared, acc: &mut [v128; 4]) {
-    for j in 0..CNT {
-        block1::<B, R>(wr, k + j, x, &mut acc[j]);
-    }
-}
-
-/// One token against R rows: block k of every row into accumulator k % 4, lanes the rows; each
-/// row's result `(acc0 + acc1) + (acc2 + acc3)`, added lane by lane.
-#[inline(always)]
-fn rows1<B: WeightBlock, const R: usize>(wr: [&[B]; R], nb: usize, x: &Prepared, out: &mut [f32]) {
-    let mut acc = [f32x4_splat(0.0); 4];
-    let mut k = 0;
-    while k + 4 <= nb {
-        blocks1::<B, R, 4>(&wr, k, x, &mut acc);
-        k += 4;
-    }
-    match nb - k {
-        1 => blocks1::<B, R, 1>(&wr, k, x, &mut acc),
-        2 => blocks1::<B, R, 2>(&wr, k, x, &mut acc),
-        3 => blocks1::<B, R, 3>(&wr, k, x, &mut acc),
-        _ => {}
-    }
-    let r = f32x4_add(f32x4_add(acc[0], acc[1]), f32x4_add(acc[2], acc[3]));
-    let l = [f32x4_extract_lane::<0>(r), f32x4_extract_lane::<1>(r), f32x4_extract_lane::<2>(r), f32x4_extract_lane::<3>(r)];
-    out[..R].copy_from_slice(&l[..R]);
-}
-
-/// A matrix product with one token (decode): four rows at a time, then the 1 to 3 left.
-fn matmul1<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
-    let (nb, p) = (x.nb, &x.prep);
-    let wr = |r: usize| &w[r * nb..(r + 1) * nb];
-    let mut r = 0;
-    while r + 4 <= rows {
-        rows1::<B, 4>([wr(r), wr(r + 1), wr(r + 2), wr(r + 3)], nb, p, &mut out[r..r + 4]);
-        r += 4;
-    }
-    match rows - r {
-        1 => rows1::<B, 1>([wr(r)], nb, p, &mut out[r..]),
-        2 => rows1::<B, 2>([wr(r), wr(r + 1)], nb, p, &mut out[r..]),
-        3 => rows1::<B, 3>([wr(r), wr(r + 1), wr(r + 2)], nb, p, &mut out[r..]),
-        _ => {}
-    }
-}
-
 fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
     super::check_matmul(w.len(), rows, x, out.len());
-    if x.ntok == 1 {
-        return matmul1(w, rows, x, out);
-    }
     let (nb, wide) = (x.nb, &x.prep);
     super::for_tiles(rows, x.ntok, out, |r, t0, nt| {
         let wr = &w[r * nb..(r + 1) * nb];
