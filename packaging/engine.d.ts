@@ -335,6 +335,87 @@ export interface GenerateOptions extends Partial<GenParams> {
   messages?: ChatMessage[];
   /** Feed `prompt` as it is, without the chat template. */
   raw?: boolean;
+  /** Step mode: the generation waits after each token until the pacer steps or runs. */
+  pacer?: Pacer;
+  /** The generation waits before generating position `pos` (step mode). */
+  onPaused?: (p: { pos: number }) => void;
+  /** Record every position's residual stream (for lens(), residual(), mlp(), neuron()). */
+  residuals?: boolean;
+}
+
+/**
+ * Paces a generation (step mode), as an AbortController ends one: pass it as `pacer`.
+ * new Pacer({ step: true }) pauses after the first token; step() makes one more; run() runs on.
+ */
+export declare class Pacer extends EventTarget {
+  constructor(options?: { step?: boolean });
+  /** true while the generation pauses after each token. */
+  stepping: boolean;
+  step(): void;
+  run(): void;
+}
+
+/** A token of the logit lens: its logit and its probability (softmax over the whole vocabulary). */
+export interface LensToken {
+  id: number;
+  text: string;
+  logit: number;
+  prob: number;
+}
+
+/** One layer of the lens: the residual stream after it, through the final norm and the output head. */
+export interface LensLayer {
+  layer: number;
+  top: LensToken[];
+}
+
+/** The logit lens at an absolute position; the last layer is the model's real output. */
+export interface Lens {
+  pos: number;
+  /** The token fed at pos, and the one at pos + 1 if any. */
+  token: { id: number; text: string };
+  next: { id: number; text: string } | null;
+  layers: LensLayer[];
+  ms: number;
+}
+
+/** L2 norms at a position: the embedding, what each attention and MLP block adds, the stream after each layer. */
+export interface Residual {
+  pos: number;
+  embd: number;
+  attn: number[];
+  mlp: number[];
+  resid: number[];
+}
+
+/** The most activated MLP neurons of a layer at a position (the gated activation entering ffn_down), by |value|. */
+export interface MlpNeurons {
+  pos: number;
+  layer: number;
+  neurons: { id: number; value: number }[];
+}
+
+/** A neuron's down-projection direction and the token embeddings closest to it and most opposite (cosine). */
+export interface Neuron {
+  layer: number;
+  neuron: number;
+  norm: number;
+  closest: { id: number; text: string; cos: number }[];
+  opposite: { id: number; text: string; cos: number }[];
+  /** Its value at the position, null when not among that position's top neurons (then |value| <= bound). */
+  value: number | null;
+  rank: number | null;
+  bound: number;
+}
+
+/** Which positions the engine holds residuals for (from .. to - 1), and the memory they take. */
+export interface Capture {
+  on: boolean;
+  from: number;
+  to: number;
+  cap: number;
+  bytes: number;
+  bytes_per_pos: number;
 }
 
 export declare class PlumbingEngine extends EventTarget {
@@ -384,10 +465,19 @@ export declare class PlumbingEngine extends EventTarget {
   /** Rewinds the current generation to position `pos`, puts token `id` there and continues. */
   choose(pos: number, id: number, options?: Partial<GenParams> & {
     onToken?: (token: TokenEvent) => void;
+    onPaused?: (p: { pos: number }) => void;
     signal?: AbortSignal;
+    pacer?: Pacer;
   }): Promise<GenerateResult>;
   /** The attention captured while generating position `pos` (capture_attention). */
   attention(pos: number, options?: { layer?: number }): Promise<Attention>;
+  /** The logit lens at absolute position `pos` of a generation run with `residuals: true`; one layer if given. */
+  lens(pos: number): Promise<Lens>;
+  lens(pos: number, options: { layer: number }): Promise<LensLayer>;
+  residual(pos: number): Promise<Residual>;
+  mlp(pos: number, layer: number): Promise<MlpNeurons>;
+  neuron(layer: number, neuron: number, pos: number): Promise<Neuron>;
+  capture(): Promise<Capture>;
   stats(): Promise<{ stats: Stats; memory: number }>;
   /** The raw logits for the next position, before sampling. */
   logits(): Promise<Float32Array>;
