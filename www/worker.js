@@ -291,7 +291,7 @@ async function keepInCache(cache, url, res, total, sha256) {
       if (e?.name === 'QuotaExceededError') {
         return { stored: false, reason: `storage is full: the browser refused to keep the ${fmtBytes(total)} model (${e.message}); it runs now but will download again next time` };
       }
-      return { stored: false, reason: `not kept: ${e?.message ?? e}` };
+      return { stored: false, reason: `not kept: ${e?.message || e?.name || String(e)}` };
     });
   return {
     body: mine,
