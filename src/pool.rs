@@ -31,6 +31,8 @@
 use std::marker::PhantomData;
 use std::ops::Range;
 
+use crate::Error;
+
 
 /// The most threads a pool runs (the caller included).
 pub const MAX_THREADS: usize = 64;
@@ -76,7 +78,57 @@ impl<'a, T> Parts<'a, T> {
     }
 }
 
-pub use imp::{run, set_threads, threads, workers_ready};
+pub use imp::{set_threads, threads, workers_ready};
+
+/// Measuring (natively): while on, the time spent inside `run` (the split work, on its caller)
+/// is summed, so that a benchmark can say which share of a forward pass is split (Amdahl's bound
+/// for more threads). Off by default: then it costs one relaxed load per run.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod timing {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+    pub(super) static ON: AtomicBool = AtomicBool::new(false);
+    pub(super) static NS: AtomicU64 = AtomicU64::new(0);
+
+    pub fn set(on: bool) {
+        ON.store(on, Relaxed);
+    }
+
+    /// Nanoseconds inside `run` since the last take.
+    pub fn take() -> u64 {
+        NS.swap(0, Relaxed)
+    }
+}
+
+/// Calls `f(0) .. f(n_tasks - 1)`, each once, on the pool's threads and this one; returns when
+/// all have returned. Natively a panic in a task is resumed here once the others are done (run
+/// inline, with one thread or no helper in yet, the first panic unwinds at once). An error only
+/// when a helper stopped inside a task (wasm: it trapped; see `abandon`).
+#[inline]
+pub fn run(n_tasks: usize, f: &(dyn Fn(usize) + Sync)) -> Result<(), Error> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if timing::ON.load(std::sync::atomic::Ordering::Relaxed) {
+        let t = std::time::Instant::now();
+        let r = imp::run(n_tasks, f);
+        timing::NS.fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        return r;
+    }
+    imp::run(n_tasks, f)
+}
+
+/// Work that would have been split but is too small (or has one thread): run here, counted by
+/// `timing` like a run.
+#[inline]
+pub fn unsplit<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(not(target_arch = "wasm32"))]
+    if timing::ON.load(std::sync::atomic::Ordering::Relaxed) {
+        let t = std::time::Instant::now();
+        let r = f();
+        timing::NS.fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        return r;
+    }
+    f()
+}
 #[cfg(target_arch = "wasm32")]
 pub use imp::{abandon, worker_main};
 

@@ -349,7 +349,7 @@ fn every_weight_type_same_products_for_any_thread_count() {
             // valid), so its bytes are initialised; the slice covers exactly the Vec's blocks.
             unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks.as_slice())) }.to_vec()
         });
-        for ntok in [1, 5] {
+        for ntok in [1, 5, 40] {
             let x: Vec<f32> = (0..k * ntok).map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0).collect();
             let mut acts = Acts::new();
             acts.quantize(&x, k);

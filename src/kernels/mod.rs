@@ -368,6 +368,32 @@ pub fn quantize_q8_k(x: &[f32], out: &mut [BlockQ8K]) {
     }
 }
 
+/// Quantizes rows of `k` values of `x` into `per_row` blocks each with `q`, the rows split across
+/// the thread pool when there are many (a prefill): each row by one task with `q` itself, so the
+/// same bits for any thread count.
+fn quantize_rows<B: Send>(x: &[f32], k: usize, out: &mut [B], per_row: usize, q: fn(&[f32], &mut [B])) {
+    let ntok = x.len() / k;
+    let threads = crate::pool::threads();
+    // Below this many values (a decode step's row) the split would cost more than it saves.
+    if x.len() < 16 * 1024 {
+        return q(x, out);
+    }
+    let tasks = ntok.min(2 * threads);
+    if tasks > 1 {
+        let parts = crate::pool::Parts::new(&mut out[..ntok * per_row]);
+        let r = crate::pool::run(tasks, &|i| {
+            let (t0, t1) = (i * ntok / tasks, (i + 1) * ntok / tasks);
+            // SAFETY: task i alone takes the blocks of its rows t0..t1 (increasing in i: disjoint).
+            q(&x[t0 * k..t1 * k], unsafe { parts.get(t0 * per_row..t1 * per_row) });
+        });
+        if r.is_ok() {
+            return;
+        }
+    }
+    // One thread, or a poisoned pool (the forward pass reports that at its next product).
+    crate::pool::unsplit(|| q(x, out));
+}
+
 /// Activations for the matrix products, `ntok` rows of `k` values, in every form a weight type
 /// may ask for, made once per input and shared by the matrix products that read it (q, k and v;
 /// gate and up): Q8_1 blocks of 32 (the 32-value types), Q8_K blocks of 256 when k is a
@@ -401,11 +427,13 @@ impl Acts {
         self.nb = k / QK;
         self.k = k;
         self.blocks.resize(self.ntok * self.nb, BlockQ8_1::default());
-        quantize_q8_1(x, &mut self.blocks);
+        quantize_rows(x, k, &mut self.blocks, self.nb, quantize_q8_1);
         arch::prepare(&mut self.prep, &self.blocks, self.nb, self.ntok);
         self.knb = if k.is_multiple_of(QK_K) { k / QK_K } else { 0 };
         self.kblocks.resize(self.ntok * self.knb, BlockQ8K::default());
-        quantize_q8_k(if self.knb > 0 { x } else { &[] }, &mut self.kblocks);
+        if self.knb > 0 {
+            quantize_rows(x, k, &mut self.kblocks, self.knb, quantize_q8_k);
+        }
         kq::prepare(&mut self.kprep, &self.kblocks, self.knb, self.ntok);
         self.f.clear();
         self.f.extend_from_slice(x);
@@ -658,7 +686,7 @@ fn split_rows<B: Kernel + Sync>(w: &[B], rows: usize, x: &Acts, out: &mut [f32],
     let tasks = row_tasks(rows, x.k, ntok, crate::pool::threads());
     // Shapes the kernels would refuse are left to their checks (a bug in the caller, not a file).
     if tasks <= 1 || !w.len().is_multiple_of(rows) || out.len() < ntok * rows {
-        kernel(w, rows, x, out);
+        crate::pool::unsplit(|| kernel(w, rows, x, out));
         return Ok(());
     }
     let per_row = w.len() / rows;
