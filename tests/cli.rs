@@ -34,7 +34,7 @@ fn assert_usage_error(args: &[&str], needles: &[&str]) {
 fn unknown_options_and_bad_values_are_errors_that_name_them() {
     let m = model();
     assert_usage_error(&["generate", "--model", &m, "--prompt", "hi", "--max-tokenz", "3"], &["--max-tokenz"]);
-    assert_usage_error(&["generate", "--model", &m, "--prompt", "hi", "--threads", "2"], &["--threads"]);
+    assert_usage_error(&["generate", "--model", &m, "--prompt", "hi", "--threads", "0"], &["--threads", "0"]);
     assert_usage_error(&["generate", "--model", &m, "--prompt", "hi", "--max-tokens", "abc"], &["--max-tokens", "abc"]);
     assert_usage_error(&["generate", "--model", &m, "--prompt", "hi", "--temperature", "warm"], &["--temperature", "warm"]);
     assert_usage_error(&["generate", "--model", &m, "--prompt", "hi", "--force-ids", "1,x"], &["--force-ids", "\"x\""]);
