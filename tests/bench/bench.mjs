@@ -17,7 +17,7 @@
 // llama.cpp at the same thread count, and the 2-thread browser against the 1-thread browser.
 //
 // Options: --runs N (5), --models LIST (smollm2,gemma3), --types LIST (SmolLM2's types; all six:
-// q4_1,q4_0,q8_0,q4_k_m,q5_k_m,q6_k), --impls LIST (native,llamacpp,simd128,relaxed,threads), --threads LIST (1), --peers,
+// q4_1,q4_0,q8_0,q4_k_m,q5_k_m,q6_k), --impls LIST (native,llamacpp,simd128,relaxed,firefox,threads), --threads LIST (1), --peers,
 // --model-dir DIR (models/; the requantized files are DIR/quants/SmolLM2-135M-Instruct.<TYPE>.gguf,
 // made by scripts/quants.sh; Gemma is DIR/gemma-3-270m-q4_k_m.gguf, from ./build.sh model),
 // --shared DIR (../shared). WAIT_IDLE=seconds: how long each run waits for the machine to go quiet
@@ -42,7 +42,8 @@ const ALL_MODELS = ['smollm2', 'gemma3'];
 const MODEL_SET = list(opt('--models', ALL_MODELS.join(',')));
 // What is measured, one key per file: SmolLM2's types, then 'gemma3'.
 const TYPES = [...(MODEL_SET.includes('smollm2') ? SMOL_TYPES : []), ...(MODEL_SET.includes('gemma3') ? ['gemma3'] : [])];
-const ALL_IMPLS = ['native', 'llamacpp', 'simd128', 'relaxed', 'threads'];
+// firefox: the one-thread build firefox-esr picks (relaxed SIMD where it validates), one thread.
+const ALL_IMPLS = ['native', 'llamacpp', 'simd128', 'relaxed', 'firefox', 'threads'];
 const IMPLS = list(opt('--impls', ALL_IMPLS.join(',')));
 // Thread counts: 1 is the rows above; each N >= 2 adds native, llama.cpp and the threads build at N.
 const THREADS = [...new Set(list(opt('--threads', '1')).map(Number))];
@@ -140,6 +141,8 @@ function machineInfo() {
   const avx512 = flags.filter((f) => f.startsWith('avx512'));
   let chromium = null;
   try { chromium = execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* reported as null */ }
+  let firefox = null;
+  try { firefox = execFileSync('/usr/bin/firefox-esr', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* reported as null */ }
   return {
     cpu_model: cpuinfo.match(/^model name\s*:(.*)$/m)?.[1]?.trim() ?? cpus()[0]?.model?.trim(),
     cpus: (cpuinfo.match(/^processor\s*:/gm) ?? []).length || cpus().length,
@@ -148,6 +151,7 @@ function machineInfo() {
     avx512_flags: avx512,
     amx_flags: flags.filter((f) => f.startsWith('amx')),
     chromium,
+    firefox,
     node: process.version,
   };
 }
@@ -236,8 +240,8 @@ self.onmessage = async ({ data: { url, text, tokens, warmup, n } }) => {
   }
 };`;
 
-async function wasmRun(pkg, url, text, tokens, warmup, threads = 0) {
-  const b = await launch();
+async function wasmRun(pkg, url, text, tokens, warmup, threads = 0, browser = 'chromium') {
+  const b = await launch({ browser });
   const problems = [];
   try {
     const page = await b.context.newPage();
@@ -311,6 +315,7 @@ const IMPL = {
   llamacpp: { run: null },
   simd128: { dir: 'pkg' },
   relaxed: { dir: 'pkg-relaxed' },
+  firefox: { dir: 'pkg-relaxed', run: (t) => wasmRun('/pkg-relaxed/plumbing.js', modelUrl(t), promptOf(t).text, N_PREDICT, true, 0, 'firefox') },
 };
 for (const k of ['simd128', 'relaxed']) {
   const d = IMPL[k].dir;
@@ -345,8 +350,8 @@ const cell = (t, i) => {
 };
 // The order within a run of a type: native, llama.cpp, the wasm builds, llama.cpp again (so each of
 // ours has a llama.cpp run next to it; llama.cpp's figures are over both).
-const SEQ = ['native', 'llamacpp', 'simd128', 'relaxed'].filter((i) => IMPLS.includes(i));
-if (IMPLS.includes('llamacpp') && IMPLS.includes('native') && (IMPLS.includes('simd128') || IMPLS.includes('relaxed'))) SEQ.push('llamacpp');
+const SEQ = ['native', 'llamacpp', 'simd128', 'relaxed', 'firefox'].filter((i) => IMPLS.includes(i));
+if (IMPLS.includes('llamacpp') && IMPLS.includes('native') && ['simd128', 'relaxed', 'firefox'].some((i) => IMPLS.includes(i))) SEQ.push('llamacpp');
 // At N threads: native, llama.cpp, the threads build, llama.cpp again (as above).
 for (const n of MULTI) {
   const more = ['native', 'llamacpp', 'threads'].filter((i) => IMPLS.includes(i)).map((i) => at(i, n));
@@ -445,7 +450,7 @@ const labelOf = (i) => {
   if (baseOf(i) === 'native') return `plumbing native (${nativeKernels ?? '?'})${th}`;
   if (baseOf(i) === 'llamacpp') return `llama.cpp native (llama-cpp-python ${llama?.info.version ?? '?'})${th}`;
   const k = wasmKernels(i);
-  return `plumbing wasm (${k ?? IMPL[i].dir}${baseOf(i) === 'threads' ? ', threads build' : ''}), Chromium${th}`;
+  return `plumbing wasm (${k ?? IMPL[i].dir}${baseOf(i) === 'threads' ? ', threads build' : ''}), ${i === 'firefox' ? 'Firefox' : 'Chromium'}${th}`;
 };
 const results = [];
 for (const t of TYPES) {
@@ -498,7 +503,7 @@ const promptTokens = (t) => results.find((r) => r.type === t && r.runs.length)?.
 const MB = (b) => (b / 1e6).toFixed(1);
 const lines = [
   `Machine: ${machine.cpus} × ${machine.cpu_model}; AVX-512 ${machine.avx512 ? `yes (${machine.avx512_flags.join(' ')})` : 'no'}` +
-    `${machine.amx_flags.length ? `; AMX ${llama?.info.amx ?? 'advertised'}` : ''}; ${machine.chromium ?? 'no Chromium'}; ${date.slice(0, 10)}.`,
+    `${machine.amx_flags.length ? `; AMX ${llama?.info.amx ?? 'advertised'}` : ''}; ${machine.chromium ?? 'no Chromium'}${IMPLS.includes('firefox') && machine.firefox ? `, ${machine.firefox}` : ''}; ${date.slice(0, 10)}.`,
   `${MULTI.length ? `Every implementation on one thread, and at ${MULTI.join(', ')} threads where the row says so (ratios against llama.cpp at the same count)` : 'Every implementation on one thread'}; min / median / max of ${RUNS} runs, interleaved (each run: every type, each type: ${SEQ.join(', ')}); ` +
     `the ${PROMPT.prompt_tokens_smollm2}-token ChatML prompt for SmolLM2${GEMMA_PROMPT ? `, its user text raw after the BOS for Gemma 3 (${promptTokens('gemma3') ?? '?'} tokens)` : ''}, ${N_PREDICT} greedy tokens, end-of-generation masked. Took ${(elapsed / 60).toFixed(1)} min.`,
   '',
@@ -509,7 +514,7 @@ const textCell = (r) => {
   if (baseOf(r.impl) === 'llamacpp' || r.chars_as_llamacpp == null) return '';
   return r.chars_as_llamacpp === r.text_chars ? 'all' : `first ${r.chars_as_llamacpp} chars`;
 };
-const display = [...['llamacpp', 'native', 'relaxed', 'simd128'].filter((i) => IMPLS.includes(i)),
+const display = [...['llamacpp', 'native', 'relaxed', 'simd128', 'firefox'].filter((i) => IMPLS.includes(i)),
   ...MULTI.flatMap((n) => ['llamacpp', 'native', 'threads'].filter((i) => IMPLS.includes(i)).map((i) => at(i, n)))];
 for (const t of TYPES) {
   const rows = [...display.map((i) => results.find((r) => r.type === t && r.impl === i)), ...peers.filter((p) => p.type === t)];
@@ -539,7 +544,7 @@ if (busy.length) {
   lines.push('', `Machine load during the runs (all processes, ${machine.cpus} cores; one run of ours uses about 1): at most ${worst.toFixed(2)} cores` +
     `${waitsRunOut ? `; the machine never went quiet (${waitsRunOut} waits for it ran out)` : ''}.`);
 }
-const textNotes = results.filter((r) => ['simd128', 'relaxed', 'native', 'threads'].includes(baseOf(r.impl)) && r.impl !== 'native' && r.same_text_as_native === false).map((r) => `${TYPE_NAME(r.type)} ${r.impl}`);
+const textNotes = results.filter((r) => ['simd128', 'relaxed', 'firefox', 'native', 'threads'].includes(baseOf(r.impl)) && r.impl !== 'native' && r.same_text_as_native === false).map((r) => `${TYPE_NAME(r.type)} ${r.impl}`);
 // Issue 12's goals: the browser at 2 threads against itself at 1, and against llama.cpp native at 2.
 for (const n of MULTI) {
   for (const t of TYPES) {

@@ -31,10 +31,11 @@ const FLAGS = [
 
 /**
  * Starts the browser (PLUMBING_BROWSER) with a fresh profile. Returns {context, close()}.
- * options: {viewport, colorScheme, deviceScaleFactor, firefoxPrefs: about:config prefs (Firefox only)}
+ * options: {browser, viewport, colorScheme, deviceScaleFactor, firefoxPrefs: about:config prefs (Firefox only)}
  */
 export async function launch(options = {}) {
-  if (FIREFOX) return launchFirefox(options);
+  // options.browser ('chromium' | 'firefox') overrides PLUMBING_BROWSER (the bench runs both).
+  if (options.browser ? options.browser === 'firefox' : FIREFOX) return launchFirefox(options);
   const { viewport = { width: 1400, height: 900 }, colorScheme = 'light', deviceScaleFactor = 1 } = options;
   if (!CHROMIUM) throw new Error('no Chromium found (apt-get install chromium, or set CHROMIUM_PATH)');
   const dir = mkdtempSync(join(tmpdir(), 'plumbing-chromium-'));
