@@ -125,7 +125,7 @@ test('the page: its openness card shows the sha256 of the wasm it runs; a crash 
   await page.click('#generate');
   await page.waitForFunction(() => /Generating… ([3-9]|\d{2,}) tokens/.test(document.getElementById('gen-status').textContent), null, { timeout: 120_000 });
   // Make the engine's worker panic, as a bug in Rust would, in the middle of the generation.
-  const worker = page.workers().find((w) => /worker\.js/.test(w.url()));
+  const worker = page.workers().find((w) => /\/worker\.js(\?|$)/.test(w.url()));
   assert.ok(worker, 'the page runs its engine in a worker');
   await worker.evaluate(() => self.onmessage({ data: { id: 987654321, type: 'testPanic', message: 'page test' } }));
   await page.waitForFunction(() => /restarted and the model reloaded/.test(document.getElementById('gen-status').textContent), null, { timeout: 120_000 });
