@@ -73,12 +73,35 @@ export async function openPage(context, path = '', { wait = 'load' } = {}) {
 
 /** Waits until the page says the model is loaded (or failed: throws with the page's message). */
 export async function waitForModel(page, timeout = 180_000) {
-  await page.waitForFunction(() => {
-    const s = document.getElementById('loader')?.dataset.state;
-    return s === 'done' || s === 'error';
-  }, null, { timeout, polling: 250 });
+  try {
+    await page.waitForFunction(() => {
+      const s = document.getElementById('loader')?.dataset.state;
+      return s === 'done' || s === 'error';
+    }, null, { timeout, polling: 250 });
+  } catch (e) {
+    // Say where the load stood, so that a timeout in CI can be told apart from a slow machine.
+    throw new Error(`${e.message}; the page then: ${await loadState(page)}; problems: ${JSON.stringify(page.problems ?? [])}`);
+  }
   const st = await page.$eval('#loader', (e) => e.dataset.state);
   if (st !== 'done') throw new Error(`model did not load: ${await page.$eval('#load-error', (e) => e.textContent)}`);
+}
+
+/** What the loader shows (state, bar, each phase, error, build line), as one line. */
+export async function loadState(page) {
+  try {
+    return await page.evaluate(() => {
+      const $ = (id) => document.getElementById(id);
+      const bar = $('progress');
+      const phases = [...document.querySelectorAll('#phases li')].map((l) => `${l.dataset.phase}=${l.dataset.state}`);
+      return JSON.stringify({
+        loader: $('loader')?.dataset.state, bar: bar?.getAttribute('value'), label: bar?.getAttribute('label'),
+        phases, error: $('load-error')?.textContent, build: $('build-info')?.textContent,
+        isolated: self.crossOriginIsolated, cores: navigator.hardwareConcurrency,
+      });
+    });
+  } catch (e) {
+    return `(could not read it: ${e.message})`;
+  }
 }
 
 /** Is the server at BASE_URL answering? */
