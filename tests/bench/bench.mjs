@@ -54,6 +54,7 @@ const threadsOf = (i) => Number(/-(\d+)t$/.exec(i)?.[1] ?? 1);
 const baseOf = (i) => i.replace(/-\d+t$/, '');
 const refOf = (i) => (threadsOf(i) > 1 ? at('llamacpp', threadsOf(i)) : 'llamacpp');
 const RUN_IMPLS = [...IMPLS.filter((i) => i !== 'threads'),
+  ...(MULTI.length && THREADS.includes(1) && IMPLS.includes('threads') ? [at('threads', 1)] : []),
   ...MULTI.flatMap((n) => ['native', 'llamacpp', 'threads'].filter((i) => IMPLS.includes(i)).map((i) => at(i, n)))];
 const PEERS = args.includes('--peers');
 const SHARED = opt('--shared', `${ROOT}../shared`);
@@ -324,10 +325,14 @@ for (const k of ['simd128', 'relaxed']) {
     console.error(`error: www/${d}/plumbing_bg.wasm is missing: ./build.sh wasm ${k}`); process.exit(1);
   }
 }
+// The threads build on one thread too (no helpers): what the build itself costs, apart from the split.
+const THREADS_AT = [...(MULTI.length && THREADS.includes(1) ? [1] : []), ...MULTI];
+for (const n of THREADS_AT) {
+  IMPL[at('threads', n)] = { dir: 'pkg-threads', run: (t) => wasmRun(null, modelUrl(t), promptOf(t).text, N_PREDICT, true, n) };
+}
 for (const n of MULTI) {
   IMPL[at('native', n)] = { run: (t) => nativeRun(modelFile(t), promptOf(t).file, n) };
   IMPL[at('llamacpp', n)] = { run: (t) => llama.run(modelFile(t), promptOf(t).peers, n) };
-  IMPL[at('threads', n)] = { dir: 'pkg-threads', run: (t) => wasmRun(null, modelUrl(t), promptOf(t).text, N_PREDICT, true, n) };
 }
 if (MULTI.length && IMPLS.includes('threads') && !existsSync(`${ROOT}www/pkg-threads/plumbing_bg.wasm`)) {
   console.error('error: www/pkg-threads/plumbing_bg.wasm is missing: ./build.sh wasm threads'); process.exit(1);
@@ -352,6 +357,7 @@ const cell = (t, i) => {
 // ours has a llama.cpp run next to it; llama.cpp's figures are over both).
 const SEQ = ['native', 'llamacpp', 'simd128', 'relaxed', 'firefox'].filter((i) => IMPLS.includes(i));
 if (IMPLS.includes('llamacpp') && IMPLS.includes('native') && ['simd128', 'relaxed', 'firefox'].some((i) => IMPLS.includes(i))) SEQ.push('llamacpp');
+if (RUN_IMPLS.includes(at('threads', 1))) SEQ.push(at('threads', 1));
 // At N threads: native, llama.cpp, the threads build, llama.cpp again (as above).
 for (const n of MULTI) {
   const more = ['native', 'llamacpp', 'threads'].filter((i) => IMPLS.includes(i)).map((i) => at(i, n));
@@ -446,7 +452,7 @@ function wllama() {
 const nativeKernels = [...cells.values()].find((c) => c.impl === 'native' && c.runs.length)?.runs[0].kernels;
 const wasmKernels = (k) => [...cells.values()].find((c) => c.impl === k && c.runs.length)?.runs[0].kernels;
 const labelOf = (i) => {
-  const n = threadsOf(i), th = n > 1 ? `, ${n} threads` : '';
+  const n = threadsOf(i), th = n > 1 ? `, ${n} threads` : i === at('threads', 1) ? ', 1 thread' : '';
   if (baseOf(i) === 'native') return `plumbing native (${nativeKernels ?? '?'})${th}`;
   if (baseOf(i) === 'llamacpp') return `llama.cpp native (llama-cpp-python ${llama?.info.version ?? '?'})${th}`;
   const k = wasmKernels(i);
@@ -552,7 +558,9 @@ for (const n of MULTI) {
     const many = results.find((r) => r.type === t && r.impl === at('threads', n) && !r.error);
     const ref = results.find((r) => r.type === t && r.impl === at('llamacpp', n) && !r.error);
     if (!one || !many) continue;
+    const own = results.find((r) => r.type === t && r.impl === at('threads', 1) && !r.error);
     lines.push(`${TYPE_NAME(t)}: the browser at ${n} threads ÷ at 1: prefill ${fmtRatio(ratio(many.prefill_tok_s, one.prefill_tok_s))}, decode ${fmtRatio(ratio(many.decode_tok_s, one.decode_tok_s))}` +
+      `${own ? ` (÷ the threads build itself at 1: prefill ${fmtRatio(ratio(many.prefill_tok_s, own.prefill_tok_s))}, decode ${fmtRatio(ratio(many.decode_tok_s, own.decode_tok_s))})` : ''}` +
       `${ref ? `; ÷ llama.cpp native at ${n}: prefill ${fmtRatio(ratio(many.prefill_tok_s, ref.prefill_tok_s))}, decode ${fmtRatio(ratio(many.decode_tok_s, ref.decode_tok_s))}` : ''}.`);
   }
 }
