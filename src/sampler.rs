@@ -116,17 +116,9 @@ impl Sampler {
         let greedy = p.temperature <= 0.0;
         let temp = if greedy { 1.0 } else { p.temperature };
         // Softmax at the temperature over the whole vocabulary, without storing it: Z, and the
-        // entropy as ln Z − E[(l − max)/T]. Terms below e^-40 of the largest change neither.
+        // entropy as ln Z − E[(l − max)/T] (kernels::softmax_sums: its order).
         let max = crate::kernels::max_f32(logits);
-        let (mut z, mut zl) = (0f64, 0f64);
-        for &l in logits.iter() {
-            let x = (l - max) / temp;
-            if x > -40.0 {
-                let e = crate::kernels::exp_f32(x) as f64;
-                z += e;
-                zl += e * x as f64;
-            }
-        }
+        let (z, zl) = crate::kernels::softmax_sums(logits, max, temp);
         let entropy = z.ln() - zl / z;
         let prob = |id: u32| (crate::kernels::exp_f32((logits[id as usize] - max) / temp) as f64 / z) as f32;
 
@@ -213,6 +205,26 @@ mod tests {
         let mut l = logits();
         let argmax = l.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
         assert_eq!(s.sample(&mut l, &[], &[], 5).id, argmax);
+    }
+
+    #[test]
+    fn probabilities_and_entropy_are_the_softmax() {
+        // 1003 logits (not a multiple of the 8 lanes), some masked: against a plain f64 softmax.
+        let mut l: Vec<f32> = (0..1003).map(|i| ((i * 7919) % 1000) as f32 / 100.0 - 5.0).collect();
+        l[5] = f32::NEG_INFINITY;
+        let max = l.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let z: f64 = l.iter().map(|&v| (v as f64 - max).exp()).sum();
+        let h: f64 = -l.iter().map(|&v| (v as f64 - max).exp() / z).filter(|&p| p > 0.0).map(|p| p * p.ln()).sum::<f64>();
+        let mut s = Sampler::new(SamplingParams { temperature: 0.0, ..Default::default() });
+        let c = s.sample(&mut l.clone(), &[], &[], 3);
+        assert!((c.entropy as f64 - h).abs() < 1e-5 * h, "entropy {} against {h}", c.entropy);
+        for t in &c.top {
+            let p = (l[t.id as usize] as f64 - max).exp() / z;
+            assert!((t.prob as f64 - p).abs() < 1e-5 * p, "p({}) = {} against {p}", t.id, t.prob);
+        }
+        // Uniform: the entropy is ln n.
+        let c = s.sample(&mut vec![1.5; 1003], &[], &[], 1);
+        assert!((c.entropy as f64 - 1003f64.ln()).abs() < 1e-5);
     }
 
     #[test]

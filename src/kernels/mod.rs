@@ -884,10 +884,54 @@ pub(crate) fn softmax_in_place(scores: &mut [f32]) {
 }
 
 /// The largest value (NEG_INFINITY for none; NaNs are passed over). A compare and a select,
-/// where `f32::max` would be a call to fmaxf in WebAssembly.
+/// where `f32::max` would be a call to fmaxf in WebAssembly; a long slice in 8 lanes (value i
+/// in lane i mod 8), which gives the same value (only a zero's sign could differ, and x − max
+/// and e^(x − max) do not see it).
 #[inline(always)]
 pub fn max_f32(x: &[f32]) -> f32 {
-    x.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+    let pick = |m: f32, v: f32| if v > m { v } else { m };
+    if x.len() < 64 {
+        return x.iter().fold(f32::NEG_INFINITY, |m, &v| pick(m, v));
+    }
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for j in 0..8 {
+            lanes[j] = pick(lanes[j], c[j]);
+        }
+    }
+    let m = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| pick(m, v));
+    lanes.iter().fold(m, |m, &v| pick(m, v))
+}
+
+/// The softmax's sums over `logits` at temperature `temp`, without storing it: for
+/// x = (l − max) / temp and e = exp_f32(x), Z = Σ e and Σ e·x, over the terms with x > −40 (the
+/// rest change neither). One fixed order, the same in every build: term i goes to lane i mod 8,
+/// each lane summed in f64 in id order, then the lanes 0..8 in turn. Eight independent chains
+/// (instead of one) let the additions overlap and the exponentials vectorise.
+pub fn softmax_sums(logits: &[f32], max: f32, temp: f32) -> (f64, f64) {
+    const L: usize = 8;
+    let (mut z, mut zx) = ([0f64; L], [0f64; L]);
+    let mut add = |c: &[f32]| {
+        for (j, &l) in c.iter().enumerate() {
+            let x = (l - max) / temp;
+            // A term that does not count adds +0.0, which changes no sum (NaN and -inf never count).
+            let e = if x > -40.0 { exp_f32(x) } else { 0.0 };
+            z[j] += e as f64;
+            zx[j] += e as f64 * if x > -40.0 { x as f64 } else { 0.0 };
+        }
+    };
+    let mut chunks = logits.chunks_exact(L);
+    for c in &mut chunks {
+        add(c);
+    }
+    add(chunks.remainder());
+    let (mut zs, mut zxs) = (0f64, 0f64);
+    for j in 0..L {
+        zs += z[j];
+        zxs += zx[j];
+    }
+    (zs, zxs)
 }
 
 /// e^x in plain f32 arithmetic (Cephes' expf: x = n·ln 2 + r, a degree-6 polynomial in r,

@@ -223,17 +223,11 @@ impl Model {
 
 /// The `n` largest logits (ties: lower id first) with their probabilities: the softmax at
 /// temperature 1 over all of `z` as the sampler computes it (src/sampler.rs), so that the last
-/// layer's probabilities are the step's: max by kernels::max_f32, Z = Σ exp_f32(l − max) in id
-/// order in f64 over the terms with l − max > −40, p = exp_f32(l − max) / Z rounded to f32.
+/// layer's probabilities are the step's: max by kernels::max_f32, Z by kernels::softmax_sums,
+/// p = exp_f32(l − max) / Z rounded to f32.
 pub fn top_with_probs(z: &[f32], n: usize) -> Vec<TokenProb> {
     let max = kernels::max_f32(z);
-    let mut sum = 0f64;
-    for &l in z {
-        let x = l - max;
-        if x > -40.0 {
-            sum += kernels::exp_f32(x) as f64;
-        }
-    }
+    let (sum, _) = kernels::softmax_sums(z, max, 1.0);
     best(z, n, false)
         .into_iter()
         .map(|id| {
