@@ -78,7 +78,24 @@ impl<'a, T> Parts<'a, T> {
     }
 }
 
-pub use imp::{set_threads, threads, workers_ready};
+pub use imp::{set_spin, set_threads, stats, threads, workers_ready};
+
+/// What the pool did since the last `stats()` (counted with relaxed increments: a few per
+/// product, nothing measurable): for telling a slow split from a slow kernel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Publications (split products, attention, quantizations).
+    pub runs: u64,
+    /// Tasks run by the caller (thread 0) and by the helpers.
+    pub tasks_caller: u64,
+    pub tasks_helpers: u64,
+    /// Times a helper's spin ran out and it blocked (each costs a wake).
+    pub helper_sleeps: u64,
+    /// Runs whose caller had finished its tasks and then waited for a helper's (imbalance), and
+    /// how many of those waits ran out of spinning and blocked.
+    pub caller_waits: u64,
+    pub caller_sleeps: u64,
+}
 
 /// Measuring (natively): while on, the time spent inside `run` (the split work, on its caller)
 /// is summed, so that a benchmark can say which share of a forward pass is split (Amdahl's bound
@@ -153,6 +170,12 @@ mod imp {
         0
     }
 
+    pub fn stats() -> super::Stats {
+        super::Stats::default()
+    }
+
+    pub fn set_spin(_n: u32) {}
+
     pub fn run(n_tasks: usize, f: &(dyn Fn(usize) + Sync)) -> Result<(), Error> {
         for i in 0..n_tasks {
             f(i);
@@ -200,6 +223,26 @@ mod imp {
     /// Per worker: 1 while it runs a claimed task (so that `abandon` can finish it in its stead).
     static CLAIMED: [AtomicU32; MAX_THREADS] = [const { AtomicU32::new(0) }; MAX_THREADS];
 
+    // What `stats` reports (relaxed counters).
+    static N_RUNS: AtomicU64 = AtomicU64::new(0);
+    static N_TASKS_CALLER: AtomicU64 = AtomicU64::new(0);
+    static N_TASKS_HELPERS: AtomicU64 = AtomicU64::new(0);
+    static N_HELPER_SLEEPS: AtomicU64 = AtomicU64::new(0);
+    static N_CALLER_WAITS: AtomicU64 = AtomicU64::new(0);
+    static N_CALLER_SLEEPS: AtomicU64 = AtomicU64::new(0);
+
+    /// The counters since the last call (and resets them).
+    pub fn stats() -> super::Stats {
+        super::Stats {
+            runs: N_RUNS.swap(0, Relaxed),
+            tasks_caller: N_TASKS_CALLER.swap(0, Relaxed),
+            tasks_helpers: N_TASKS_HELPERS.swap(0, Relaxed),
+            helper_sleeps: N_HELPER_SLEEPS.swap(0, Relaxed),
+            caller_waits: N_CALLER_WAITS.swap(0, Relaxed),
+            caller_sleeps: N_CALLER_SLEEPS.swap(0, Relaxed),
+        }
+    }
+
     type Task<'a> = &'a (dyn Fn(usize) + Sync);
 
     // Spins before a blocking wait: an idle worker keeps polling for about 50–100 µs (the gap
@@ -209,6 +252,13 @@ mod imp {
     const SPIN: u32 = 2_000; // each a PAUSE (~40 ns on recent x86)
     #[cfg(target_arch = "wasm32")]
     const SPIN: u32 = 50_000; // each an atomic load (spin_loop is a no-op in wasm)
+    /// The spins in use (set_spin changes them, for measuring).
+    static SPIN_NOW: AtomicU32 = AtomicU32::new(SPIN);
+
+    /// Sets how long an idle thread spins before it blocks (in polls; 0: the default).
+    pub fn set_spin(n: u32) {
+        SPIN_NOW.store(if n == 0 { SPIN } else { n }, Relaxed);
+    }
 
     // --------------------------------------------------------------------------------------------
     // Waiting: a futex (wait while a word holds a value; wake every waiter of a word)
@@ -262,14 +312,15 @@ mod imp {
         }
     }
 
-    /// Waits until `a` no longer holds `v`, spinning `spin` times first.
-    fn wait_while(a: &AtomicU32, v: u32, spin: u32) {
+    /// Waits until `a` no longer holds `v`, spinning `spin` times first; counts a block in `sleeps`.
+    fn wait_while(a: &AtomicU32, v: u32, spin: u32, sleeps: &AtomicU64) {
         for _ in 0..spin {
             if a.load(Acquire) != v {
                 return;
             }
             std::hint::spin_loop();
         }
+        sleeps.fetch_add(1, Relaxed);
         // Dekker with `notify`: the waiter counts itself, then rereads the word (SeqCst); the
         // changer writes the word, then reads the count (SeqCst): one of them sees the other.
         SLEEPERS.fetch_add(1, SeqCst);
@@ -358,7 +409,7 @@ mod imp {
                     break;
                 }
             }
-            wait_while(&EPOCH, e, SPIN);
+            wait_while(&EPOCH, e, SPIN_NOW.load(Relaxed), &N_HELPER_SLEEPS);
         }
         READY.fetch_sub(1, SeqCst);
     }
@@ -409,6 +460,7 @@ mod imp {
 
     /// Runs one claimed task on thread `index` and counts it finished.
     fn execute(index: usize, task: usize, f: Task<'static>) {
+        if index == 0 { &N_TASKS_CALLER } else { &N_TASKS_HELPERS }.fetch_add(1, Relaxed);
         CLAIMED[index].store(1, SeqCst);
         call(f, task);
         // Whoever swaps the 1 out (this thread, or `abandon` for a dead one) counts the task.
@@ -488,15 +540,19 @@ mod imp {
         STATE.store(epoch << 32 | (n as u64) << 16, Release);
         EPOCH.fetch_add(1, SeqCst);
         notify(&EPOCH);
+        N_RUNS.fetch_add(1, Relaxed);
         while let Some((task, f)) = claim() {
             execute(0, task, f);
+        }
+        if PENDING.load(Acquire) != 0 {
+            N_CALLER_WAITS.fetch_add(1, Relaxed);
         }
         loop {
             let p = PENDING.load(Acquire);
             if p == 0 {
                 break;
             }
-            wait_while(&PENDING, p, 4 * SPIN);
+            wait_while(&PENDING, p, 4 * SPIN_NOW.load(Relaxed), &N_CALLER_SLEEPS);
         }
         // Every task finished (their decrements are Release, the load above Acquire): the job on
         // this stack is no longer referenced when `job` goes out of scope.

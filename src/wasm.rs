@@ -93,6 +93,23 @@ pub fn pool_worker(index: u32) {
     crate::pool::worker_main(index as usize)
 }
 
+/// What the thread pool did since the last call, as JSON (src/pool.rs `Stats`): runs, tasks on
+/// the engine's thread and on the helpers, helper sleeps, caller waits and sleeps. For the bench.
+#[wasm_bindgen]
+pub fn pool_stats_json() -> String {
+    let s = crate::pool::stats();
+    format!(
+        r#"{{"runs":{},"tasks_caller":{},"tasks_helpers":{},"helper_sleeps":{},"caller_waits":{},"caller_sleeps":{}}}"#,
+        s.runs, s.tasks_caller, s.tasks_helpers, s.helper_sleeps, s.caller_waits, s.caller_sleeps
+    )
+}
+
+/// How long an idle pool thread polls before it blocks (src/pool.rs; 0: the default). For the bench.
+#[wasm_bindgen]
+pub fn pool_set_spin(polls: u32) {
+    crate::pool::set_spin(polls)
+}
+
 /// Helper `index` trapped (its worker caught the trap): the task it held counts as finished and
 /// the pool is poisoned, so that the engine's run wakes with an error instead of waiting forever.
 /// Touches only the pool's atomics (the trapped thread may have held any lock).

@@ -57,6 +57,8 @@ const RUN_IMPLS = [...IMPLS.filter((i) => i !== 'threads'),
   ...(MULTI.length && THREADS.includes(1) && IMPLS.includes('threads') ? [at('threads', 1)] : []),
   ...MULTI.flatMap((n) => ['native', 'llamacpp', 'threads'].filter((i) => IMPLS.includes(i)).map((i) => at(i, n)))];
 const PEERS = args.includes('--peers');
+// POOL_SPIN=polls: how long the threads build's idle threads poll before they block (src/pool.rs; measuring).
+const POOL_SPIN = Number(process.env.POOL_SPIN ?? 0);
 const SHARED = opt('--shared', `${ROOT}../shared`);
 const MODELS = opt('--model-dir', `${ROOT}models`).replace(/\/$/, '');
 const PROMPT_FILE = `${SHARED}/peers/prompt.json`;
@@ -199,7 +201,7 @@ function nativeRun(model, promptFile, threads = 1) {
 // not allowed on the page's own thread. The same measurement, with n-1 helpers (www/threads.js).
 const THREADS_WORKER = `
 import { startHelpers } from 'ORIGIN/threads.js';
-self.onmessage = async ({ data: { url, text, tokens, warmup, n } }) => {
+self.onmessage = async ({ data: { url, text, tokens, warmup, n, spin } }) => {
   try {
     const t0 = performance.now();
     const m = await import('ORIGIN/pkg-threads/plumbing.js');
@@ -208,6 +210,7 @@ self.onmessage = async ({ data: { url, text, tokens, warmup, n } }) => {
     const exports = await m.default({ module_or_path: compiled });
     const { threads, failed } = await startHelpers({ module: m, exports, compiled, flavor: 'pkg-threads' }, n);
     if (threads !== n) throw new Error(threads + ' of ' + n + ' threads started: ' + failed);
+    if (spin) m.pool_set_spin(spin);
     const res = await fetch(url);
     if (!res.ok) throw new Error(url + ': HTTP ' + res.status);
     const bytes = new m.ModelBytes(Number(res.headers.get('content-length')));
@@ -224,16 +227,21 @@ self.onmessage = async ({ data: { url, text, tokens, warmup, n } }) => {
     const loadMs = performance.now() - t0;
     const memAfterLoad = m.wasm_memory_bytes();
     const ids = new Uint32Array(JSON.parse(e.tokenize_json(text, true)).ids);
+    // pool: what the thread pool did during the prefill and during the decode (src/pool.rs Stats).
+    const pool = {};
     const gen = (k) => {
       e.start(ids, JSON.stringify({ max_tokens: k, ignore_eos: true, temperature: 0, n_ctx: 2048 }));
+      m.pool_stats_json();
       while (e.prefill(512) > 0);
+      pool.prefill = JSON.parse(m.pool_stats_json());
       let out = '';
       for (;;) { const s = JSON.parse(e.step()); out += s.text; if (s.done) break; }
+      pool.decode = JSON.parse(m.pool_stats_json());
       return { ...JSON.parse(e.stats_json()), text: out };
     };
     if (warmup) gen(16);
     const r = gen(tokens);
-    self.postMessage({ load_ms: loadMs, fetch_ms: fetched - t0, mem_after_load: memAfterLoad, mem_end: m.wasm_memory_bytes(),
+    self.postMessage({ pool, load_ms: loadMs, fetch_ms: fetched - t0, mem_after_load: memAfterLoad, mem_end: m.wasm_memory_bytes(),
       prompt_tokens: r.prompt_tokens, generated: r.generated, prefill_tok_s: r.prefill_tok_s, decode_tok_s: r.decode_tok_s,
       ttft_ms: r.ttft_ms, text: r.text, kernels: JSON.parse(m.build_info()).kernels, threads });
   } catch (err) {
@@ -263,7 +271,7 @@ async function wasmRun(pkg, url, text, tokens, warmup, threads = 0, browser = 'c
           if (r.error) throw new Error(r.error);
           return r;
         } finally { w.terminate(); }
-      }, { src: THREADS_WORKER, msg: { url, text, tokens, warmup, n: threads } })]).finally(() => clearTimeout(timer));
+      }, { src: THREADS_WORKER, msg: { url, text, tokens, warmup, n: threads, spin: POOL_SPIN } })]).finally(() => clearTimeout(timer));
     }
     return await Promise.race([timeout, page.evaluate(async ({ pkg, url, text, tokens, warmup }) => {
       const t0 = performance.now();
@@ -382,7 +390,7 @@ for (let run = 0; run < RUNS; run++) {
         c.runs.push({ run, slot, ...r, wall_s: (Date.now() - w0) / 1e3, busy_cores_before: idle, busy_cores_during: busy });
         order.push(`${run}/${t}/${i}`);
         log(`run ${run} ${t} ${i}: load ${r.load_ms.toFixed(0)} ms, prefill ${r.prefill_tok_s.toFixed(1)}, decode ${r.decode_tok_s.toFixed(1)} tok/s ` +
-          `(machine busy ${busy.toFixed(2)} cores)`);
+          `(machine busy ${busy.toFixed(2)} cores)${r.pool ? `; pool, decode: ${JSON.stringify(r.pool.decode)}, prefill: ${JSON.stringify(r.pool.prefill)}` : ''}`);
       } catch (e) {
         c.error = firstLine(e);
         c.error_full = String(e?.message ?? e).slice(0, 4000);
@@ -521,6 +529,7 @@ const textCell = (r) => {
   return r.chars_as_llamacpp === r.text_chars ? 'all' : `first ${r.chars_as_llamacpp} chars`;
 };
 const display = [...['llamacpp', 'native', 'relaxed', 'simd128', 'firefox'].filter((i) => IMPLS.includes(i)),
+  ...RUN_IMPLS.filter((i) => i === at('threads', 1)),
   ...MULTI.flatMap((n) => ['llamacpp', 'native', 'threads'].filter((i) => IMPLS.includes(i)).map((i) => at(i, n)))];
 for (const t of TYPES) {
   const rows = [...display.map((i) => results.find((r) => r.type === t && r.impl === i)), ...peers.filter((p) => p.type === t)];
