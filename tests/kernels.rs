@@ -375,5 +375,48 @@ fn every_weight_type_same_products_for_any_thread_count() {
             }
         }
     }
+    // A group of products of the same activations (q, k and v of a decode step) as one run
+    // (kernels::matmul_group): each output as its own matmul gives it, for any thread count.
+    // Types and shapes differ within the group: a big Q4_1, a small Q8_0 (one task), a Q4_K.
+    let k = 512;
+    let group: Vec<(WeightType, usize, Vec<u8>)> = [(WeightType::Q4_1, 1003), (WeightType::Q8_0, 96), (WeightType::Q4K, 333)]
+        .into_iter()
+        .map(|(ty, rows)| {
+            let bytes = with_type!(ty, B => {
+                let blocks: Vec<B> = (0..rows * k / ty.qk()).map(|_| <B as Kernel>::random(&mut next, false)).collect();
+                // SAFETY: as above.
+                unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks.as_slice())) }.to_vec()
+            });
+            (ty, rows, bytes)
+        })
+        .collect();
+    let x: Vec<f32> = (0..k).map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0).collect();
+    let mut acts = Acts::new();
+    acts.quantize(&x, k);
+    for reference in [false, true] {
+        plumbing::pool::set_threads(1);
+        let want: Vec<Vec<f32>> = group
+            .iter()
+            .map(|(ty, rows, bytes)| {
+                let mut out = vec![f32::NAN; *rows];
+                if reference { kernels::matmul_ref(*ty, bytes, *rows, &acts, &mut out) } else { kernels::matmul(*ty, bytes, *rows, &acts, &mut out) }.unwrap();
+                out
+            })
+            .collect();
+        for threads in [1, 2, 3] {
+            plumbing::pool::set_threads(threads);
+            let mut outs: Vec<Vec<f32>> = group.iter().map(|(_, rows, _)| vec![f32::NAN; *rows]).collect();
+            let mut products: Vec<kernels::Product> = group
+                .iter()
+                .zip(outs.iter_mut())
+                .map(|((ty, rows, bytes), out)| kernels::Product { ty: *ty, bytes, rows: *rows, out })
+                .collect();
+            kernels::matmul_group(&mut products, &acts, reference).unwrap();
+            for (i, (w, g)) in want.iter().zip(&outs).enumerate() {
+                let diff = w.iter().zip(g).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+                assert_eq!(diff, 0, "group product {i} ({:?}), reference {reference}: {diff} outputs differ at {threads} threads", group[i].0);
+            }
+        }
+    }
     plumbing::pool::set_threads(1);
 }

@@ -24,6 +24,7 @@ mod q32;
 mod float;
 pub mod kq;
 mod kq23;
+mod split;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub(crate) mod simd128;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
@@ -41,6 +42,8 @@ use scalar as arch;
 
 use crate::gguf::GgmlType;
 use crate::Error;
+use split::split_rows;
+pub use split::{matmul_group, row_tasks, Product};
 
 /// Which kernel set this build runs.
 pub const ARCH: &str = if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
@@ -641,87 +644,6 @@ pub fn matmul(ty: WeightType, bytes: &[u8], rows: usize, x: &Acts, out: &mut [f3
 /// The same with the scalar reference kernels.
 pub fn matmul_ref(ty: WeightType, bytes: &[u8], rows: usize, x: &Acts, out: &mut [f32]) -> Result<(), Error> {
     with_type!(ty, B => split_rows(cast_blocks::<B>(bytes)?, rows, x, out, <B as Kernel>::matmul_ref))
-}
-
-/// Rows per task are a multiple of this (the row kernels take several rows at a time), but for
-/// the last task of a matrix.
-const ROW_STEP: usize = 8;
-/// A task has at least this many multiply-adds (rows × row length × tokens): below, the fork and
-/// join (~1 µs) would cost more than the task.
-const MIN_TASK_MACS: usize = 64 * 1024;
-/// Tasks per thread (claimed as threads come free: a thread slowed by the machine's other work
-/// takes fewer).
-const TASKS_PER_THREAD: usize = 4;
-
-/// How many tasks a product of `rows` rows of `k` values with `ntok` tokens splits into on
-/// `threads` threads: 1 (no split) when it is small.
-pub fn row_tasks(rows: usize, k: usize, ntok: usize, threads: usize) -> usize {
-    if threads <= 1 {
-        return 1;
-    }
-    let steps = rows.div_ceil(ROW_STEP);
-    let by_work = (rows * k * ntok / MIN_TASK_MACS).max(1);
-    steps.min(by_work).min(threads * TASKS_PER_THREAD).max(1)
-}
-
-/// The rows of task `i` of `tasks` over `rows`: contiguous, balanced to within ROW_STEP rows.
-#[inline]
-fn task_rows(i: usize, tasks: usize, rows: usize) -> std::ops::Range<usize> {
-    let steps = rows.div_ceil(ROW_STEP);
-    let at = |i: usize| (i * steps / tasks * ROW_STEP).min(rows);
-    at(i)..at(i + 1)
-}
-
-/// The output of a split product with several tokens, task by task: each task's rows for every
-/// token (`t * n + r`), scattered to `out[t * rows + r]` afterwards. Kept once grown.
-static SPLIT_SCRATCH: std::sync::Mutex<Vec<f32>> = std::sync::Mutex::new(Vec::new());
-
-/// Runs a per-type kernel over contiguous chunks of rows on the thread pool: each chunk is the
-/// kernel's own product on a sub-slice of the weights (the rows of a matrix are contiguous), so
-/// every output is computed by one thread in the kernel's fixed order, whatever the thread count.
-/// One token writes its chunk of `out` in place; several write a per-chunk scratch in the
-/// kernel's layout, copied to theirs. The kernels themselves are untouched.
-fn split_rows<B: Kernel + Sync>(w: &[B], rows: usize, x: &Acts, out: &mut [f32], kernel: fn(&[B], usize, &Acts, &mut [f32])) -> Result<(), Error> {
-    let ntok = x.ntok;
-    let tasks = row_tasks(rows, x.k, ntok, crate::pool::threads());
-    // Shapes the kernels would refuse are left to their checks (a bug in the caller, not a file).
-    if tasks <= 1 || !w.len().is_multiple_of(rows) || out.len() < ntok * rows {
-        crate::pool::unsplit(|| kernel(w, rows, x, out));
-        return Ok(());
-    }
-    let per_row = w.len() / rows;
-    let out = crate::pool::Parts::new(&mut out[..ntok * rows]);
-    if ntok == 1 {
-        return crate::pool::run(tasks, &|i| {
-            let r = task_rows(i, tasks, rows);
-            // SAFETY: the tasks' row ranges are disjoint (task_rows is increasing in i).
-            let o = unsafe { out.get(r.clone()) };
-            kernel(&w[r.start * per_row..r.end * per_row], r.len(), x, o)
-        });
-    }
-    let mut held = SPLIT_SCRATCH.try_lock().ok();
-    let mut own = Vec::new();
-    // A second product running at once (another engine on another thread) takes its own.
-    let scratch = match held.as_deref_mut() {
-        Some(v) => v,
-        None => &mut own,
-    };
-    if scratch.len() < ntok * rows {
-        scratch.resize(ntok * rows, 0.0);
-    }
-    let scratch = crate::pool::Parts::new(&mut scratch[..ntok * rows]);
-    crate::pool::run(tasks, &|i| {
-        let r = task_rows(i, tasks, rows);
-        let n = r.len();
-        // SAFETY: task i takes the scratch of its own rows, r.start * ntok .. r.end * ntok, and
-        // out[t * rows + r] for its rows only: the tasks' ranges are disjoint.
-        let s = unsafe { scratch.get(r.start * ntok..r.end * ntok) };
-        kernel(&w[r.start * per_row..r.end * per_row], n, x, s);
-        for t in 0..ntok {
-            // SAFETY: as above.
-            unsafe { out.get(t * rows + r.start..t * rows + r.end) }.copy_from_slice(&s[t * n..(t + 1) * n]);
-        }
-    })
 }
 
 /// Decodes whole blocks of type `ty` (bytes of one row, or any whole number of blocks) into

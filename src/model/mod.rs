@@ -568,6 +568,14 @@ impl Model {
         }
     }
 
+    /// The products of one group of matrices with the same activations (q, k, v; gate, up), as
+    /// one run on the thread pool (kernels::matmul_group): the numbers of `matmul` for each.
+    fn matmuls<const N: usize>(&self, x: &Acts, group: [(&Matrix, &mut [f32]); N]) -> Result<(), Error> {
+        let bytes = self.file.bytes();
+        let mut products = group.map(|(m, out)| kernels::Product { ty: m.ty, bytes: &bytes[m.offset..m.offset + m.bytes], rows: m.rows, out });
+        kernels::matmul_group(&mut products, x, self.reference_kernels)
+    }
+
     fn vector(&self, v: &Vector) -> Result<&[f32], Error> {
         kernels::cast_f32(&self.file.bytes()[v.offset..v.offset + v.len * 4])
     }
@@ -653,9 +661,7 @@ impl Model {
             // Attention
             rms_norm(x, self.vector(&lw.attn_norm)?, c.rms_eps, xn);
             acts.quantize(xn, d);
-            self.matmul(&lw.wq, acts, q)?;
-            self.matmul(&lw.wk, acts, k)?;
-            self.matmul(&lw.wv, acts, v)?;
+            self.matmuls(acts, [(&lw.wq, &mut *q), (&lw.wk, &mut *k), (&lw.wv, &mut *v)])?;
             if let (Some(bq), Some(bk), Some(bv)) = (self.opt_vector(&lw.bq)?, self.opt_vector(&lw.bk)?, self.opt_vector(&lw.bv)?) {
                 add_rows(q, bq);
                 add_rows(k, bk);
@@ -707,8 +713,7 @@ impl Model {
             // Feed-forward (SwiGLU or GeGLU)
             rms_norm(x, self.vector(&lw.ffn_norm)?, c.rms_eps, xn);
             acts.quantize(xn, d);
-            self.matmul(&lw.w_gate, acts, gate)?;
-            self.matmul(&lw.w_up, acts, up)?;
+            self.matmuls(acts, [(&lw.w_gate, &mut *gate), (&lw.w_up, &mut *up)])?;
             match c.ffn {
                 Ffn::Swiglu => {
                     for (g, u) in gate.iter_mut().zip(up.iter()) {
