@@ -422,10 +422,14 @@ export declare class PlumbingEngine extends EventTarget {
   /**
    * @param options.workerUrl the worker (default: ./worker.js next to engine.js).
    * @param options.threads threads to use where the page is cross-origin isolated (default: every core).
+   * @param options.startStallMs how long the starting worker may stay silent before `ready` rejects (default 120000).
    */
-  constructor(options?: { workerUrl?: string | URL; threads?: number });
+  constructor(options?: { workerUrl?: string | URL; threads?: number; startStallMs?: number });
 
-  /** Resolves with the build once the worker's wasm is up. */
+  /**
+   * Resolves with the build once the worker's wasm is up; rejects (kind "worker") if the worker
+   * fails, or says nothing for startStallMs while it starts (the message names the step it stalled at).
+   */
   ready: Promise<BuildInfo>;
   build: BuildInfo | null;
   /** The loaded model's info, after load(). */

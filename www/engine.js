@@ -92,6 +92,9 @@ function sameOriginWorkerUrl(url) {
  * token (after the chosen one, for choose); step() makes one more token (a generation that runs
  * pauses after the token in flight); run() lets it run on. onPaused({pos}) says when it waits.
  */
+// How long a starting worker may stay silent (src: #start): generous, for a slow network or device.
+const START_STALL_MS = 120_000;
+
 export class Pacer extends EventTarget {
   constructor({ step = false } = {}) { super(); this.stepping = !!step; }
   step() { this.stepping = true; this.dispatchEvent(new Event('step')); }
@@ -107,14 +110,18 @@ export class PlumbingEngine extends EventTarget {
   #dead = null;         // a PlumbingError once the worker has died
   #lastLoad = null;     // { url, sha256, bytes } of the loaded model, to reload after a crash
   #reloading = null;    // a Promise while a crashed worker's model is being reloaded
+  #stage = 'starting the worker'; // what the worker last said it was doing while it started
+  #startStallMs;
 
   /**
    * threads: how many threads the engine may use where the page is cross-origin isolated (else
    * one; default: every core). `build.threads` says how many run, `build.threads_note` why fewer.
-   * @param {{workerUrl?: string|URL, threads?: number}} [options]
+   * startStallMs: how long the starting worker may stay silent before `ready` rejects (120 s).
+   * @param {{workerUrl?: string|URL, threads?: number, startStallMs?: number}} [options]
    */
-  constructor({ workerUrl, threads } = {}) {
+  constructor({ workerUrl, threads, startStallMs = START_STALL_MS } = {}) {
     super();
+    this.#startStallMs = startStallMs;
     this.build = null;
     this.model = null;    // the loaded model's info
     this.defaults = null; // the engine's one set of generation defaults (info.defaults)
@@ -127,6 +134,18 @@ export class PlumbingEngine extends EventTarget {
   #start() {
     const ready = new Promise((resolve, reject) => { this._ready = { resolve, reject }; });
     ready.catch(() => {});
+    this.#stage = 'starting the worker';
+    // A start that stalls (a script or the .wasm that never arrives, a browser that never
+    // answers) ends in an error naming the step it stalled at, not in a page that waits forever.
+    // Each step the worker reports restarts the clock.
+    const stalled = () => {
+      if (w !== this.#worker) return;
+      w.terminate();
+      this.#die(`the engine did not start: no news from its worker for ${this.#startStallMs / 1000} s (last step: ${this.#stage})`);
+    };
+    let timer = setTimeout(stalled, this.#startStallMs);
+    this._startNews = () => { clearTimeout(timer); timer = setTimeout(stalled, this.#startStallMs); };
+    ready.finally(() => clearTimeout(timer)).catch(() => {});
     const w = new Worker(this.#workerUrl, { type: 'module' });
     w.onmessage = (ev) => { if (w === this.#worker) this.#receive(ev.data); };
     w.onerror = (ev) => {
@@ -311,6 +330,7 @@ export class PlumbingEngine extends EventTarget {
   #receive(m) {
     if (m.id === 0) {
       if (m.type === Msg.READY) { this.build = m.build; this._ready.resolve(m.build); }
+      else if (m.type === Msg.STARTING) { this.#stage = String(m.stage); this._startNews?.(); }
       else if (m.type === Msg.NET) for (const e of m.entries) for (const fn of this.#netListeners) fn(e);
       else if (m.type === Msg.ERROR && m.kind === Kind.CRASHED) this.#restart(m.message);
       else if (m.type === Msg.ERROR) this.#die(m.message, m.kind);

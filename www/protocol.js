@@ -53,6 +53,7 @@ export const Req = Object.freeze({
 
 /** Replies, worker -> main thread: { id, type, ...fields } */
 export const Msg = Object.freeze({
+  STARTING: 'starting', // id 0: { stage } what the worker is doing before READY (for a start that stalls)
   READY: 'ready',       // once, id 0: { build } the wasm module is initialised
   PROGRESS: 'progress', // { phase: "download"|"verify"|"header"|"tensors"|"tokenizer"|"prefill", done, total, ... }
                         //   download also says source: "network"|"cache"

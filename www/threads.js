@@ -45,12 +45,13 @@ export function oneThreadReason(relaxed) {
  * (WebAssembly.Module), exports }. Resolves { got, threads, note } (note: why one thread, or
  * fewer than asked; null when all asked for run).
  */
-export async function startBuild(instantiate, { relaxed, url }) {
+export async function startBuild(instantiate, { relaxed, url, starting = () => {} }) {
   let note = oneThreadReason(relaxed);
   if (!note) {
     const n = wantedThreads(url);
     try {
       const got = await instantiate(THREADS_FLAVOR);
+      if (n > 1) starting(`starting ${n - 1} helper thread${n > 2 ? 's' : ''}`);
       const { threads, failed } = await startHelpers(got, n);
       const fewer = threads < n ? `${threads} of the ${n} threads asked for started (${failed})` : null;
       return { got, threads, note: fewer };

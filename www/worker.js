@@ -29,6 +29,8 @@ let attentionBytes = 0;
 // ---------------------------------------------------------------- start-up
 
 const post = (msg, transfer) => self.postMessage(msg, transfer ?? []);
+// What this worker is doing before READY (the client gives up on a start that stays silent).
+const starting = (stage) => post({ id: 0, type: Msg.STARTING, stage });
 
 // Two builds of the engine compute the same numbers: ./pkg-relaxed/ uses relaxed SIMD's 8-bit
 // dot product, ./pkg/ plain SIMD128. Take the faster one where this browser validates it.
@@ -41,13 +43,17 @@ const wantRelaxed = new URL(self.location.href).searchParams.get('simd') !== '12
 // The .wasm is fetched here and hashed before it is instantiated, so that the page can show the
 // sha256 of exactly the code running in this tab (./build.sh prints the same for a clean build).
 async function instantiate(flavor) {
+  starting(`importing ./${flavor}/plumbing.js`);
   const module = await import(`./${flavor}/plumbing.js`);
   const url = new URL(`./${flavor}/plumbing_bg.wasm`, import.meta.url);
+  starting(`fetching ./${flavor}/plumbing_bg.wasm`);
   const res = await fetch(url);
   if (!res.ok) throw new Error(`HTTP ${res.status} for ${url}`);
   const bytes = new Uint8Array(await res.arrayBuffer());
   const wasmSha256 = new Sha256().update(bytes).hex();
+  starting(`compiling ./${flavor}/plumbing_bg.wasm (${bytes.length} bytes)`);
   const compiled = await WebAssembly.compile(bytes); // kept: the threads build's helpers instantiate it too
+  starting(`instantiating ./${flavor}/plumbing_bg.wasm`);
   const exports = await module.default({ module_or_path: compiled });
   return { module, flavor, url: url.href, wasmSha256, compiled, exports };
 }
@@ -55,7 +61,7 @@ async function instantiate(flavor) {
 // The build (./threads.js: ./pkg-threads/ with its helper threads where the page is isolated,
 // else ./pkg-relaxed/ or ./pkg/, one thread) and the thread count in use, with why when 1.
 const ready = (async () => {
-  const { got, threads, note } = await startBuild(instantiate, { relaxed: wantRelaxed, url: import.meta.url });
+  const { got, threads, note } = await startBuild(instantiate, { relaxed: wantRelaxed, url: import.meta.url, starting });
   wasm = got.module;
   let build = null;
   try { build = JSON.parse(wasm.build_info()); } catch { build = {}; }
@@ -243,13 +249,24 @@ async function load(req) {
   timings.total = performance.now() - t0;
   info = JSON.parse(engine.info_json());
   const cached = source === 'cache' ? { source, stored: true }
-    : store ? { source, ...(await store.done) }
+    : store ? { source, ...(await within(store.done, CACHE_WAIT_MS, { stored: false,
+      reason: `the browser was still writing it to this device's cache ${CACHE_WAIT_MS / 1000} s after the download; it may not be kept` })) }
       : { source, stored: false, reason: !want ? 'no sha256 to verify against, so it is not kept'
         : 'this browser offers no Cache Storage here' };
   post({ id: req.id, type: Msg.DONE, result: { info, sha256, timings, cache: cached, memory: wasm.wasm_memory_bytes() } });
 }
 
 // ---------------------------------------------------------------- the model cache
+
+// How long a load waits, once the model runs, for the browser to finish writing it to the cache:
+// a slow or stuck Cache Storage must not keep a loaded model from being used.
+const CACHE_WAIT_MS = 20_000;
+
+/** `p`'s value, or `otherwise` if it has not settled within `ms`. */
+function within(p, ms, otherwise) {
+  let timer;
+  return Promise.race([p, new Promise((r) => { timer = setTimeout(() => r(otherwise), ms); })]).finally(() => clearTimeout(timer));
+}
 
 async function openModelCache() {
   try {

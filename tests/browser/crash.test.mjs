@@ -15,6 +15,35 @@ before(async () => {
 });
 after(async () => browser?.close());
 
+test('a worker that never says it is ready: ready rejects (kind worker) naming the last step it reported', async () => {
+  const page = await openPage(browser.context, 'embed.html');
+  const r = await page.evaluate(async () => {
+    const { PlumbingEngine, Kind } = await import('/engine.js');
+    const blob = (src) => URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
+    const outcome = async (workerUrl) => {
+      const e = new PlumbingEngine({ workerUrl, startStallMs: 600 });
+      const t0 = performance.now();
+      try { await e.ready; return { ok: true }; } catch (err) {
+        return { kind: err.kind, isWorker: err.kind === Kind.WORKER, message: err.message, ms: performance.now() - t0, alive: e.alive };
+      }
+    };
+    return {
+      silent: await outcome(blob('')),
+      // Reports steps 300 ms apart (each restarts the clock), then stalls on the last one.
+      stalls: await outcome(blob(`
+        const say = (stage) => postMessage({ id: 0, type: 'starting', stage });
+        say('one'); setTimeout(() => say('two'), 300); setTimeout(() => say('compiling ./pkg/plumbing_bg.wasm'), 600);`)),
+    };
+  });
+  assert.ok(r.silent.isWorker, JSON.stringify(r.silent));
+  assert.match(r.silent.message, /did not start: no news from its worker for 0\.6 s \(last step: starting the worker\)/);
+  assert.equal(r.silent.alive, false);
+  assert.ok(r.stalls.isWorker, JSON.stringify(r.stalls));
+  assert.match(r.stalls.message, /\(last step: compiling \.\/pkg\/plumbing_bg\.wasm\)/);
+  assert.ok(r.stalls.ms >= 1100, `each step restarted the clock: rejected after ${r.stalls.ms} ms`);
+  await page.close();
+});
+
 test('the client survives a panic: crashed with the panic text, a new worker, the model reloaded from the cache, the same answer', { timeout: 300_000 }, async () => {
   const page = await openPage(browser.context, 'embed.html');
   const r = await page.evaluate(async () => {
