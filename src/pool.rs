@@ -245,13 +245,17 @@ mod imp {
 
     type Task<'a> = &'a (dyn Fn(usize) + Sync);
 
-    // Spins before a blocking wait: an idle worker keeps polling for about 50–100 µs (the gap
-    // between two matrix products of a decode step is a few µs; between two tokens, the
-    // sampler's ~100 µs), a caller waiting for the last tasks of a run about 4 times as long.
+    // Spins before a blocking wait: an idle worker keeps polling for a while (the gap between two
+    // matrix products of a decode step is a few µs; between two tokens, the sampler's ~100 µs), a
+    // caller waiting for the last tasks of a run about 4 times as long. Natively ~50–100 µs. In
+    // wasm, where a wake (memory.atomic.notify to a thread in wait32) costs far more, ~0.3–0.5 ms:
+    // measured in Chromium on SmolLM2 (pool_stats_json), 50,000 polls let the helper block in 268
+    // of a prefill's 391 runs (the serial work between products is longer there), 500,000 in 19–33,
+    // and in a decode only between tokens (about once per token either way).
     #[cfg(not(target_arch = "wasm32"))]
     const SPIN: u32 = 2_000; // each a PAUSE (~40 ns on recent x86)
     #[cfg(target_arch = "wasm32")]
-    const SPIN: u32 = 50_000; // each an atomic load (spin_loop is a no-op in wasm)
+    const SPIN: u32 = 500_000; // each an atomic load (spin_loop is a no-op in wasm)
     /// The spins in use (set_spin changes them, for measuring).
     static SPIN_NOW: AtomicU32 = AtomicU32::new(SPIN);
 
