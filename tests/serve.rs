@@ -2,11 +2,11 @@
 //! socket. Every malformed request gets a 4xx status line (an empty connection a clean close),
 //! and afterwards the server still serves `GET /index.html` with its headers.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Server {
     child: Child,
@@ -39,32 +39,31 @@ fn bin() -> String {
     std::env::var("PLUMBING_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_plumbing").to_string())
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
+/// Starts the server on `--port 0` and reads the port it bound from its first line on stderr:
+/// the port is the child's own. (Picking a free port here and passing it raced: another test's
+/// server could take it first, and the readiness probe then reached that server, or a connect to
+/// a port in the ephemeral range could connect to itself.)
 fn start(name: &str, extra: &[&str]) -> Server {
     let www = site(name);
-    // The port is free now; another process could take it before the server binds: retry then.
-    for _ in 0..5 {
-        let port = free_port();
-        let mut args = vec!["serve".to_string(), "--dir".into(), www.display().to_string(), "--port".into(), port.to_string()];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(bin()).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        let mut server = Server { child, port };
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(10) {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            if let Ok(Some(_)) = server.child.try_wait() {
-                break; // did not bind: try another port
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+    let mut args = vec!["serve".to_string(), "--dir".into(), www.display().to_string(), "--port".into(), "0".into()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut child = Command::new(bin()).args(&args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    // Keep draining stderr so that a later line cannot fail on a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let port = first
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|&p| p != 0);
+    let mut server = Server { child, port: port.unwrap_or(0) };
+    if port.is_none() {
         let _ = server.child.kill();
+        panic!("plumbing serve did not start: {first:?}");
     }
-    panic!("plumbing serve did not start");
+    server
 }
 
 /// Sends `bytes` (then closes the write side) and returns everything the server answered

@@ -186,6 +186,7 @@ struct ServeArgs {
     dir: PathBuf,
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// 0: a free port, named in the first line on stderr.
     #[arg(long, default_value_t = 8080)]
     port: u16,
     /// Leave out Cross-Origin-Opener-Policy and -Embedder-Policy (a page without isolation).
@@ -405,6 +406,8 @@ fn serve(a: &ServeArgs) -> Result<(), String> {
     let (host, port) = (&a.host, a.port);
     let isolation = !a.no_isolation;
     let listener = TcpListener::bind((host.as_str(), port)).map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
+    // --port 0: the system picks a free port; this line names it (the tests read it from here).
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
     eprintln!("serving {} on http://{host}:{port}/ (cross-origin isolation {})", a.dir.display(), if isolation { "on" } else { "off" });
     plumbing::serve::run(listener, a.dir.clone(), isolation);
     Ok(())

@@ -15,15 +15,6 @@ export const PLUMBING = process.env.PLUMBING_BIN ?? join(ROOT, 'target/release/p
 export const MANIFEST = JSON.parse(readFileSync(join(ROOT, 'models/manifest.json'), 'utf8'));
 export const MODEL = MANIFEST.models.find((m) => m.id === MANIFEST.default);
 
-/** A free TCP port on 127.0.0.1. */
-export async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 async function waitUp(url, what) {
   for (let i = 0; i < 100; i++) {
     try { if ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok) return; } catch { /* not yet */ }
@@ -32,15 +23,26 @@ async function waitUp(url, what) {
   throw new Error(`${what} did not answer at ${url}`);
 }
 
-/** Starts `plumbing serve --dir <dir>` on a free port. Returns {url, stop()}. */
+/**
+ * Starts `plumbing serve --dir <dir> --port 0` and reads the port it bound from its first line on
+ * stderr (a port picked here and passed could be taken by another server first). Returns
+ * {url, port, proc, stop()}.
+ */
 export async function startPlumbing({ dir = WWW, isolation = true } = {}) {
   if (!existsSync(PLUMBING)) throw new Error(`${PLUMBING} is missing: run ./build.sh first`);
-  const port = await freePort();
-  const args = ['serve', '--dir', dir, '--port', String(port)];
+  const args = ['serve', '--dir', dir, '--port', '0'];
   if (!isolation) args.push('--no-isolation');
   const proc = spawn(PLUMBING, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  proc.stderr.on('data', (d) => { err += d; });
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`plumbing serve named no port in 10 s: ${err}`)), 10_000);
+    proc.stderr.on('data', (d) => {
+      err += d;
+      const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(err);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`plumbing serve exited (${code}): ${err}`)); });
+  }).catch((e) => { proc.kill(); throw e; });
   const url = `http://127.0.0.1:${port}/`;
   try { await waitUp(url, `plumbing serve (${err})`); } catch (e) { proc.kill(); throw e; }
   return {
