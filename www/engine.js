@@ -86,15 +86,15 @@ function sameOriginWorkerUrl(url) {
   return URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
 }
 
+// How long a starting worker may stay silent (src: #start): generous, for a slow network or device.
+const START_STALL_MS = 120_000;
+
 /**
  * Paces a generation (step mode), as an AbortController ends one: pass it as `pacer` to
  * generate() or choose(). new Pacer({ step: true }) makes the generation pause after its first
  * token (after the chosen one, for choose); step() makes one more token (a generation that runs
  * pauses after the token in flight); run() lets it run on. onPaused({pos}) says when it waits.
  */
-// How long a starting worker may stay silent (src: #start): generous, for a slow network or device.
-const START_STALL_MS = 120_000;
-
 export class Pacer extends EventTarget {
   constructor({ step = false } = {}) { super(); this.stepping = !!step; }
   step() { this.stepping = true; this.dispatchEvent(new Event('step')); }
