@@ -407,11 +407,17 @@ mod imp {
             if index >= THREADS.load(SeqCst) || POISON.load(SeqCst) != 0 {
                 break;
             }
+            let mut done = 0;
             while let Some((task, f)) = claim() {
                 execute(index, task, f);
+                done += 1;
                 if index >= THREADS.load(Relaxed) {
                     break;
                 }
+            }
+            // Counted once per wake, not per task: the counter's line is shared by every thread.
+            if done > 0 {
+                N_TASKS_HELPERS.fetch_add(done, Relaxed);
             }
             wait_while(&EPOCH, e, SPIN_NOW.load(Relaxed), &N_HELPER_SLEEPS);
         }
@@ -464,7 +470,6 @@ mod imp {
 
     /// Runs one claimed task on thread `index` and counts it finished.
     fn execute(index: usize, task: usize, f: Task<'static>) {
-        if index == 0 { &N_TASKS_CALLER } else { &N_TASKS_HELPERS }.fetch_add(1, Relaxed);
         CLAIMED[index].store(1, SeqCst);
         call(f, task);
         // Whoever swaps the 1 out (this thread, or `abandon` for a dead one) counts the task.
@@ -544,10 +549,13 @@ mod imp {
         STATE.store(epoch << 32 | (n as u64) << 16, Release);
         EPOCH.fetch_add(1, SeqCst);
         notify(&EPOCH);
-        N_RUNS.fetch_add(1, Relaxed);
+        let mut done = 0;
         while let Some((task, f)) = claim() {
             execute(0, task, f);
+            done += 1;
         }
+        N_RUNS.fetch_add(1, Relaxed);
+        N_TASKS_CALLER.fetch_add(done, Relaxed);
         if PENDING.load(Acquire) != 0 {
             N_CALLER_WAITS.fetch_add(1, Relaxed);
         }
