@@ -41,6 +41,9 @@ trait WeightBlock {
     /// What the codes of `decode` exceed the type's codes by (Q4_0: 8, Q5_0: 16): the integer
     /// sum loses OFFSET·Σx.
     const OFFSET: i32 = 0;
+    /// Whether dot8's sums lack the activation block's negative codes' magnitudes (Q8_0): the
+    /// one-token path adds them afterwards.
+    const NEG_SUM: bool = false;
     type W: Copy;
     fn decode(&self) -> Self::W;
     fn dot(w: Self::W, a: &BlockQ8_1) -> __m128i;
@@ -248,13 +251,20 @@ impl WeightBlock for BlockQ8_0 {
     fn m(&self) -> f32 {
         0.0
     }
-    /// Σ w·x as Σ |x|·(sign(x)·w): |x| (0..127) prepared once per activation block and shared
-    /// by every row, so a row costs one sign, not llama.cpp's two (|w| and sign(w)·x); exact for
-    /// codes in -127..127 (pairs of products fit i16 in maddubs).
+    /// Σ w·x as Σ |x|·(w ^ s) + Σ_{x<0} |x|, s the sign mask of x (-1 where x < 0): since
+    /// !w = -w - 1, (w ^ s)·|x| = w·x - |x| where x < 0. |x| (0..127) is prepared once per
+    /// activation block and shared by every row, so a row costs one xor, not llama.cpp's |w| and
+    /// sign(w)·x; exact for every code, -128 included (negating w could overflow; the
+    /// complement cannot), and pairs of products fit i16 in maddubs (2·128·127). The mask is
+    /// the same for every row (one compare per block, hoisted); NEG_SUM adds the magnitudes.
+    const NEG_SUM: bool = true;
     #[inline(always)]
     fn dot8(&self, x: __m256i, ax: __m256i) -> __m256i {
         // SAFETY: AVX2, enabled for this build; registers only.
-        unsafe { _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(load32(&self.qs), x)), _mm256_set1_epi16(1)) }
+        unsafe {
+            let s = _mm256_cmpgt_epi8(_mm256_setzero_si256(), x);
+            _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_xor_si256(load32(&self.qs), s)), _mm256_set1_epi16(1))
+        }
     }
     #[inline(always)]
     fn d_bits(&self) -> u16 {
@@ -327,14 +337,15 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &[Block
 
 /// The activations' d and s, and the integer sums of their codes (for Q4_0's and Q5_0's
 /// offsets), each token's row padded with zeros to a multiple of four blocks; and the absolute
-/// values of the codes (Q8_0's one-token path), `nb` blocks per token, unpadded. kernels::Acts
-/// keeps them, refilled in place.
+/// values of the codes and the sums of the negative ones' magnitudes (Q8_0's one-token path),
+/// `nb` blocks per token, unpadded. kernels::Acts keeps them, refilled in place.
 #[derive(Default)]
 pub(crate) struct Prepared {
     d: Vec<f32>,
     s: Vec<f32>,
     sx: Vec<i32>,
     ax: Vec<__m256i>,
+    neg: Vec<i32>,
     nbp: usize,
 }
 
@@ -347,6 +358,8 @@ pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize)
     p.ax.clear();
     // SAFETY: AVX2, enabled for this build; registers only (load32 bounds its own load).
     p.ax.extend(x[..ntok * nb].iter().map(|b| unsafe { _mm256_abs_epi8(load32(&b.qs)) }));
+    p.neg.clear();
+    p.neg.extend(x[..ntok * nb].iter().map(|b| b.qs.iter().map(|&q| if q < 0 { -(q as i32) } else { 0 }).sum::<i32>()));
     for t in 0..ntok {
         for k in 0..nbp {
             let (d, s, sx) = if k < nb {
@@ -385,7 +398,7 @@ fn f16x4(h: [u16; 4]) -> __m128 {
 /// starts at +0 never becomes -0 (x + y is -0 only when both are), so adding either gives the
 /// same bits.
 #[inline(always)]
-fn block1<B: WeightBlock, const R: usize>(wr: &[&[B]; R], k: usize, x: &BlockQ8_1, ax: __m256i, sx: i32, acc: &mut __m128) {
+fn block1<B: WeightBlock, const R: usize>(wr: &[&[B]; R], k: usize, x: &BlockQ8_1, ax: __m256i, sx: i32, neg: i32, acc: &mut __m128) {
     // SAFETY: AVX2, enabled for this build; registers only (load32 bounds its own load).
     unsafe {
         let xq = load32(&x.qs);
@@ -397,6 +410,9 @@ fn block1<B: WeightBlock, const R: usize>(wr: &[&[B]; R], k: usize, x: &BlockQ8_
         let mut si = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
         if B::OFFSET != 0 {
             si = _mm_sub_epi32(si, _mm_set1_epi32(B::OFFSET * sx));
+        }
+        if B::NEG_SUM {
+            si = _mm_add_epi32(si, _mm_set1_epi32(neg));
         }
         let bits = |f: &dyn Fn(&B) -> u16| -> [u16; 4] { std::array::from_fn(|i| if i < R { f(&wr[i][k]) } else { 0 }) };
         let dw = f16x4(bits(&|b| b.d_bits()));
@@ -412,7 +428,7 @@ fn block1<B: WeightBlock, const R: usize>(wr: &[&[B]; R], k: usize, x: &BlockQ8_
 #[inline(always)]
 fn blocks1<B: WeightBlock, const R: usize, const CNT: usize>(wr: &[&[B]; R], k: usize, x: &[BlockQ8_1], p: &Prepared, acc: &mut [__m128; 4]) {
     for j in 0..CNT {
-        block1::<B, R>(wr, k + j, &x[k + j], p.ax[k + j], p.sx[k + j], &mut acc[j]);
+        block1::<B, R>(wr, k + j, &x[k + j], p.ax[k + j], p.sx[k + j], p.neg[k + j], &mut acc[j]);
     }
 }
 

@@ -214,8 +214,9 @@ impl Kernel for BlockQ8_0 {
     fn random(next: &mut dyn FnMut() -> u64, unit: bool) -> Self {
         let mut b = BlockQ8_0::default();
         for q in b.qs.iter_mut() {
-            // ggml's quantizer writes -127..127
-            *q = ((next() % 255) as i32 - 127) as i8;
+            // ggml's quantizer writes -127..127; a file may hold -128 too, which every kernel
+            // must multiply exactly.
+            *q = ((next() % 256) as i32 - 128) as i8;
         }
         b.d = if unit { f32_to_f16(1.0) } else { f32_to_f16(unit_f32(next()) * 0.01 + 1e-4) };
         b

@@ -6,9 +6,10 @@
 //! matrix product, not once per weight row. Built with relaxed-simd (a second wasm file, which
 //! the worker picks where the browser validates it), products use
 //! i32x4.relaxed_dot_i8x16_i7x16_add_s instead: 16 byte products per instruction, exact here
-//! because one side is always 7-bit (the 4- and 5-bit codes as stored, 0..31; |w| for Q8_0, its
-//! sign moved onto x). Q4_0's and Q5_0's offsets (8 and 16) come off the exact integer sums
-//! afterwards: Σ (q - o)·x = Σ q·x - o·Σ x, with Σ x per activation block prepared once. Up to
+//! because one side is always 7-bit (the 4- and 5-bit codes as stored, 0..31; |x| for Q8_0, its
+//! sign moved onto w: BlockQ8_0's impl). Q4_0's and Q5_0's offsets (8 and 16) come off the
+//! exact integer sums afterwards: Σ (q - o)·x = Σ q·x - o·Σ x, with Σ x per activation block
+//! prepared once. Up to
 //! four tokens share each decoded weight block, which makes prefill a matrix × matrix product
 //! rather than a loop of dot products.
 //!
@@ -23,21 +24,24 @@ use super::{Acts, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8
 /// The activations as the products want them, with d, s and the integer sum of the codes (for
 /// Q4_0's and Q5_0's offsets); each token's row is padded with zero blocks to a multiple of
 /// four. Plain SIMD128: widened to i16 once per quantization (four i16x8 per block). With
-/// relaxed-simd: the bytes as they are (two i8x16 per block). kernels::Acts keeps them, refilled
-/// in place.
+/// relaxed-simd: the bytes as they are, their magnitudes and their sign masks (six i8x16 per
+/// block), and the sum of the negative codes' magnitudes (for Q8_0). kernels::Acts keeps them,
+/// refilled in place.
 #[derive(Default)]
 pub(crate) struct Prepared {
     v: Vec<v128>,
     d: Vec<f32>,
     s: Vec<f32>,
     sx: Vec<i32>,
+    #[cfg(target_feature = "relaxed-simd")]
+    neg: Vec<i32>,
     nbp: usize,
 }
 
 #[cfg(not(target_feature = "relaxed-simd"))]
 const VPB: usize = 4;
 #[cfg(target_feature = "relaxed-simd")]
-const VPB: usize = 2;
+const VPB: usize = 6;
 
 pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize) {
     let nbp = nb.div_ceil(4) * 4;
@@ -46,6 +50,8 @@ pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize)
     p.d.resize(ntok * nbp, 0.0);
     p.s.resize(ntok * nbp, 0.0);
     p.sx.resize(ntok * nbp, 0);
+    #[cfg(target_feature = "relaxed-simd")]
+    p.neg.resize(ntok * nbp, 0);
     for t in 0..ntok {
         for k in 0..nbp {
             let i = t * nbp + k;
@@ -54,6 +60,10 @@ pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize)
                 p.d[i] = 0.0;
                 p.s[i] = 0.0;
                 p.sx[i] = 0;
+                #[cfg(target_feature = "relaxed-simd")]
+                {
+                    p.neg[i] = 0;
+                }
                 continue;
             }
             let b = &x[t * nb + k];
@@ -68,12 +78,21 @@ pub(crate) fn prepare(p: &mut Prepared, x: &[BlockQ8_1], nb: usize, ntok: usize)
             }
             #[cfg(target_feature = "relaxed-simd")]
             {
-                p.v[i * 2] = lo;
-                p.v[i * 2 + 1] = hi;
+                // The bytes, their magnitudes and their sign masks (Q8_0's product, below).
+                p.v[i * 6] = lo;
+                p.v[i * 6 + 1] = hi;
+                p.v[i * 6 + 2] = i8x16_abs(lo);
+                p.v[i * 6 + 3] = i8x16_abs(hi);
+                p.v[i * 6 + 4] = i8x16_shr(lo, 7);
+                p.v[i * 6 + 5] = i8x16_shr(hi, 7);
             }
             p.d[i] = b.d;
             p.s[i] = b.s;
             p.sx[i] = b.qs.iter().map(|&q| q as i32).sum();
+            #[cfg(target_feature = "relaxed-simd")]
+            {
+                p.neg[i] = b.qs.iter().map(|&q| if q < 0 { -(q as i32) } else { 0 }).sum();
+            }
         }
     }
 }
@@ -106,6 +125,10 @@ trait WeightBlock {
     /// What the codes of `decode` exceed the type's codes by (Q4_0: 8, Q5_0: 16): the integer
     /// sum loses OFFSET·Σx.
     const OFFSET: i32 = 0;
+    /// Whether `dot`'s sums lack the activations' negative codes' magnitudes (Q8_0 in the
+    /// relaxed build): the integer sum gains them afterwards.
+    #[cfg(target_feature = "relaxed-simd")]
+    const NEG_SUM: bool = false;
     type W: Copy;
     fn decode(&self) -> Self::W;
     fn dot(w: &Self::W, a: &[v128]) -> v128;
@@ -133,7 +156,10 @@ fn codes(lo: v128, hi: v128) -> Codes {
 fn nibbles(qs: &[u8; 16]) -> (v128, v128) {
     // SAFETY: qs is 16 bytes; v128_load has no alignment requirement.
     let q = unsafe { v128_load(qs.as_ptr() as *const v128) };
-    (v128_and(q, u8x16_splat(0x0f)), u8x16_shr(q, 4))
+    // A 16-bit shift and the mask: wasm's 8-bit shift has no x86 instruction (V8 emits a shift,
+    // a mask built from an immediate and an and).
+    let m = u8x16_splat(0x0f);
+    (v128_and(q, m), v128_and(u16x8_shr(q, 4), m))
 }
 
 /// A 5-bit block's codes, 0..31: nibbles() with bit j of qh (little-endian) as bit 4 of weight
@@ -244,13 +270,20 @@ impl WeightBlock for BlockQ5_1 {
     }
 }
 
+/// Q8_0 in the relaxed build. The relaxed dot product is exact when one side is 0..127 and the
+/// other any byte: |x| is that side (x's codes are -127..127), and w takes x's sign. Negating w
+/// could overflow (a file may hold a -128 code), so the sign goes on as a complement:
+/// w·x = (w ^ s)·|x| + (|x| where x < 0), s the sign mask of x (-1 where x < 0), since
+/// !w = -w - 1. Per weight vector one xor; per block the prepared sum of x's negative codes'
+/// magnitudes comes on afterwards (NEG_SUM), as Q4_0's offset does.
 impl WeightBlock for BlockQ8_0 {
     const HAS_MIN: bool = false;
+    #[cfg(target_feature = "relaxed-simd")]
+    const NEG_SUM: bool = true;
     #[cfg(not(target_feature = "relaxed-simd"))]
     type W = [v128; 4];
-    /// |w| (0..127, exact in the relaxed dot product) and the sign masks to put on x.
     #[cfg(target_feature = "relaxed-simd")]
-    type W = [v128; 4];
+    type W = [v128; 2];
 
     #[inline(always)]
     fn decode(&self) -> Self::W {
@@ -259,7 +292,7 @@ impl WeightBlock for BlockQ8_0 {
         #[cfg(not(target_feature = "relaxed-simd"))]
         return [i16x8_extend_low_i8x16(lo), i16x8_extend_high_i8x16(lo), i16x8_extend_low_i8x16(hi), i16x8_extend_high_i8x16(hi)];
         #[cfg(target_feature = "relaxed-simd")]
-        return [i8x16_abs(lo), i8x16_abs(hi), i8x16_shr(lo, 7), i8x16_shr(hi, 7)];
+        return [lo, hi];
     }
 
     #[inline(always)]
@@ -269,10 +302,10 @@ impl WeightBlock for BlockQ8_0 {
         return dot4(w, a);
         #[cfg(target_feature = "relaxed-simd")]
         {
-            // sign(w)·x: (x ^ s) - s with s = 0 or -1; x is never -128 (q8_1 codes are -127..127).
-            let x0 = i8x16_sub(v128_xor(a[0], w[2]), w[2]);
-            let x1 = i8x16_sub(v128_xor(a[1], w[3]), w[3]);
-            return i32x4_relaxed_dot_i8x16_i7x16_add(x0, w[0], i32x4_relaxed_dot_i8x16_i7x16_add(x1, w[1], i32x4_splat(0)));
+            // (w ^ s)·|x|, with x's magnitudes in a[2..4] and its sign masks in a[4..6].
+            let w0 = v128_xor(w[0], a[4]);
+            let w1 = v128_xor(w[1], a[5]);
+            return i32x4_relaxed_dot_i8x16_i7x16_add(w0, a[2], i32x4_relaxed_dot_i8x16_i7x16_add(w1, a[3], i32x4_splat(0)));
         }
     }
 
@@ -352,6 +385,12 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Prepar
             let x4 = &x.sx[i..i + 4];
             // SAFETY: x4 is 4 i32 (sliced just above); v128_load needs no alignment.
             si = i32x4_sub(si, i32x4_mul(unsafe { v128_load(x4.as_ptr() as *const v128) }, i32x4_splat(B::OFFSET)));
+        }
+        #[cfg(target_feature = "relaxed-simd")]
+        if B::NEG_SUM {
+            let n4 = &x.neg[i..i + 4];
+            // SAFETY: n4 is 4 i32 (sliced just above); v128_load needs no alignment.
+            si = i32x4_add(si, unsafe { v128_load(n4.as_ptr() as *const v128) });
         }
         let sums = f32x4_convert_i32x4(si);
         let (d4, s4) = (&x.d[i..i + 4], &x.s[i..i + 4]);
