@@ -110,7 +110,41 @@ fn hadd(a: v128, b: v128) -> v128 {
 /// bits masked off); times 2^112 it is the f16's value, subnormals included.
 #[inline(always)]
 pub(crate) fn f16x4_top(h: v128) -> v128 {
-    f32x4_mul(v128_and(i32x4_shr(h, 3), u32x4_splat(0x8fff_e000)), f32x4_splat(f32::from_bits(0x7780_0000)))
+    f16x4_top_with(h, u32x4_splat(0x8fff_e000), f32x4_splat(f32::from_bits(0x7780_0000)))
+}
+
+/// f16x4_top with its two constants given (Consts).
+#[inline(always)]
+fn f16x4_top_with(h: v128, mask: v128, scale: v128) -> v128 {
+    f32x4_mul(v128_and(i32x4_shr(h, 3), mask), scale)
+}
+
+/// The vector constants of the products, made once per matrix product. V8 materializes a
+/// `v128.const` at each use, inside the loops (a 64-bit immediate, a move and an insert: three
+/// instructions); values that LLVM cannot see through (black_box) stay in registers or come from
+/// the stack in one load.
+#[derive(Clone, Copy)]
+struct Consts {
+    /// 0x0f in every byte: a nibble.
+    m0f: v128,
+    /// 1, 2, 4, … 128 twice: codes5's bit of qh per byte.
+    bit: v128,
+    /// 0x10 in every byte: a 5-bit code's bit 4.
+    m10: v128,
+    /// f16x4_top's mask and scale.
+    f16_mask: v128,
+    f16_scale: v128,
+}
+
+#[inline(always)]
+fn consts() -> Consts {
+    core::hint::black_box(Consts {
+        m0f: u8x16_splat(0x0f),
+        bit: u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128),
+        m10: u8x16_splat(0x10),
+        f16_mask: u32x4_splat(0x8fff_e000),
+        f16_scale: f32x4_splat(f32::from_bits(0x7780_0000)),
+    })
 }
 
 #[inline(always)]
@@ -130,9 +164,11 @@ trait WeightBlock {
     #[cfg(target_feature = "relaxed-simd")]
     const NEG_SUM: bool = false;
     type W: Copy;
-    fn decode(&self) -> Self::W;
+    fn decode(&self, k: &Consts) -> Self::W;
     fn dot(w: &Self::W, a: &[v128]) -> v128;
     fn scale_bits(&self) -> u32;
+    /// The f16 scale d.
+    fn d_ref(&self) -> &u16;
 }
 
 /// The decoded codes of the 4- and 5-bit types, 0..31 as stored: plain SIMD128 widens them to
@@ -153,24 +189,22 @@ fn codes(lo: v128, hi: v128) -> Codes {
 
 /// A 4-bit block's codes, 0..15 (weight j in the low nibble of qs[j], j + 16 in the high one).
 #[inline(always)]
-fn nibbles(qs: &[u8; 16]) -> (v128, v128) {
+fn nibbles(qs: &[u8; 16], k: &Consts) -> (v128, v128) {
     // SAFETY: qs is 16 bytes; v128_load has no alignment requirement.
     let q = unsafe { v128_load(qs.as_ptr() as *const v128) };
     // A 16-bit shift and the mask: wasm's 8-bit shift has no x86 instruction (V8 emits a shift,
     // a mask built from an immediate and an and).
-    let m = u8x16_splat(0x0f);
-    (v128_and(q, m), v128_and(u16x8_shr(q, 4), m))
+    (v128_and(q, k.m0f), v128_and(u16x8_shr(q, 4), k.m0f))
 }
 
 /// A 5-bit block's codes, 0..31: nibbles() with bit j of qh (little-endian) as bit 4 of weight
 /// j. Byte j gets qh's byte j / 8 and keeps bit j % 8; compared with that bit it is all ones
 /// exactly when the bit is set.
 #[inline(always)]
-fn codes5(qs: &[u8; 16], qh: [u8; 4]) -> Codes {
-    let (lo, hi) = nibbles(qs);
+fn codes5(qs: &[u8; 16], qh: [u8; 4], k: &Consts) -> Codes {
+    let (lo, hi) = nibbles(qs, k);
     let h = u32x4_splat(u32::from_le_bytes(qh));
-    let bit = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
-    let b4 = |v: v128| v128_and(i8x16_eq(v128_and(v, bit), bit), u8x16_splat(0x10));
+    let b4 = |v: v128| v128_and(i8x16_eq(v128_and(v, k.bit), k.bit), k.m10);
     let hl = b4(i8x16_shuffle::<0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1>(h, h));
     let hh = b4(i8x16_shuffle::<2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3>(h, h));
     codes(v128_or(lo, hl), v128_or(hi, hh))
@@ -197,12 +231,16 @@ unsafe fn d_and_m<B>(p: *const B) -> u32 {
 }
 
 impl WeightBlock for BlockQ4_0 {
+    #[inline(always)]
+    fn d_ref(&self) -> &u16 {
+        &self.d
+    }
     const HAS_MIN: bool = false;
     const OFFSET: i32 = 8;
     type W = Codes;
     #[inline(always)]
-    fn decode(&self) -> Codes {
-        let (lo, hi) = nibbles(&self.qs);
+    fn decode(&self, k: &Consts) -> Codes {
+        let (lo, hi) = nibbles(&self.qs, k);
         codes(lo, hi)
     }
     #[inline(always)]
@@ -216,11 +254,15 @@ impl WeightBlock for BlockQ4_0 {
 }
 
 impl WeightBlock for BlockQ4_1 {
+    #[inline(always)]
+    fn d_ref(&self) -> &u16 {
+        &self.d
+    }
     const HAS_MIN: bool = true;
     type W = Codes;
     #[inline(always)]
-    fn decode(&self) -> Codes {
-        let (lo, hi) = nibbles(&self.qs);
+    fn decode(&self, k: &Consts) -> Codes {
+        let (lo, hi) = nibbles(&self.qs, k);
         codes(lo, hi)
     }
     #[inline(always)]
@@ -235,12 +277,16 @@ impl WeightBlock for BlockQ4_1 {
 }
 
 impl WeightBlock for BlockQ5_0 {
+    #[inline(always)]
+    fn d_ref(&self) -> &u16 {
+        &self.d
+    }
     const HAS_MIN: bool = false;
     const OFFSET: i32 = 16;
     type W = Codes;
     #[inline(always)]
-    fn decode(&self) -> Codes {
-        codes5(&self.qs, self.qh)
+    fn decode(&self, k: &Consts) -> Codes {
+        codes5(&self.qs, self.qh, k)
     }
     #[inline(always)]
     fn dot(w: &Codes, a: &[v128]) -> v128 {
@@ -253,11 +299,15 @@ impl WeightBlock for BlockQ5_0 {
 }
 
 impl WeightBlock for BlockQ5_1 {
+    #[inline(always)]
+    fn d_ref(&self) -> &u16 {
+        &self.d
+    }
     const HAS_MIN: bool = true;
     type W = Codes;
     #[inline(always)]
-    fn decode(&self) -> Codes {
-        codes5(&self.qs, self.qh)
+    fn decode(&self, k: &Consts) -> Codes {
+        codes5(&self.qs, self.qh, k)
     }
     #[inline(always)]
     fn dot(w: &Codes, a: &[v128]) -> v128 {
@@ -277,6 +327,10 @@ impl WeightBlock for BlockQ5_1 {
 /// !w = -w - 1. Per weight vector one xor; per block the prepared sum of x's negative codes'
 /// magnitudes comes on afterwards (NEG_SUM), as Q4_0's offset does.
 impl WeightBlock for BlockQ8_0 {
+    #[inline(always)]
+    fn d_ref(&self) -> &u16 {
+        &self.d
+    }
     const HAS_MIN: bool = false;
     #[cfg(target_feature = "relaxed-simd")]
     const NEG_SUM: bool = true;
@@ -286,7 +340,7 @@ impl WeightBlock for BlockQ8_0 {
     type W = [v128; 2];
 
     #[inline(always)]
-    fn decode(&self) -> Self::W {
+    fn decode(&self, _: &Consts) -> Self::W {
         // SAFETY: qs is 32 bytes.
         let (lo, hi) = unsafe { (v128_load(self.qs.as_ptr() as *const v128), v128_load(self.qs.as_ptr().add(16) as *const v128)) };
         #[cfg(not(target_feature = "relaxed-simd"))]
@@ -326,19 +380,19 @@ fn dot4(w: &[v128; 4], a: &[v128]) -> v128 {
 
 /// One weight row against NT tokens (t0..t0+NT): whole groups of four blocks, then the rest.
 #[inline(always)]
-fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &Prepared, t0: usize) -> [f32; NT] {
+fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &Prepared, t0: usize, k: &Consts) -> [f32; NT] {
     let nb = wr.len();
     let full = nb / 4 * 4;
     let mut acc = [f32x4_splat(0.0); NT];
     let mut g = 0;
     while g < full {
-        group::<B, NT, 4>(&wr[g..g + 4], x, t0, g, &mut acc);
+        group::<B, NT, 4>(&wr[g..g + 4], x, t0, g, &mut acc, k);
         g += 4;
     }
     match nb - full {
-        1 => group::<B, NT, 1>(&wr[g..], x, t0, g, &mut acc),
-        2 => group::<B, NT, 2>(&wr[g..], x, t0, g, &mut acc),
-        3 => group::<B, NT, 3>(&wr[g..], x, t0, g, &mut acc),
+        1 => group::<B, NT, 1>(&wr[g..], x, t0, g, &mut acc, k),
+        2 => group::<B, NT, 2>(&wr[g..], x, t0, g, &mut acc, k),
+        3 => group::<B, NT, 3>(&wr[g..], x, t0, g, &mut acc, k),
         _ => {}
     }
     let mut out = [0f32; NT];
@@ -348,56 +402,95 @@ fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &Prepared, t0: usize) -> [f
     out
 }
 
-/// CNT (1 to 4) blocks starting at block g, into the four lanes of each token's accumulator
-/// (absent blocks add exactly +0).
+/// Block K of a group (if K < CNT) times each token's activation block: p[j][K].
 #[inline(always)]
-fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Prepared, t0: usize, g: usize, acc: &mut [v128; NT]) {
-    let mut u = [[i32x4_splat(0); 2]; NT];
-    for pair in 0..2 {
-        let mut p = [[i32x4_splat(0); 2]; NT];
-        for h in 0..2 {
-            let k = pair * 2 + h;
-            if k < CNT {
-                let w = wb[k].decode();
-                for j in 0..NT {
-                    let i = ((t0 + j) * x.nbp + g + k) * VPB;
-                    debug_assert!(i + VPB <= x.v.len());
-                    // SAFETY: t0 + j < ntok (for_tiles) and g + k < nb <= nbp (wb[k] exists and
-                    // the weight rows have the activations' nb blocks, checked in matmul()), so
-                    // i + VPB <= ntok × nbp × VPB = x.v.len() (prepare()).
-                    p[j][h] = B::dot(&w, unsafe { x.v.get_unchecked(i..i + VPB) });
-                }
+fn block<B: WeightBlock, const NT: usize, const CNT: usize, const K: usize>(wb: &[B], x: &Prepared, t0: usize, g: usize, p: &mut [[v128; 4]; NT], k: &Consts) {
+    if K >= CNT {
+        return;
+    }
+    let w = wb[K].decode(k);
+    for (j, pj) in p.iter_mut().enumerate() {
+        let i = ((t0 + j) * x.nbp + g + K) * VPB;
+        debug_assert!(i + VPB <= x.v.len());
+        // SAFETY: t0 + j < ntok (for_tiles) and g + K < nb <= nbp (wb[K] exists and the weight
+        // rows have the activations' nb blocks, checked in matmul()), so
+        // i + VPB <= ntok × nbp × VPB = x.v.len() (prepare()).
+        pj[K] = B::dot(&w, unsafe { x.v.get_unchecked(i..i + VPB) });
+    }
+}
+
+/// Four values of a per-block activation array from block i on.
+///
+/// # Safety
+/// i + 4 <= v.len().
+#[inline(always)]
+unsafe fn ld4x<T>(v: &[T], i: usize) -> v128 {
+    debug_assert!(i + 4 <= v.len() && core::mem::size_of::<T>() == 4);
+    // SAFETY: the caller's contract (four 4-byte values); v128_load needs no alignment.
+    unsafe { v128_load(v.as_ptr().add(i) as *const v128) }
+}
+
+/// CNT (1 to 4) blocks starting at block g, into the four lanes of each token's accumulator
+/// (absent blocks add exactly +0). The four blocks are written out one by one (block::<K>):
+/// as a loop over pairs, LLVM kept the pairs' sums in memory.
+#[inline(always)]
+fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Prepared, t0: usize, g: usize, acc: &mut [v128; NT], k: &Consts) {
+    let z = i32x4_splat(0);
+    let mut p = [[z; 4]; NT];
+    block::<B, NT, CNT, 0>(wb, x, t0, g, &mut p, k);
+    block::<B, NT, CNT, 1>(wb, x, t0, g, &mut p, k);
+    block::<B, NT, CNT, 2>(wb, x, t0, g, &mut p, k);
+    block::<B, NT, CNT, 3>(wb, x, t0, g, &mut p, k);
+    // The weights' f16 scales, in the top halves of four u32 lanes (f16x4_top): d alone by four
+    // 16-bit lane loads; d | m << 16 (one 32-bit value per block) for the types with a minimum.
+    let (dw4, mw4) = if B::HAS_MIN {
+        let sb = |k: usize| if k < CNT { wb[k].scale_bits() } else { 0 };
+        let bits = u32x4(sb(0), sb(1), sb(2), sb(3));
+        (f16x4_top_with(i32x4_shl(bits, 16), k.f16_mask, k.f16_scale), f16x4_top_with(bits, k.f16_mask, k.f16_scale))
+    } else {
+        let mut h = z;
+        // SAFETY: wb[k] exists for k < CNT; each load reads its block's u16 d (aligned).
+        unsafe {
+            if CNT > 0 {
+                h = v128_load16_lane::<1>(h, wb[0].d_ref());
+            }
+            if CNT > 1 {
+                h = v128_load16_lane::<3>(h, wb[1].d_ref());
+            }
+            if CNT > 2 {
+                h = v128_load16_lane::<5>(h, wb[2].d_ref());
+            }
+            if CNT > 3 {
+                h = v128_load16_lane::<7>(h, wb[3].d_ref());
             }
         }
-        for j in 0..NT {
-            u[j][pair] = hadd(p[j][0], p[j][1]);
-        }
-    }
-    // Built in registers (a round trip through memory would stall store forwarding).
-    let sb = |k: usize| if k < CNT { wb[k].scale_bits() } else { 0 };
-    let bits = u32x4(sb(0), sb(1), sb(2), sb(3));
-    let dw4 = f16x4_top(i32x4_shl(bits, 16));
-    let mw4 = f16x4_top(bits);
+        (f16x4_top_with(h, k.f16_mask, k.f16_scale), z)
+    };
     for j in 0..NT {
-        let mut si = hadd(u[j][0], u[j][1]);
+        let mut si = hadd(hadd(p[j][0], p[j][1]), hadd(p[j][2], p[j][3]));
         let i = (t0 + j) * x.nbp + g;
+        // Every per-block array below holds ntok × nbp values (prepare()), and i + 4 <= that:
+        // t0 + j < ntok, and g is a multiple of 4 below nb <= nbp, nbp a multiple of 4.
+        debug_assert!(g % 4 == 0 && g < x.nbp && i + 4 <= x.d.len());
         if B::OFFSET != 0 {
-            let x4 = &x.sx[i..i + 4];
-            // SAFETY: x4 is 4 i32 (sliced just above); v128_load needs no alignment.
-            si = i32x4_sub(si, i32x4_mul(unsafe { v128_load(x4.as_ptr() as *const v128) }, i32x4_splat(B::OFFSET)));
+            // SAFETY: i + 4 <= x.sx.len() (above).
+            si = i32x4_sub(si, i32x4_mul(unsafe { ld4x(&x.sx, i) }, i32x4_splat(B::OFFSET)));
         }
         #[cfg(target_feature = "relaxed-simd")]
         if B::NEG_SUM {
-            let n4 = &x.neg[i..i + 4];
-            // SAFETY: n4 is 4 i32 (sliced just above); v128_load needs no alignment.
-            si = i32x4_add(si, unsafe { v128_load(n4.as_ptr() as *const v128) });
+            // SAFETY: i + 4 <= x.neg.len() (above).
+            si = i32x4_add(si, unsafe { ld4x(&x.neg, i) });
         }
         let sums = f32x4_convert_i32x4(si);
-        let (d4, s4) = (&x.d[i..i + 4], &x.s[i..i + 4]);
-        // SAFETY: d4 and s4 are 4 floats each (sliced just above); v128_load needs no alignment.
-        let (dx, sx) = unsafe { (v128_load(d4.as_ptr() as *const v128), v128_load(s4.as_ptr() as *const v128)) };
+        // SAFETY: i + 4 <= x.d.len() = x.s.len() (above).
+        let (dx, sx) = unsafe { (ld4x(&x.d, i), ld4x(&x.s, i)) };
         let mut term = f32x4_mul(sums, f32x4_mul(dw4, dx));
-        term = f32x4_add(term, if B::HAS_MIN { f32x4_mul(mw4, sx) } else { f32x4_splat(0.0) });
+        // Without a minimum scalar.rs's `+ 0` is left out: it only turns a term of -0 into +0,
+        // and an accumulator that starts at +0 never becomes -0 (x + y is -0 only when both
+        // are), so adding either gives the same bits.
+        if B::HAS_MIN {
+            term = f32x4_add(term, f32x4_mul(mw4, sx));
+        }
         acc[j] = f32x4_add(acc[j], term);
     }
 }
@@ -405,13 +498,14 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Prepar
 fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
     super::check_matmul(w.len(), rows, x, out.len());
     let (nb, wide) = (x.nb, &x.prep);
+    let k = consts();
     super::for_tiles(rows, x.ntok, out, |r, t0, nt| {
         let wr = &w[r * nb..(r + 1) * nb];
         match nt {
-            4 => row::<B, 4>(wr, wide, t0),
-            3 => super::pad4(row::<B, 3>(wr, wide, t0)),
-            2 => super::pad4(row::<B, 2>(wr, wide, t0)),
-            _ => super::pad4(row::<B, 1>(wr, wide, t0)),
+            4 => row::<B, 4>(wr, wide, t0, &k),
+            3 => super::pad4(row::<B, 3>(wr, wide, t0, &k)),
+            2 => super::pad4(row::<B, 2>(wr, wide, t0, &k)),
+            _ => super::pad4(row::<B, 1>(wr, wide, t0, &k)),
         }
     });
 }

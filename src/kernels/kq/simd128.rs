@@ -303,32 +303,44 @@ fn row<B: KBlock, const NT: usize>(wr: &[B], x: &Acts, t0: usize) -> [f32; NT] {
     out
 }
 
+/// Super-block K of a group (if K < CNT) with each token: its sums into si[j][K] and sm[j][K].
+#[inline(always)]
+fn block<B: KBlock, const NT: usize, const CNT: usize, const K: usize>(wr: &[B], x: &Acts, t0: usize, g: usize, si: &mut [[v128; 4]; NT], sm: &mut [[v128; 4]; NT]) {
+    if K >= CNT {
+        return;
+    }
+    let (nb, p) = (x.knb, &x.kprep);
+    let xs: [X; NT] = core::array::from_fn(|j| {
+        let i = (t0 + j) * nb + g + K;
+        X {
+            #[cfg(target_feature = "relaxed-simd")]
+            q: &x.kblocks[i],
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            w: &p.xw[i * 32..i * 32 + 32],
+            b32: p.b32[i],
+            bsums: &x.kblocks[i].bsums,
+        }
+    });
+    let (a, b) = wr[g + K].sums(&xs);
+    for j in 0..NT {
+        si[j][K] = a[j];
+        sm[j][K] = b[j];
+    }
+}
+
 /// CNT (1 to 4) super-blocks starting at g, into the four lanes of each token's accumulator
-/// (absent ones add exactly +0).
+/// (absent ones add exactly +0). The four are written out one by one (block::<K>): as a loop,
+/// LLVM kept their sums in memory.
 #[inline(always)]
 fn group<B: KBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &Acts, t0: usize, g: usize, acc: &mut [v128; NT]) {
-    let (nb, p) = (x.knb, &x.kprep);
+    let p = &x.kprep;
     let z = i32x4_splat(0);
     let mut si = [[z; 4]; NT];
     let mut sm = [[z; 4]; NT];
-    for k in 0..CNT {
-        let xs: [X; NT] = core::array::from_fn(|j| {
-            let i = (t0 + j) * nb + g + k;
-            X {
-                #[cfg(target_feature = "relaxed-simd")]
-                q: &x.kblocks[i],
-                #[cfg(not(target_feature = "relaxed-simd"))]
-                w: &p.xw[i * 32..i * 32 + 32],
-                b32: p.b32[i],
-                bsums: &x.kblocks[i].bsums,
-            }
-        });
-        let (a, b) = wr[g + k].sums(&xs);
-        for j in 0..NT {
-            si[j][k] = a[j];
-            sm[j][k] = b[j];
-        }
-    }
+    block::<B, NT, CNT, 0>(wr, x, t0, g, &mut si, &mut sm);
+    block::<B, NT, CNT, 1>(wr, x, t0, g, &mut si, &mut sm);
+    block::<B, NT, CNT, 2>(wr, x, t0, g, &mut si, &mut sm);
+    block::<B, NT, CNT, 3>(wr, x, t0, g, &mut si, &mut sm);
     // Built in registers (a round trip through memory would stall store forwarding).
     let sb = |k: usize| if k < CNT { wr[g + k].scale_bits() } else { 0 };
     let bits = u32x4(sb(0), sb(1), sb(2), sb(3));

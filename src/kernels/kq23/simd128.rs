@@ -227,21 +227,33 @@ fn row<B: KBlock, const NT: usize>(wr: &[B], x: &[BlockQ8K], t0: usize) -> [f32;
     out
 }
 
+/// Super-block K of a group (if K < CNT) with each token: its sums into si[j][K] and sm[j][K].
+#[inline(always)]
+fn block<B: KBlock, const NT: usize, const CNT: usize, const K: usize>(wr: &[B], x: &[BlockQ8K], t0: usize, g: usize, si: &mut [[v128; 4]; NT], sm: &mut [[v128; 4]; NT]) {
+    if K >= CNT {
+        return;
+    }
+    let nb = wr.len();
+    let xs: [&BlockQ8K; NT] = core::array::from_fn(|j| &x[(t0 + j) * nb + g + K]);
+    let (a, m) = wr[g + K].dots(&xs);
+    for j in 0..NT {
+        si[j][K] = a[j];
+        sm[j][K] = m[j];
+    }
+}
+
 /// CNT (1 to 4) super-blocks starting at g, into the four lanes of each token's accumulator
-/// (absent ones add exactly +0).
+/// (absent ones add exactly +0). The four are written out one by one (block::<K>): as a loop,
+/// LLVM kept their sums in memory.
 #[inline(always)]
 fn group<B: KBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &[BlockQ8K], t0: usize, g: usize, acc: &mut [v128; NT]) {
     let nb = wr.len();
     let mut si = [[i32x4_splat(0); 4]; NT];
     let mut sm = [[i32x4_splat(0); 4]; NT];
-    for k in 0..CNT {
-        let xs: [&BlockQ8K; NT] = core::array::from_fn(|j| &x[(t0 + j) * nb + g + k]);
-        let (a, m) = wr[g + k].dots(&xs);
-        for j in 0..NT {
-            si[j][k] = a[j];
-            sm[j][k] = m[j];
-        }
-    }
+    block::<B, NT, CNT, 0>(wr, x, t0, g, &mut si, &mut sm);
+    block::<B, NT, CNT, 1>(wr, x, t0, g, &mut si, &mut sm);
+    block::<B, NT, CNT, 2>(wr, x, t0, g, &mut si, &mut sm);
+    block::<B, NT, CNT, 3>(wr, x, t0, g, &mut si, &mut sm);
     let sb = |k: usize| if k < CNT { wr[g + k].scale_bits() } else { 0 };
     let bits = u32x4(sb(0), sb(1), sb(2), sb(3));
     let d4 = f16x4(bits);
