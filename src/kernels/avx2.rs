@@ -297,21 +297,32 @@ fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Prepared
     out
 }
 
+/// Block K of a group (if K < CNT) times each token's activation block: p[j][K].
+#[inline(always)]
+fn block<B: WeightBlock, const NT: usize, const CNT: usize, const K: usize>(wr: &[B], x: &[BlockQ8_1], t0: usize, g: usize, p: &mut [[__m128i; 4]; NT]) {
+    if K >= CNT {
+        return;
+    }
+    let nb = wr.len();
+    let w = wr[g + K].decode();
+    for (j, pj) in p.iter_mut().enumerate() {
+        pj[K] = B::dot(w, &x[(t0 + j) * nb + g + K]);
+    }
+}
+
 /// CNT (1 to 4) blocks starting at block g, into the four lanes of each token's accumulator
 /// (absent blocks add exactly +0).
 #[inline(always)]
 fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &[BlockQ8_1], ds: &Prepared, t0: usize, g: usize, acc: &mut [__m128; NT]) {
-    let nb = wr.len();
     // SAFETY: AVX2, enabled for this build. The only memory accesses are the 4-value loads from
     // d4, s4 and x4, slices of exactly 4 values (bounds-checked where they are sliced).
     unsafe {
         let mut p = [[_mm_setzero_si128(); 4]; NT];
-        for k in 0..CNT {
-            let w = wr[g + k].decode();
-            for j in 0..NT {
-                p[j][k] = B::dot(w, &x[(t0 + j) * nb + g + k]);
-            }
-        }
+        // The four blocks one by one (LLVM may keep a loop, and its sums on the stack).
+        block::<B, NT, CNT, 0>(wr, x, t0, g, &mut p);
+        block::<B, NT, CNT, 1>(wr, x, t0, g, &mut p);
+        block::<B, NT, CNT, 2>(wr, x, t0, g, &mut p);
+        block::<B, NT, CNT, 3>(wr, x, t0, g, &mut p);
         // Built in registers (a round trip through memory would stall store forwarding).
         let sd = |k: usize| if k < CNT { wr[g + k].d() } else { 0.0 };
         let sm = |k: usize| if k < CNT { wr[g + k].m() } else { 0.0 };

@@ -258,26 +258,38 @@ fn row<B: KBlock, const NT: usize>(wr: &[B], x: &Acts, t0: usize) -> [f32; NT] {
     out
 }
 
+/// Super-block K of a group (if K < CNT) with each token: its sums into si[j][K] and sm[j][K].
+#[inline(always)]
+fn block<B: KBlock, const NT: usize, const CNT: usize, const K: usize>(wr: &[B], x: &Acts, t0: usize, g: usize, si: &mut [[__m128i; 4]; NT], sm: &mut [[__m128i; 4]; NT]) {
+    if K >= CNT {
+        return;
+    }
+    let (nb, p) = (x.knb, &x.kprep);
+    let xs: [&BlockQ8K; NT] = core::array::from_fn(|j| &x.kblocks[(t0 + j) * nb + g + K]);
+    let bs: [&[i16; 8]; NT] = core::array::from_fn(|j| &p.b32[(t0 + j) * nb + g + K]);
+    let (a, b) = wr[g + K].sums(xs, bs);
+    for j in 0..NT {
+        si[j][K] = a[j];
+        sm[j][K] = b[j];
+    }
+}
+
 /// CNT (1 to 4) super-blocks starting at g, into the four lanes of each token's accumulator
 /// (absent ones add exactly +0).
 #[inline(always)]
 fn group<B: KBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &Acts, t0: usize, g: usize, acc: &mut [__m128; NT]) {
-    let (nb, p) = (x.knb, &x.kprep);
+    let p = &x.kprep;
     // SAFETY: SSE/SSSE3/SSE4.1, enabled for this build; the only memory access is the load of
     // d4, a slice of exactly 4 floats (bounds-checked where it is sliced).
     unsafe {
         let z = _mm_setzero_si128();
         let mut si = [[z; 4]; NT];
         let mut sm = [[z; 4]; NT];
-        for k in 0..CNT {
-            let xs: [&BlockQ8K; NT] = core::array::from_fn(|j| &x.kblocks[(t0 + j) * nb + g + k]);
-            let bs: [&[i16; 8]; NT] = core::array::from_fn(|j| &p.b32[(t0 + j) * nb + g + k]);
-            let (a, b) = wr[g + k].sums(xs, bs);
-            for j in 0..NT {
-                si[j][k] = a[j];
-                sm[j][k] = b[j];
-            }
-        }
+        // The four one by one (LLVM may keep a loop, and its sums on the stack).
+        block::<B, NT, CNT, 0>(wr, x, t0, g, &mut si, &mut sm);
+        block::<B, NT, CNT, 1>(wr, x, t0, g, &mut si, &mut sm);
+        block::<B, NT, CNT, 2>(wr, x, t0, g, &mut si, &mut sm);
+        block::<B, NT, CNT, 3>(wr, x, t0, g, &mut si, &mut sm);
         let sb = |k: usize| if k < CNT { wr[g + k].scale_bits() as i32 } else { 0 };
         let bits = _mm_setr_epi32(sb(0), sb(1), sb(2), sb(3));
         let dw4 = f16x4(bits);
