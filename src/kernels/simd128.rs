@@ -471,7 +471,7 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Prepar
         let i = (t0 + j) * x.nbp + g;
         // Every per-block array below holds ntok × nbp values (prepare()), and i + 4 <= that:
         // t0 + j < ntok, and g is a multiple of 4 below nb <= nbp, nbp a multiple of 4.
-        debug_assert!(g % 4 == 0 && g < x.nbp && i + 4 <= x.d.len());
+        debug_assert!(g.is_multiple_of(4) && g < x.nbp && i + 4 <= x.d.len());
         if B::OFFSET != 0 {
             // SAFETY: i + 4 <= x.sx.len() (above).
             si = i32x4_sub(si, i32x4_mul(unsafe { ld4x(&x.sx, i) }, i32x4_splat(B::OFFSET)));
