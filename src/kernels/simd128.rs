@@ -134,6 +134,14 @@ struct Consts {
     /// f16x4_top's mask and scale.
     f16_mask: v128,
     f16_scale: v128,
+    /// codes5's byte selections of qh: byte 0 eight times, then byte 1 (weights 0..15); bytes 2
+    /// and 3 (weights 16..31). A swizzle with these in a register is one instruction in the
+    /// relaxed build (relaxed_swizzle: every index is in range, so it means what swizzle means);
+    /// a shuffle's pattern is a constant, made at every use.
+    #[cfg(target_feature = "relaxed-simd")]
+    sel_lo: v128,
+    #[cfg(target_feature = "relaxed-simd")]
+    sel_hi: v128,
 }
 
 #[inline(always)]
@@ -144,6 +152,10 @@ fn consts() -> Consts {
         m10: u8x16_splat(0x10),
         f16_mask: u32x4_splat(0x8fff_e000),
         f16_scale: f32x4_splat(f32::from_bits(0x7780_0000)),
+        #[cfg(target_feature = "relaxed-simd")]
+        sel_lo: u8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+        #[cfg(target_feature = "relaxed-simd")]
+        sel_hi: u8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3),
     })
 }
 
@@ -205,8 +217,13 @@ fn codes5(qs: &[u8; 16], qh: [u8; 4], k: &Consts) -> Codes {
     let (lo, hi) = nibbles(qs, k);
     let h = u32x4_splat(u32::from_le_bytes(qh));
     let b4 = |v: v128| v128_and(i8x16_eq(v128_and(v, k.bit), k.bit), k.m10);
-    let hl = b4(i8x16_shuffle::<0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1>(h, h));
-    let hh = b4(i8x16_shuffle::<2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3>(h, h));
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    let (hl, hh) = (
+        b4(i8x16_shuffle::<0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1>(h, h)),
+        b4(i8x16_shuffle::<2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3>(h, h)),
+    );
+    #[cfg(target_feature = "relaxed-simd")]
+    let (hl, hh) = (b4(i8x16_relaxed_swizzle(h, k.sel_lo)), b4(i8x16_relaxed_swizzle(h, k.sel_hi)));
     codes(v128_or(lo, hl), v128_or(hi, hh))
 }
 
