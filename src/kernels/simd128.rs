@@ -178,9 +178,13 @@ trait WeightBlock {
     type W: Copy;
     fn decode(&self, k: &Consts) -> Self::W;
     fn dot(w: &Self::W, a: &[v128]) -> v128;
-    fn scale_bits(&self) -> u32;
-    /// The f16 scale d.
+    /// The f16 scale d (group() loads it into a vector lane).
     fn d_ref(&self) -> &u16;
+    /// d | m << 16 for the types with a minimum (one 32-bit read); d alone otherwise.
+    #[inline(always)]
+    fn scale_bits(&self) -> u32 {
+        *self.d_ref() as u32
+    }
 }
 
 /// The decoded codes of the 4- and 5-bit types, 0..31 as stored: plain SIMD128 widens them to
@@ -248,10 +252,6 @@ unsafe fn d_and_m<B>(p: *const B) -> u32 {
 }
 
 impl WeightBlock for BlockQ4_0 {
-    #[inline(always)]
-    fn d_ref(&self) -> &u16 {
-        &self.d
-    }
     const HAS_MIN: bool = false;
     const OFFSET: i32 = 8;
     type W = Codes;
@@ -265,16 +265,12 @@ impl WeightBlock for BlockQ4_0 {
         dot_codes(w, a)
     }
     #[inline(always)]
-    fn scale_bits(&self) -> u32 {
-        self.d as u32
+    fn d_ref(&self) -> &u16 {
+        &self.d
     }
 }
 
 impl WeightBlock for BlockQ4_1 {
-    #[inline(always)]
-    fn d_ref(&self) -> &u16 {
-        &self.d
-    }
     const HAS_MIN: bool = true;
     type W = Codes;
     #[inline(always)]
@@ -291,13 +287,13 @@ impl WeightBlock for BlockQ4_1 {
         // SAFETY: BlockQ4_1 is repr(C) and starts with d and m.
         unsafe { d_and_m(self) }
     }
-}
-
-impl WeightBlock for BlockQ5_0 {
     #[inline(always)]
     fn d_ref(&self) -> &u16 {
         &self.d
     }
+}
+
+impl WeightBlock for BlockQ5_0 {
     const HAS_MIN: bool = false;
     const OFFSET: i32 = 16;
     type W = Codes;
@@ -310,16 +306,12 @@ impl WeightBlock for BlockQ5_0 {
         dot_codes(w, a)
     }
     #[inline(always)]
-    fn scale_bits(&self) -> u32 {
-        self.d as u32
+    fn d_ref(&self) -> &u16 {
+        &self.d
     }
 }
 
 impl WeightBlock for BlockQ5_1 {
-    #[inline(always)]
-    fn d_ref(&self) -> &u16 {
-        &self.d
-    }
     const HAS_MIN: bool = true;
     type W = Codes;
     #[inline(always)]
@@ -335,6 +327,10 @@ impl WeightBlock for BlockQ5_1 {
         // SAFETY: BlockQ5_1 is repr(C) and starts with d and m.
         unsafe { d_and_m(self) }
     }
+    #[inline(always)]
+    fn d_ref(&self) -> &u16 {
+        &self.d
+    }
 }
 
 /// Q8_0 in the relaxed build. The relaxed dot product is exact when one side is 0..127 and the
@@ -344,10 +340,6 @@ impl WeightBlock for BlockQ5_1 {
 /// !w = -w - 1. Per weight vector one xor; per block the prepared sum of x's negative codes'
 /// magnitudes comes on afterwards (NEG_SUM), as Q4_0's offset does.
 impl WeightBlock for BlockQ8_0 {
-    #[inline(always)]
-    fn d_ref(&self) -> &u16 {
-        &self.d
-    }
     const HAS_MIN: bool = false;
     #[cfg(target_feature = "relaxed-simd")]
     const NEG_SUM: bool = true;
@@ -379,10 +371,9 @@ impl WeightBlock for BlockQ8_0 {
             return i32x4_relaxed_dot_i8x16_i7x16_add(w0, a[2], i32x4_relaxed_dot_i8x16_i7x16_add(w1, a[3], i32x4_splat(0)));
         }
     }
-
     #[inline(always)]
-    fn scale_bits(&self) -> u32 {
-        self.d as u32
+    fn d_ref(&self) -> &u16 {
+        &self.d
     }
 }
 
@@ -461,7 +452,7 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Prepar
     // The weights' f16 scales, in the top halves of four u32 lanes (f16x4_top): d alone by four
     // 16-bit lane loads; d | m << 16 (one 32-bit value per block) for the types with a minimum.
     let (dw4, mw4) = if B::HAS_MIN {
-        let sb = |k: usize| if k < CNT { wb[k].scale_bits() } else { 0 };
+        let sb = |b: usize| if b < CNT { wb[b].scale_bits() } else { 0 };
         let bits = u32x4(sb(0), sb(1), sb(2), sb(3));
         (f16x4_top_with(i32x4_shl(bits, 16), k.f16_mask, k.f16_scale), f16x4_top_with(bits, k.f16_mask, k.f16_scale))
     } else {
