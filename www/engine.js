@@ -88,6 +88,10 @@ function sameOriginWorkerUrl(url) {
 
 // How long a starting worker may stay silent (src: #start): generous, for a slow network or device.
 const START_STALL_MS = 120_000;
+// How long it may stay silent while it starts the helper threads of the threads build (the worker
+// gives each helper 20 s of its own, ./threads.js): then it restarts on one thread (#start).
+const HELPERS_STALL_MS = 40_000;
+const HELPERS_STAGE = /^starting \d+ helper threads?$/;
 
 /**
  * Paces a generation (step mode), as an AbortController ends one: pass it as `pacer` to
@@ -112,6 +116,8 @@ export class PlumbingEngine extends EventTarget {
   #reloading = null;    // a Promise while a crashed worker's model is being reloaded
   #stage = 'starting the worker'; // what the worker last said it was doing while it started
   #startStallMs;
+  #url;                 // the worker's script, before sameOriginWorkerUrl
+  #oneThread = null;    // why this engine restarted its worker on one thread, once it did
 
   /**
    * threads: how many threads the engine may use where the page is cross-origin isolated (else
@@ -127,26 +133,47 @@ export class PlumbingEngine extends EventTarget {
     this.defaults = null; // the engine's one set of generation defaults (info.defaults)
     const url = new URL(workerUrl ?? new URL('./worker.js', import.meta.url), import.meta.url);
     if (threads > 0 && url.protocol !== 'blob:') url.searchParams.set('threads', String(Math.floor(threads)));
+    this.#url = url;
     this.#workerUrl = sameOriginWorkerUrl(url);
     this.ready = this.#start();
   }
 
-  #start() {
-    const ready = new Promise((resolve, reject) => { this._ready = { resolve, reject }; });
-    ready.catch(() => {});
+  // deferred: the { resolve, reject, promise } of a `ready` a replaced worker left unsettled.
+  #start(deferred = null) {
+    if (!deferred) {
+      const promise = new Promise((resolve, reject) => { deferred = { resolve, reject }; });
+      deferred.promise = promise;
+      promise.catch(() => {});
+    }
+    this._ready = deferred;
+    const ready = deferred.promise;
     this.#stage = 'starting the worker';
     // A start that stalls (a script or the .wasm that never arrives, a browser that never
     // answers) ends in an error naming the step it stalled at, not in a page that waits forever.
     // Each step the worker reports restarts the clock.
+    // A stall while the helper threads start (seen once in Firefox: the worker itself went silent,
+    // its own 20 s per helper never ran out) is not the end: the worker is replaced by one asked
+    // for one thread, which starts no helper, and `build.threads_note` says why.
+    const stallMs = () => (HELPERS_STAGE.test(this.#stage) && !this.#oneThread
+      ? Math.min(HELPERS_STALL_MS, this.#startStallMs) : this.#startStallMs);
+    let ms = stallMs();
     const stalled = () => {
       if (w !== this.#worker) return;
       w.terminate();
-      this.#die(`the engine did not start: no news from its worker for ${this.#startStallMs / 1000} s (last step: ${this.#stage})`);
+      const why = `no news from its worker for ${ms / 1000} s (last step: ${this.#stage})`;
+      if (HELPERS_STAGE.test(this.#stage) && !this.#oneThread) {
+        this.#oneThread = `one thread: the helper threads did not start (${why}), so the engine restarted on one`;
+        if (this.#url.protocol !== 'blob:') this.#url.searchParams.set('threads', '1'); // starts no helper
+        this.#workerUrl = sameOriginWorkerUrl(this.#url);
+        this.#start(this._ready); // the same `ready`, settled by the new worker
+        return;
+      }
+      this.#die(`the engine did not start: ${why}`);
     };
-    let timer = setTimeout(stalled, this.#startStallMs);
-    this._startNews = () => { clearTimeout(timer); timer = setTimeout(stalled, this.#startStallMs); };
+    let timer = setTimeout(stalled, ms);
+    this._startNews = () => { clearTimeout(timer); ms = stallMs(); timer = setTimeout(stalled, ms); };
     ready.finally(() => clearTimeout(timer)).catch(() => {});
-    const w = new Worker(this.#workerUrl, { type: 'module' });
+    const w = new Worker(this.#workerUrl, { type: 'module', name: this.#oneThread ? 'plumbing engine (one thread)' : 'plumbing engine' });
     w.onmessage = (ev) => { if (w === this.#worker) this.#receive(ev.data); };
     w.onerror = (ev) => {
       ev.preventDefault?.();
@@ -329,7 +356,11 @@ export class PlumbingEngine extends EventTarget {
 
   #receive(m) {
     if (m.id === 0) {
-      if (m.type === Msg.READY) { this.build = m.build; this._ready.resolve(m.build); }
+      if (m.type === Msg.READY) {
+        this.build = m.build;
+        if (this.#oneThread && m.build && m.build.threads === 1) this.build = { ...m.build, threads_note: this.#oneThread };
+        this._ready.resolve(this.build);
+      }
       else if (m.type === Msg.STARTING) { this.#stage = String(m.stage); this._startNews?.(); }
       else if (m.type === Msg.NET) for (const e of m.entries) for (const fn of this.#netListeners) fn(e);
       else if (m.type === Msg.ERROR && m.kind === Kind.CRASHED) this.#restart(m.message);

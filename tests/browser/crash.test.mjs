@@ -44,6 +44,33 @@ test('a worker that never says it is ready: ready rejects (kind worker) naming t
   await page.close();
 });
 
+test('a worker that stalls starting its helper threads is replaced by one on one thread, and the build says why', async () => {
+  const page = await openPage(browser.context, 'embed.html');
+  const r = await page.evaluate(async () => {
+    const { PlumbingEngine } = await import('/engine.js');
+    // The first worker stalls where the threads build starts its helpers; the client's second
+    // one (named for one thread, as a blob: URL carries no ?threads=1) starts.
+    const src = `
+      const say = (stage) => postMessage({ id: 0, type: 'starting', stage });
+      self.onmessage = () => {};
+      if (!self.name.includes('one thread')) say('starting 1 helper thread');
+      else { say('instantiating ./pkg-threads/plumbing_bg.wasm');
+        setTimeout(() => postMessage({ id: 0, type: 'ready', build: { flavor: 'pkg-threads', threads: 1, threads_note: null } }), 100); }`;
+    const e = new PlumbingEngine({ workerUrl: URL.createObjectURL(new Blob([src], { type: 'text/javascript' })), startStallMs: 600 });
+    const t0 = performance.now();
+    try {
+      const build = await e.ready;
+      return { ok: true, build, same: build === e.build, ms: performance.now() - t0, alive: e.alive };
+    } catch (err) { return { ok: false, message: err.message }; }
+  });
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.equal(r.build.threads, 1);
+  assert.match(r.build.threads_note, /^one thread: the helper threads did not start \(no news from its worker for 0\.6 s \(last step: starting 1 helper thread\)\), so the engine restarted on one$/);
+  assert.ok(r.same && r.alive, JSON.stringify(r));
+  assert.ok(r.ms >= 600, `it waited for the stall first: ${r.ms} ms`);
+  await page.close();
+});
+
 test('the client survives a panic: crashed with the panic text, a new worker, the model reloaded from the cache, the same answer', { timeout: 300_000 }, async () => {
   const page = await openPage(browser.context, 'embed.html');
   const r = await page.evaluate(async () => {
