@@ -166,7 +166,7 @@ fn finish(acc: v128) -> f32 {
 
 /// A weight block type: its decoded codes, its product with one activation block (four partial
 /// i32 sums), and its f16 scale bits (d, and m for Q4_1) packed d | m << 16.
-trait WeightBlock {
+trait WeightBlock: super::Block {
     const HAS_MIN: bool;
     /// What the codes of `decode` exceed the type's codes by (Q4_0: 8, Q5_0: 16): the integer
     /// sum loses OFFSET·Σx.
@@ -507,8 +507,15 @@ fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
     super::check_matmul(w.len(), rows, x, out.len());
     let (nb, wide) = (x.nb, &x.prep);
     let k = consts();
+    // A decode step streams the matrix from memory once: each row asks for the lines AHEAD bytes
+    // on (super::touch_lines), as llama.cpp's kernels prefetch.
+    let (bytes, row_bytes, one) = (super::block_bytes(w), nb * core::mem::size_of::<B>(), x.ntok == 1);
+    let mut sink = 0u8;
     super::for_tiles(rows, x.ntok, out, |r, t0, nt| {
         let wr = &w[r * nb..(r + 1) * nb];
+        if one {
+            super::touch_lines(bytes, r * row_bytes + super::AHEAD, row_bytes, &mut sink);
+        }
         match nt {
             4 => row::<B, 4>(wr, wide, t0, &k),
             3 => super::pad4(row::<B, 3>(wr, wide, t0, &k)),
@@ -516,6 +523,7 @@ fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
             _ => super::pad4(row::<B, 1>(wr, wide, t0, &k)),
         }
     });
+    core::hint::black_box(sink);
 }
 
 pub fn matmul_q4_0(w: &[BlockQ4_0], rows: usize, x: &Acts, out: &mut [f32]) {
