@@ -157,9 +157,15 @@ need_browser() {
     log "installing Chromium from Debian"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
   fi
-  if ! [ -x /usr/bin/firefox-esr ]; then
-    log "installing Firefox ESR from Debian"
+  # puppeteer-core 24 drives Firefox over WebDriver BiDi with commands ESR 140 does not have
+  # (emulation.setScreenOrientationOverride: every Firefox test fails on it), so an older ESR is
+  # updated from the archive (bookworm's security archive has 153).
+  local fx; fx=$( { /usr/bin/firefox-esr --version 2>/dev/null || true; } | sed -n 's/^Mozilla Firefox \([0-9]*\).*/\1/p')
+  if [ -z "$fx" ] || [ "$fx" -lt 153 ]; then
+    log "installing Firefox ESR from Debian${fx:+ (found $fx; the tests need 153 or later)}"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq firefox-esr) >/dev/null
+    fx=$( { /usr/bin/firefox-esr --version 2>/dev/null || true; } | sed -n 's/^Mozilla Firefox \([0-9]*\).*/\1/p')
+    if [ -z "$fx" ] || [ "$fx" -lt 153 ]; then echo "error: Debian gave firefox-esr ${fx:-none}; the Firefox tests need 153 or later" >&2; exit 1; fi
   fi
   if ! [ -d tests/node_modules/playwright-core ] || ! [ -d tests/node_modules/puppeteer-core ]; then
     log "installing playwright-core and puppeteer-core from npm (tests/package-lock.json; no browser download)"

@@ -115,7 +115,13 @@ describe(named('the <plumbing-chat> widget'), { timeout: 900_000 }, () => {
 
     it('Stop ends a run; Stop on a queued run cancels it before it starts', async () => {
       const first = page.locator('#first'), second = page.locator('#second');
-      await first.evaluate((el) => el.setAttribute('max-tokens', '400'));
+      // A run long enough to be stopped: the page's own prompt asks for two sentences, which a fast
+      // build finishes before the clicks below reach it.
+      const prompt = await first.getAttribute('prompt');
+      await first.evaluate((el) => {
+        el.setAttribute('max-tokens', '400');
+        el.setAttribute('prompt', 'Write a long story about a plumber who fixes the pipes of a whole city, chapter by chapter.');
+      });
       await clickRun(first);
       await waitWidget(first, ['running']);
       await clickRun(second);
@@ -127,7 +133,8 @@ describe(named('the <plumbing-chat> widget'), { timeout: 900_000 }, () => {
       assert.equal(a.status, 'Stopped.');
       assert.equal(b.status, 'Cancelled before it started.');
       assert.equal(b.answer, '');
-      await first.evaluate((el) => el.removeAttribute('max-tokens'));
+      assert.ok(a.answer.trim().length > 0, 'the stopped run keeps what it wrote');
+      await first.evaluate((el, p) => { el.removeAttribute('max-tokens'); el.setAttribute('prompt', p); }, prompt);
     });
 
     it('"See inside" opens the full page with the same prompt', async () => {
