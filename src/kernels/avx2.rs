@@ -36,7 +36,7 @@ fn load32(b: &[i8; 32]) -> __m256i {
 
 /// A weight block type: its products with one activation block (four partial i32 sums) and its
 /// per-block float terms.
-trait WeightBlock {
+trait WeightBlock: super::Block {
     const HAS_MIN: bool;
     /// What the codes of `decode` exceed the type's codes by (Q4_0: 8, Q5_0: 16): the integer
     /// sum loses OFFSET·Σx.
@@ -472,8 +472,12 @@ fn matmul1<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
     let nb = x.nb;
     let (xb, p) = (&x.blocks[..nb], &x.prep);
     let wr = |r: usize| &w[r * nb..(r + 1) * nb];
+    // A decode step streams the matrix from memory once: each group of rows asks for the lines
+    // AHEAD bytes on (Gemma 3's 178 MB head: 34 ms → 17 ms here, on an AVX2-only EPYC).
+    let (bytes, row_bytes) = (super::block_bytes(w), nb * core::mem::size_of::<B>());
     let mut r = 0;
     while r + 4 <= rows {
+        super::prefetch_lines(bytes, r * row_bytes + super::AHEAD, 4 * row_bytes);
         rows1::<B, 4>([wr(r), wr(r + 1), wr(r + 2), wr(r + 3)], xb, p, &mut out[r..r + 4]);
         r += 4;
     }
