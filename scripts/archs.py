@@ -42,7 +42,7 @@ from llamaref import generate, open_model, read_json, sha256_json, sha256_of, st
 
 # Bump when the models this script writes change (everything is made again; a change of this
 # script remakes the references only).
-VERSION = 3
+VERSION = 4  # 4: no numpy power (its float32 result differs by CPU and version)
 
 log = llamaref.logger("archs")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -203,7 +203,10 @@ def add_tokenizer(w, m):
 def llama3_rope_factors(m):
     """conversion/llama.py generate_extra_tensors (rope_type llama3), in f32 as there."""
     rs, dim, base = m["rope_scaling"], m["head_dim"], m["rope_freq_base"]
-    freqs = 1.0 / (np.float32(base) ** (np.arange(0, dim, 2, dtype=np.float32) / np.float32(dim)))
+    # The power in Python's float64 (the C library's pow), then f32: numpy's own float32 power
+    # takes a different code path per CPU (AVX-512 or not) and per numpy version, and this file's
+    # bytes must be the same on every machine.
+    freqs = np.array([1.0 / math.pow(float(np.float32(base)), float(np.float32(i) / np.float32(dim))) for i in range(0, dim, 2)], dtype=np.float32)
     factor, lo, hi, old = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"], rs["original_max_position_embeddings"]
     lo_wl, hi_wl = old / lo, old / hi
     out = []
@@ -253,7 +256,12 @@ def write_model(m, path):
     emb_gain = 1.0 if tied else math.sqrt(E)
     # Row norms with a long tail (a few tokens much likelier), so that top-1 margins vary from
     # near-ties to several units, as a trained model's do; for a tied head on the embeddings.
-    tail = np.float32(1.0) + np.float32(0.6 if tied else 1.5) * np.abs(uniform(seed, "output.rows", n_vocab)) ** np.float32(8)
+    # |u| ** 8 as three squarings: each a rounded f32 product, the same bytes on every machine
+    # (numpy's float32 power is not: its result differed between an AVX2-only and an AVX-512 CPU).
+    a = np.abs(uniform(seed, "output.rows", n_vocab))
+    a = a * a
+    a = a * a
+    tail = np.float32(1.0) + np.float32(0.6 if tied else 1.5) * (a * a)
     emb = matrix(seed, "token_embd", n_vocab, E, emb_gain)
     w.add_tensor("token_embd.weight", f16(emb * tail[:, None] if tied else emb))
     for i in range(L):
