@@ -16,6 +16,7 @@
 // {info}}). Requests made meanwhile wait for the reload.
 
 import { Req, Msg, Kind, Stop, MODEL_CACHE, SHA_HEADER } from './protocol.js';
+import { hostHelpers } from './threads.js';
 
 export { Kind, Stop, MODEL_CACHE };
 
@@ -118,6 +119,7 @@ export class PlumbingEngine extends EventTarget {
   #startStallMs;
   #url;                 // the worker's script, before sameOriginWorkerUrl
   #oneThread = null;    // why this engine restarted its worker on one thread, once it did
+  #helpers = null;      // hostHelpers() of the current worker: the helper threads the page started
 
   /**
    * threads: how many threads the engine may use where the page is cross-origin isolated (else
@@ -159,7 +161,7 @@ export class PlumbingEngine extends EventTarget {
     let ms = stallMs();
     const stalled = () => {
       if (w !== this.#worker) return;
-      w.terminate();
+      this.#endWorker();
       const why = `no news from its worker for ${ms / 1000} s (last step: ${this.#stage})`;
       if (HELPERS_STAGE.test(this.#stage) && !this.#oneThread) {
         this.#oneThread = `one thread: the helper threads did not start (${why}), so the engine restarted on one`;
@@ -174,6 +176,9 @@ export class PlumbingEngine extends EventTarget {
     this._startNews = () => { clearTimeout(timer); ms = stallMs(); timer = setTimeout(stalled, ms); };
     ready.finally(() => clearTimeout(timer)).catch(() => {});
     const w = new Worker(this.#workerUrl, { type: 'module', name: this.#oneThread ? 'plumbing engine (one thread)' : 'plumbing engine' });
+    // The threads build's helpers are started here, on the page (./threads.js says why), and end
+    // with this worker (#endWorker).
+    this.#helpers = hostHelpers(w);
     w.onmessage = (ev) => { if (w === this.#worker) this.#receive(ev.data); };
     w.onerror = (ev) => {
       ev.preventDefault?.();
@@ -318,7 +323,7 @@ export class PlumbingEngine extends EventTarget {
   get alive() { return !this.#dead; }
 
   terminate() {
-    this.#worker.terminate();
+    this.#endWorker();
     this.#die('the engine was terminated', Kind.ABORTED);
   }
 
@@ -388,7 +393,7 @@ export class PlumbingEngine extends EventTarget {
     const crashed = new PlumbingError(Kind.CRASHED, message);
     for (const p of this.#pending.values()) p.reject(crashed);
     this.#pending.clear();
-    this.#worker.terminate();
+    this.#endWorker();
     this.ready = this.#start();
     this.dispatchEvent(new CustomEvent('crashed', { detail: { message } }));
     const last = this.#lastLoad;
@@ -406,7 +411,14 @@ export class PlumbingEngine extends EventTarget {
     ).finally(() => { this.#reloading = null; });
   }
 
+  // Ends the worker and the helper threads the page started for it.
+  #endWorker() {
+    this.#worker.terminate();
+    this.#helpers?.terminate();
+  }
+
   #die(message, kind = Kind.WORKER) {
+    this.#helpers?.terminate(); // a dead worker's helpers would keep its memory alive
     if (this.#dead) return;
     this.#dead = new PlumbingError(kind, message);
     this._ready.reject(this.#dead);

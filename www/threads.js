@@ -10,10 +10,18 @@
 // n: `?threads=N` on this worker's URL (PlumbingEngine({threads}) puts it there), else every core
 // (navigator.hardwareConcurrency). `?threads=1` on an isolated page runs the threads build alone.
 //
-// The engine worker is thread 0. It instantiates the module, calls threads_init(n), then starts
-// n-1 helpers (./threads-worker.js), each instantiating the same compiled module on the same
-// memory and calling pool_worker(i), which blocks between tasks and never returns. READY waits
-// until every helper said it started (or failed to: then fewer threads, and the page says so).
+// The engine worker is thread 0. It instantiates the module, calls threads_init(n), then has
+// n-1 helpers (./threads-worker.js) started, each instantiating the same compiled module on the
+// same memory and calling pool_worker(i), which blocks between tasks and never returns. READY
+// waits until every helper said it started (or failed to: then fewer threads, and the page says so).
+//
+// The helpers are started by the page, not by the engine worker: Firefox's `new Worker` inside a
+// worker blocks that worker's thread until the main thread answers, and sometimes it never
+// returns (measured: 4–6 of 60 starts of two nested helpers hung for good in Firefox 153 driven
+// over WebDriver BiDi; 0 of 80 with the same helpers started by the page). So the engine worker
+// posts { type: 'spawn-helper', script, name, port } to the page and talks to its helper through
+// that MessagePort; the page's hostHelpers() (below; PlumbingEngine calls it) starts the Worker,
+// relays the messages both ways, and terminates the helpers with the engine worker.
 // A helper that traps writes its index into a shared board and calls pool_abandon(i): the run in
 // progress on thread 0 returns an error, and helperTrapped() tells the worker it was a crash.
 
@@ -22,7 +30,7 @@ export const MAX_THREADS = 64; // src/pool.rs MAX_THREADS
 const START_TIMEOUT_MS = 20000;
 
 let board = null;   // Int32Array on a SharedArrayBuffer: [0] = 0, or the index of a helper that trapped
-let helpers = [];   // the helper Workers (they end with this worker)
+let helpers = [];   // the engine worker's ends of the helpers' ports (the page holds the Workers)
 
 /** The threads asked for: `?threads=N` on `url`, else all cores; clamped to 1..MAX_THREADS. */
 export function wantedThreads(url) {
@@ -85,27 +93,27 @@ export async function startHelpers(got, n) {
   const set = got.module.threads_init(n);
   board = new Int32Array(new SharedArrayBuffer(8));
   const glue = new URL(`./${got.flavor}/plumbing.js`, import.meta.url).href;
-  const script = sameOriginScript(new URL('./threads-worker.js', import.meta.url));
+  const script = new URL('./threads-worker.js', import.meta.url).href;
   const starts = [];
   for (let index = 1; index < set; index++) {
     starts.push(new Promise((resolve) => {
-      let w;
       const timer = setTimeout(() => resolve(`helper ${index} did not start within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
       const done = (why) => { clearTimeout(timer); resolve(why); };
-      try {
-        w = new Worker(script, { type: 'module', name: `plumbing helper ${index}` });
-      } catch (e) {
-        return done(`helper ${index}: ${e?.message ?? e}`);
-      }
-      helpers.push(w);
-      w.onmessage = (ev) => {
+      // The page starts the helper (see the top of this file) and relays through `ch`.
+      const ch = new MessageChannel();
+      helpers.push(ch.port1);
+      ch.port1.onmessage = (ev) => {
         const m = ev.data;
         if (m.type === 'started') done(null);
         else if (m.type === 'failed') done(`helper ${index}: ${m.message}`);
         else if (m.type === 'trapped') console.error(`plumbing: helper thread ${index} trapped: ${m.message}`);
       };
-      w.onerror = (ev) => { ev.preventDefault?.(); done(`helper ${index}: ${ev.message || 'its worker failed'}`); };
-      w.postMessage({ glue, module: got.compiled, memory, index, board });
+      try {
+        self.postMessage({ id: 0, type: SPAWN_HELPER, script, name: `plumbing helper ${index}`, port: ch.port2 }, [ch.port2]);
+      } catch (e) {
+        return done(`helper ${index}: ${e?.message ?? e}`);
+      }
+      ch.port1.postMessage({ glue, module: got.compiled, memory, index, board });
     }));
   }
   const results = await Promise.all(starts);
@@ -113,9 +121,53 @@ export async function startHelpers(got, n) {
   return { threads: 1 + results.length - failed.length, failed: failed.join('; ') };
 }
 
-// A worker must be same-origin with its parent: where this file came from another origin (the
-// widget hosted elsewhere, its worker started from a blob:), start the helper from a blob: too.
+/** What the engine worker posts to the page to have one helper started (see hostHelpers). */
+export const SPAWN_HELPER = 'spawn-helper';
+
+/**
+ * On the page: starts the helper threads that `worker` (an engine worker running the threads
+ * build) asks for, relays their messages through the port each request carries, and returns
+ * { terminate() }, which ends them (call it with worker.terminate(): a helper outlives its
+ * engine worker otherwise, and keeps the shared memory alive). The worker's spawn requests
+ * never reach its other listeners.
+ */
+export function hostHelpers(worker) {
+  const started = [];
+  const ports = [];
+  let ended = false;
+  worker.addEventListener('message', (ev) => {
+    const m = ev.data;
+    if (m?.type !== SPAWN_HELPER || !(m.port instanceof MessagePort)) return;
+    ev.stopImmediatePropagation();
+    const port = m.port;
+    ports.push(port);
+    if (ended) { port.close(); return; }
+    let h;
+    try {
+      h = new Worker(sameOriginScript(new URL(String(m.script), location.href)), { type: 'module', name: String(m.name ?? 'plumbing helper') });
+    } catch (e) {
+      port.postMessage({ type: 'failed', message: `its worker could not be created: ${e?.message ?? e}` });
+      return;
+    }
+    started.push(h);
+    port.onmessage = (e) => h.postMessage(e.data);
+    h.onmessage = (e) => port.postMessage(e.data);
+    h.onerror = (e) => { e.preventDefault?.(); port.postMessage({ type: 'failed', message: e.message || 'its worker failed' }); };
+  });
+  return {
+    get count() { return started.length; },
+    terminate() {
+      ended = true;
+      for (const h of started.splice(0)) h.terminate();
+      for (const p of ports.splice(0)) p.close();
+    },
+  };
+}
+
+// A worker must be same-origin with the page: where this file came from another origin (the
+// widget hosted elsewhere, its engine worker started from a blob:), start the helper from a
+// blob: too, which imports the real script (CORS on that host).
 function sameOriginScript(abs) {
-  if (abs.origin === self.location.origin || abs.protocol === 'blob:') return abs;
+  if (abs.origin === location.origin || abs.protocol === 'blob:') return abs;
   return URL.createObjectURL(new Blob([`import ${JSON.stringify(abs.href)};\n`], { type: 'text/javascript' }));
 }

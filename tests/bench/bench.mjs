@@ -198,7 +198,8 @@ function nativeRun(model, promptFile, threads = 1) {
 // ------------------------------------------------------------------ wasm in Chromium
 
 // The threads build runs in a module worker of the (cross-origin-isolated) page: blocking waits are
-// not allowed on the page's own thread. The same measurement, with n-1 helpers (www/threads.js).
+// not allowed on the page's own thread. The same measurement, with n-1 helpers (www/threads.js;
+// the page starts them, as PlumbingEngine does).
 const THREADS_WORKER = `
 import { startHelpers } from 'ORIGIN/threads.js';
 self.onmessage = async ({ data: { url, text, tokens, warmup, n, spin } }) => {
@@ -262,6 +263,8 @@ async function wasmRun(pkg, url, text, tokens, warmup, threads = 0, browser = 'c
       return await Promise.race([timeout, page.evaluate(async ({ src, msg }) => {
         if (!self.crossOriginIsolated) throw new Error('the page is not cross-origin isolated: no threads');
         const w = new Worker(URL.createObjectURL(new Blob([src.replaceAll('ORIGIN/', `${location.origin}/`)], { type: 'text/javascript' })), { type: 'module' });
+        // The page starts the helpers the worker asks for, as PlumbingEngine does (www/threads.js).
+        const helpers = (await import('/threads.js')).hostHelpers(w);
         try {
           const r = await new Promise((resolve, reject) => {
             w.onmessage = (ev) => resolve(ev.data);
@@ -270,7 +273,7 @@ async function wasmRun(pkg, url, text, tokens, warmup, threads = 0, browser = 'c
           });
           if (r.error) throw new Error(r.error);
           return r;
-        } finally { w.terminate(); }
+        } finally { w.terminate(); helpers.terminate(); }
       }, { src: THREADS_WORKER, msg: { url, text, tokens, warmup, n: threads, spin: POOL_SPIN } })]).finally(() => clearTimeout(timer));
     }
     return await Promise.race([timeout, page.evaluate(async ({ pkg, url, text, tokens, warmup }) => {
