@@ -523,3 +523,9 @@ export declare function readManifest(manifestUrl: string | URL, id?: string): Pr
 export declare function modelCached(url: string | URL, sha256?: string | null): Promise<boolean>;
 /** Asks the browser to keep this site's storage (the cached model); never throws. */
 export declare function keepStorage(): Promise<boolean>;
+/**
+ * Starts, on the page, the helper threads an engine worker of the threads build asks for, and
+ * relays their messages; terminate() ends them (call it with worker.terminate()). PlumbingEngine
+ * does this for its own worker; a page that runs worker.js itself calls it.
+ */
+export declare function hostHelpers(worker: Worker): { readonly count: number; terminate(): void };

@@ -16,7 +16,6 @@
 // {info}}). Requests made meanwhile wait for the reload.
 
 import { Req, Msg, Kind, Stop, MODEL_CACHE, SHA_HEADER } from './protocol.js';
-import { hostHelpers } from './threads.js';
 
 export { Kind, Stop, MODEL_CACHE };
 
@@ -85,6 +84,46 @@ function sameOriginWorkerUrl(url) {
   if (!globalThis.location || abs.origin === location.origin || abs.protocol === 'blob:') return abs;
   const src = `import ${JSON.stringify(abs.href)};\n`;
   return URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
+}
+
+/**
+ * On the page: starts the helper threads that `worker` (an engine worker running the threads
+ * build, ./threads.js) asks for with Msg.SPAWN_HELPER, relays their messages through the port
+ * each request carries, and returns { count, terminate() }: terminate() ends them, and must come
+ * with worker.terminate() (a helper outlives its engine worker otherwise, and keeps the shared
+ * memory alive). The spawn requests never reach the worker's other listeners.
+ */
+export function hostHelpers(worker) {
+  const started = [];
+  const ports = [];
+  let ended = false;
+  worker.addEventListener('message', (ev) => {
+    const m = ev.data;
+    if (m?.type !== Msg.SPAWN_HELPER || !(m.port instanceof MessagePort)) return;
+    ev.stopImmediatePropagation();
+    const port = m.port;
+    ports.push(port);
+    if (ended) { port.close(); return; }
+    let h;
+    try {
+      h = new Worker(sameOriginWorkerUrl(String(m.script)), { type: 'module', name: String(m.name ?? 'plumbing helper') });
+    } catch (e) {
+      port.postMessage({ type: 'failed', message: `its worker could not be created: ${e?.message ?? e}` });
+      return;
+    }
+    started.push(h);
+    port.onmessage = (e) => h.postMessage(e.data);
+    h.onmessage = (e) => port.postMessage(e.data);
+    h.onerror = (e) => { e.preventDefault?.(); port.postMessage({ type: 'failed', message: e.message || 'its worker failed' }); };
+  });
+  return {
+    get count() { return started.length; },
+    terminate() {
+      ended = true;
+      for (const h of started.splice(0)) h.terminate();
+      for (const p of ports.splice(0)) p.close();
+    },
+  };
 }
 
 // How long a starting worker may stay silent (src: #start): generous, for a slow network or device.
@@ -323,7 +362,6 @@ export class PlumbingEngine extends EventTarget {
   get alive() { return !this.#dead; }
 
   terminate() {
-    this.#endWorker();
     this.#die('the engine was terminated', Kind.ABORTED);
   }
 
@@ -418,7 +456,7 @@ export class PlumbingEngine extends EventTarget {
   }
 
   #die(message, kind = Kind.WORKER) {
-    this.#helpers?.terminate(); // a dead worker's helpers would keep its memory alive
+    this.#endWorker(); // (a dead worker's helpers would keep its memory alive)
     if (this.#dead) return;
     this.#dead = new PlumbingError(kind, message);
     this._ready.reject(this.#dead);

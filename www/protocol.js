@@ -62,6 +62,8 @@ export const Msg = Object.freeze({
   PAUSED: 'paused',     // { pos } step mode: the generation waits before generating position pos
                         //   (Req.STEP makes that one token, Req.RUN runs on, Req.ABORT ends it)
   NET: 'net',           // id 0: { requests, urls } resource requests the worker made (PerformanceObserver)
+  SPAWN_HELPER: 'spawnHelper', // id 0: { script, name, port } the threads build asks the page to start a
+                        //   helper worker and relay its messages through port (./threads.js, engine.js hostHelpers)
   DONE: 'done',         // terminal
   ERROR: 'error',       // terminal: { kind, message }. With id 0 and kind "crashed": the wasm instance
                         //   trapped (whatever request it was running); the client replaces the worker

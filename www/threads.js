@@ -17,13 +17,15 @@
 //
 // The helpers are started by the page, not by the engine worker: Firefox's `new Worker` inside a
 // worker blocks that worker's thread until the main thread answers, and sometimes it never
-// returns (measured: 4–6 of 60 starts of two nested helpers hung for good in Firefox 153 driven
-// over WebDriver BiDi; 0 of 80 with the same helpers started by the page). So the engine worker
-// posts { type: 'spawn-helper', script, name, port } to the page and talks to its helper through
-// that MessagePort; the page's hostHelpers() (below; PlumbingEngine calls it) starts the Worker,
-// relays the messages both ways, and terminates the helpers with the engine worker.
+// returns (measured: 12 of 160 starts of two nested helpers hung for good in Firefox 153 driven
+// over WebDriver BiDi; 0 of 160 with the same helpers started by the page). So the engine worker
+// posts Msg.SPAWN_HELPER { script, name, port } to the page and talks to its helper through that
+// MessagePort; the page's hostHelpers() (./engine.js, which PlumbingEngine calls) starts the
+// Worker, relays the messages both ways, and terminates the helpers with the engine worker.
 // A helper that traps writes its index into a shared board and calls pool_abandon(i): the run in
 // progress on thread 0 returns an error, and helperTrapped() tells the worker it was a crash.
+
+import { Msg } from './protocol.js';
 
 export const THREADS_FLAVOR = 'pkg-threads';
 export const MAX_THREADS = 64; // src/pool.rs MAX_THREADS
@@ -109,7 +111,7 @@ export async function startHelpers(got, n) {
         else if (m.type === 'trapped') console.error(`plumbing: helper thread ${index} trapped: ${m.message}`);
       };
       try {
-        self.postMessage({ id: 0, type: SPAWN_HELPER, script, name: `plumbing helper ${index}`, port: ch.port2 }, [ch.port2]);
+        self.postMessage({ id: 0, type: Msg.SPAWN_HELPER, script, name: `plumbing helper ${index}`, port: ch.port2 }, [ch.port2]);
       } catch (e) {
         return done(`helper ${index}: ${e?.message ?? e}`);
       }
@@ -119,55 +121,4 @@ export async function startHelpers(got, n) {
   const results = await Promise.all(starts);
   const failed = results.filter(Boolean);
   return { threads: 1 + results.length - failed.length, failed: failed.join('; ') };
-}
-
-/** What the engine worker posts to the page to have one helper started (see hostHelpers). */
-export const SPAWN_HELPER = 'spawn-helper';
-
-/**
- * On the page: starts the helper threads that `worker` (an engine worker running the threads
- * build) asks for, relays their messages through the port each request carries, and returns
- * { terminate() }, which ends them (call it with worker.terminate(): a helper outlives its
- * engine worker otherwise, and keeps the shared memory alive). The worker's spawn requests
- * never reach its other listeners.
- */
-export function hostHelpers(worker) {
-  const started = [];
-  const ports = [];
-  let ended = false;
-  worker.addEventListener('message', (ev) => {
-    const m = ev.data;
-    if (m?.type !== SPAWN_HELPER || !(m.port instanceof MessagePort)) return;
-    ev.stopImmediatePropagation();
-    const port = m.port;
-    ports.push(port);
-    if (ended) { port.close(); return; }
-    let h;
-    try {
-      h = new Worker(sameOriginScript(new URL(String(m.script), location.href)), { type: 'module', name: String(m.name ?? 'plumbing helper') });
-    } catch (e) {
-      port.postMessage({ type: 'failed', message: `its worker could not be created: ${e?.message ?? e}` });
-      return;
-    }
-    started.push(h);
-    port.onmessage = (e) => h.postMessage(e.data);
-    h.onmessage = (e) => port.postMessage(e.data);
-    h.onerror = (e) => { e.preventDefault?.(); port.postMessage({ type: 'failed', message: e.message || 'its worker failed' }); };
-  });
-  return {
-    get count() { return started.length; },
-    terminate() {
-      ended = true;
-      for (const h of started.splice(0)) h.terminate();
-      for (const p of ports.splice(0)) p.close();
-    },
-  };
-}
-
-// A worker must be same-origin with the page: where this file came from another origin (the
-// widget hosted elsewhere, its engine worker started from a blob:), start the helper from a
-// blob: too, which imports the real script (CORS on that host).
-function sameOriginScript(abs) {
-  if (abs.origin === location.origin || abs.protocol === 'blob:') return abs;
-  return URL.createObjectURL(new Blob([`import ${JSON.stringify(abs.href)};\n`], { type: 'text/javascript' }));
 }

@@ -263,8 +263,8 @@ async function wasmRun(pkg, url, text, tokens, warmup, threads = 0, browser = 'c
       return await Promise.race([timeout, page.evaluate(async ({ src, msg }) => {
         if (!self.crossOriginIsolated) throw new Error('the page is not cross-origin isolated: no threads');
         const w = new Worker(URL.createObjectURL(new Blob([src.replaceAll('ORIGIN/', `${location.origin}/`)], { type: 'text/javascript' })), { type: 'module' });
-        // The page starts the helpers the worker asks for, as PlumbingEngine does (www/threads.js).
-        const helpers = (await import('/threads.js')).hostHelpers(w);
+        // The page starts the helpers the worker asks for, as PlumbingEngine does (www/engine.js).
+        const helpers = (await import('/engine.js')).hostHelpers(w);
         try {
           const r = await new Promise((resolve, reject) => {
             w.onmessage = (ev) => resolve(ev.data);

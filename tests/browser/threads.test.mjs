@@ -44,6 +44,7 @@ self.onmessage = async ({ data: { n, url, ids, steps, forced } }) => {
     const exports = await glue.default({ module_or_path: compiled });
     stage('starting ' + (n - 1) + ' helpers');
     const { threads, failed } = await startHelpers({ module: glue, exports, compiled, flavor: 'pkg-threads' }, n);
+    if (!url) return self.postMessage({ threads, failed }); // (the starts test: no model)
     stage('fetching the model (' + threads + ' threads' + (failed ? ': ' + failed : '') + ')');
     const buf = new Uint8Array(await (await fetch(url)).arrayBuffer());
     stage('loading');
@@ -91,8 +92,8 @@ test(named('the threads build: greedy ids and every logit bit for bit the same f
   for (const n of [1, 2, 3]) {
     const r = await page.evaluate(async ([src, msg, limitMs]) => {
       const w = new Worker(URL.createObjectURL(new Blob([src.replaceAll('ORIGIN/', `${location.origin}/`)], { type: 'text/javascript' })), { type: 'module' });
-      // The page starts the helpers the worker asks for, as PlumbingEngine does (www/threads.js).
-      const { hostHelpers } = await import('/threads.js');
+      // The page starts the helpers the worker asks for, as PlumbingEngine does (www/engine.js).
+      const { hostHelpers } = await import('/engine.js');
       const helpers = hostHelpers(w);
       const t0 = performance.now();
       let last = 'starting the worker';
@@ -133,26 +134,12 @@ test(named('the threads build: greedy ids and every logit bit for bit the same f
 
 // Firefox's `new Worker` inside a worker sometimes never returned (a worker that started two
 // helpers itself hung in 12 of 160 starts; the engine's own start stalled so once in CI): the
-// page starts the helpers now (www/threads.js hostHelpers). 30 starts of a 3-thread pool in a
-// row, each within 10 s, and the helpers end with their worker.
-const START_WORKER = `
-import { startHelpers } from 'ORIGIN/threads.js';
-self.onmessage = async ({ data: { n } }) => {
-  try {
-    const glue = await import('ORIGIN/pkg-threads/plumbing.js');
-    const bytes = new Uint8Array(await (await fetch('ORIGIN/pkg-threads/plumbing_bg.wasm')).arrayBuffer());
-    const compiled = await WebAssembly.compile(bytes);
-    const exports = await glue.default({ module_or_path: compiled });
-    self.postMessage({ stage: 'starting helpers' });
-    const { threads, failed } = await startHelpers({ module: glue, exports, compiled, flavor: 'pkg-threads' }, n);
-    self.postMessage({ threads, failed });
-  } catch (err) { self.postMessage({ error: String(err?.message ?? err) }); }
-};`;
-
+// page starts the helpers now (www/engine.js hostHelpers). 30 starts of a 3-thread pool in a
+// row (WORKER without a model: it answers once the helpers started), each within 10 s.
 test(named('the helper threads start every time: 30 starts of 3 threads in a row, each within 10 s'), { timeout: 300_000, skip: !BUILT && 'www/pkg-threads is not built' }, async () => {
   const page = await openPage(browser.context, 'models/manifest.json');
   const runs = await page.evaluate(async (src) => {
-    const { hostHelpers } = await import('/threads.js');
+    const { hostHelpers } = await import('/engine.js');
     const out = [];
     for (let i = 0; i < 30; i++) {
       const w = new Worker(URL.createObjectURL(new Blob([src.replaceAll('ORIGIN/', `${location.origin}/`)], { type: 'text/javascript' })), { type: 'module' });
@@ -171,7 +158,7 @@ test(named('the helper threads start every time: 30 starts of 3 threads in a row
       out.push({ i, ms: Math.round(performance.now() - t0), hosted, ...r });
     }
     return out;
-  }, START_WORKER);
+  }, WORKER);
   const bad = runs.filter((r) => r.error || r.threads !== 3);
   assert.deepEqual(bad, [], `starts that failed: ${JSON.stringify(bad)}`);
   assert.ok(runs.every((r) => r.hosted === 2), 'the page started two helpers each time');
