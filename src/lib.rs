@@ -22,6 +22,7 @@ pub mod sampler;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
 pub mod spm;
+pub mod template;
 pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
