@@ -142,6 +142,9 @@ struct Consts {
     sel_lo: v128,
     #[cfg(target_feature = "relaxed-simd")]
     sel_hi: v128,
+    /// 1 in every i16 lane: i32x4.dot_i16x8 with it adds adjacent lanes (one pmaddwd).
+    #[cfg(target_feature = "relaxed-simd")]
+    ones: v128,
 }
 
 #[inline(always)]
@@ -156,6 +159,8 @@ fn consts() -> Consts {
         sel_lo: u8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
         #[cfg(target_feature = "relaxed-simd")]
         sel_hi: u8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3),
+        #[cfg(target_feature = "relaxed-simd")]
+        ones: i16x8_splat(1),
     })
 }
 
@@ -177,7 +182,7 @@ trait WeightBlock: super::Block {
     const NEG_SUM: bool = false;
     type W: Copy;
     fn decode(&self, k: &Consts) -> Self::W;
-    fn dot(w: &Self::W, a: &[v128]) -> v128;
+    fn dot(w: &Self::W, a: &[v128], k: &Consts) -> v128;
     /// The f16 scale d (group() loads it into a vector lane).
     fn d_ref(&self) -> &u16;
     /// d | m << 16 for the types with a minimum (one 32-bit read); d alone otherwise.
@@ -233,12 +238,20 @@ fn codes5(qs: &[u8; 16], qh: [u8; 4], k: &Consts) -> Codes {
 
 /// Unsigned codes times one activation block: four partial sums.
 #[inline(always)]
-fn dot_codes(w: &Codes, a: &[v128]) -> v128 {
+#[allow(clippy::needless_return)] // one `return` per build flavour
+fn dot_codes(w: &Codes, a: &[v128], k: &Consts) -> v128 {
     #[cfg(not(target_feature = "relaxed-simd"))]
-    return dot4(w, a);
-    // The codes are 0..31, inside the 7 bits where the relaxed dot product is exact.
+    {
+        let _ = k;
+        return dot4(w, a);
+    }
+    // The codes are 0..31, inside the 7 bits where the relaxed dot product is exact; its i16
+    // lanes hold two products each (|x| <= 128: at most 2 × 31 × 128 = 7936), two of them added
+    // at most 15872, inside i16, and i32x4.dot_i16x8 with ones adds the lanes in pairs. V8 emits
+    // one pmaddubsw for each i16x8 dot; i32x4.relaxed_dot_i8x16_i7x16_add cost it five
+    // instructions (the ones made anew each time, pmaddubsw, pmaddwd, the add).
     #[cfg(target_feature = "relaxed-simd")]
-    return i32x4_relaxed_dot_i8x16_i7x16_add(a[0], w[0], i32x4_relaxed_dot_i8x16_i7x16_add(a[1], w[1], i32x4_splat(0)));
+    return i32x4_dot_i16x8(i16x8_add(i16x8_relaxed_dot_i8x16_i7x16(a[0], w[0]), i16x8_relaxed_dot_i8x16_i7x16(a[1], w[1])), k.ones);
 }
 
 /// d and m, adjacent at the start of the block: one 32-bit load.
@@ -261,8 +274,8 @@ impl WeightBlock for BlockQ4_0 {
         codes(lo, hi)
     }
     #[inline(always)]
-    fn dot(w: &Codes, a: &[v128]) -> v128 {
-        dot_codes(w, a)
+    fn dot(w: &Codes, a: &[v128], k: &Consts) -> v128 {
+        dot_codes(w, a, k)
     }
     #[inline(always)]
     fn d_ref(&self) -> &u16 {
@@ -279,8 +292,8 @@ impl WeightBlock for BlockQ4_1 {
         codes(lo, hi)
     }
     #[inline(always)]
-    fn dot(w: &Codes, a: &[v128]) -> v128 {
-        dot_codes(w, a)
+    fn dot(w: &Codes, a: &[v128], k: &Consts) -> v128 {
+        dot_codes(w, a, k)
     }
     #[inline(always)]
     fn scale_bits(&self) -> u32 {
@@ -302,8 +315,8 @@ impl WeightBlock for BlockQ5_0 {
         codes5(&self.qs, self.qh, k)
     }
     #[inline(always)]
-    fn dot(w: &Codes, a: &[v128]) -> v128 {
-        dot_codes(w, a)
+    fn dot(w: &Codes, a: &[v128], k: &Consts) -> v128 {
+        dot_codes(w, a, k)
     }
     #[inline(always)]
     fn d_ref(&self) -> &u16 {
@@ -319,8 +332,8 @@ impl WeightBlock for BlockQ5_1 {
         codes5(&self.qs, self.qh, k)
     }
     #[inline(always)]
-    fn dot(w: &Codes, a: &[v128]) -> v128 {
-        dot_codes(w, a)
+    fn dot(w: &Codes, a: &[v128], k: &Consts) -> v128 {
+        dot_codes(w, a, k)
     }
     #[inline(always)]
     fn scale_bits(&self) -> u32 {
@@ -360,15 +373,21 @@ impl WeightBlock for BlockQ8_0 {
 
     #[inline(always)]
     #[allow(clippy::needless_return)] // one `return` per build flavour, as in the other methods
-    fn dot(w: &Self::W, a: &[v128]) -> v128 {
+    fn dot(w: &Self::W, a: &[v128], k: &Consts) -> v128 {
         #[cfg(not(target_feature = "relaxed-simd"))]
-        return dot4(w, a);
+        {
+            let _ = k;
+            return dot4(w, a);
+        }
         #[cfg(target_feature = "relaxed-simd")]
         {
             // (w ^ s)·|x|, with x's magnitudes in a[2..4] and its sign masks in a[4..6].
             let w0 = v128_xor(w[0], a[4]);
             let w1 = v128_xor(w[1], a[5]);
-            return i32x4_relaxed_dot_i8x16_i7x16_add(w0, a[2], i32x4_relaxed_dot_i8x16_i7x16_add(w1, a[3], i32x4_splat(0)));
+            // Each i16 lane holds two products, at most 2 × 128 × 127 = 32512 (no saturation);
+            // two such lanes could overflow i16, so each half goes to i32 by itself.
+            let (p0, p1) = (i16x8_relaxed_dot_i8x16_i7x16(w0, a[2]), i16x8_relaxed_dot_i8x16_i7x16(w1, a[3]));
+            return i32x4_add(i32x4_dot_i16x8(p0, k.ones), i32x4_dot_i16x8(p1, k.ones));
         }
     }
     #[inline(always)]
@@ -423,7 +442,7 @@ fn block<B: WeightBlock, const NT: usize, const CNT: usize, const K: usize>(wb: 
         // SAFETY: t0 + j < ntok (for_tiles) and g + K < nb <= nbp (wb[K] exists and the weight
         // rows have the activations' nb blocks, checked in matmul()), so
         // i + VPB <= ntok × nbp × VPB = x.v.len() (prepare()).
-        pj[K] = B::dot(&w, unsafe { x.v.get_unchecked(i..i + VPB) });
+        pj[K] = B::dot(&w, unsafe { x.v.get_unchecked(i..i + VPB) }, k);
     }
 }
 
