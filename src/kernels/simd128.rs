@@ -38,6 +38,34 @@ pub(crate) struct Prepared {
     nbp: usize,
 }
 
+/// Prepared's arrays as the products read them: slices and the row length as values, not behind
+/// a reference (the kernels' stores, order_point's among them, made LLVM load the Vecs' pointers
+/// again for every block).
+#[derive(Clone, Copy)]
+struct View<'a> {
+    v: &'a [v128],
+    d: &'a [f32],
+    s: &'a [f32],
+    sx: &'a [i32],
+    #[cfg(target_feature = "relaxed-simd")]
+    neg: &'a [i32],
+    nbp: usize,
+}
+
+impl Prepared {
+    fn view(&self) -> View<'_> {
+        View {
+            v: &self.v,
+            d: &self.d,
+            s: &self.s,
+            sx: &self.sx,
+            #[cfg(target_feature = "relaxed-simd")]
+            neg: &self.neg,
+            nbp: self.nbp,
+        }
+    }
+}
+
 #[cfg(not(target_feature = "relaxed-simd"))]
 const VPB: usize = 4;
 #[cfg(target_feature = "relaxed-simd")]
@@ -407,7 +435,7 @@ fn dot4(w: &[v128; 4], a: &[v128]) -> v128 {
 
 /// One weight row against NT tokens (t0..t0+NT): whole groups of four blocks, then the rest.
 #[inline(always)]
-fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &Prepared, t0: usize, k: &Consts) -> [f32; NT] {
+fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: View, t0: usize, k: &Consts) -> [f32; NT] {
     let nb = wr.len();
     let full = nb / 4 * 4;
     let mut acc = [f32x4_splat(0.0); NT];
@@ -433,7 +461,7 @@ fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: &Prepared, t0: usize, k: &C
 #[inline(always)]
 fn block<B: WeightBlock, const NT: usize, const CNT: usize, const K: usize>(
     wb: &[B],
-    x: &Prepared,
+    x: View,
     t0: usize,
     g: usize,
     p: &mut [[v128; 4]; NT],
@@ -465,7 +493,7 @@ fn block<B: WeightBlock, const NT: usize, const CNT: usize, const K: usize>(
 /// stores is computed before the next block's loads. One 16-byte store to a local per block and
 /// token; decode +12%, prefill +38% in V8. The numbers are untouched.
 #[inline(always)]
-fn order_point(v: v128, sink: &mut v128) {
+pub(crate) fn order_point(v: v128, sink: &mut v128) {
     // SAFETY: a write through a unique reference to a local.
     unsafe { core::ptr::write_volatile(sink, v) };
 }
@@ -485,7 +513,7 @@ unsafe fn ld4x<T>(v: &[T], i: usize) -> v128 {
 /// (absent blocks add exactly +0). The four blocks are written out one by one (block::<K>):
 /// as a loop over pairs, LLVM kept the pairs' sums in memory.
 #[inline(always)]
-fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Prepared, t0: usize, g: usize, acc: &mut [v128; NT], k: &Consts) {
+fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: View, t0: usize, g: usize, acc: &mut [v128; NT], k: &Consts) {
     let z = i32x4_splat(0);
     let mut p = [[z; 4]; NT];
     // order_point()'s target.
@@ -527,16 +555,16 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Prepar
         debug_assert!(g.is_multiple_of(4) && g < x.nbp && i + 4 <= x.d.len());
         if B::OFFSET != 0 {
             // SAFETY: i + 4 <= x.sx.len() (above).
-            si = i32x4_sub(si, i32x4_mul(unsafe { ld4x(&x.sx, i) }, i32x4_splat(B::OFFSET)));
+            si = i32x4_sub(si, i32x4_mul(unsafe { ld4x(x.sx, i) }, i32x4_splat(B::OFFSET)));
         }
         #[cfg(target_feature = "relaxed-simd")]
         if B::NEG_SUM {
             // SAFETY: i + 4 <= x.neg.len() (above).
-            si = i32x4_add(si, unsafe { ld4x(&x.neg, i) });
+            si = i32x4_add(si, unsafe { ld4x(x.neg, i) });
         }
         let sums = f32x4_convert_i32x4(si);
         // SAFETY: i + 4 <= x.d.len() = x.s.len() (above).
-        let (dx, sx) = unsafe { (ld4x(&x.d, i), ld4x(&x.s, i)) };
+        let (dx, sx) = unsafe { (ld4x(x.d, i), ld4x(x.s, i)) };
         let mut term = f32x4_mul(sums, f32x4_mul(dw4, dx));
         // Without a minimum scalar.rs's `+ 0` is left out: it only turns a term of -0 into +0,
         // and an accumulator that starts at +0 never becomes -0 (x + y is -0 only when both
@@ -550,7 +578,7 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: &Prepar
 
 fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
     super::check_matmul(w.len(), rows, x, out.len());
-    let (nb, wide) = (x.nb, &x.prep);
+    let (nb, wide) = (x.nb, x.prep.view());
     let k = consts();
     // A decode step streams the matrix from memory once: each row asks for the lines AHEAD bytes
     // on (super::touch_lines), as llama.cpp's kernels prefetch.

@@ -20,6 +20,7 @@
 use core::arch::wasm32::*;
 
 use super::{bsums32, unpack_k4, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
+use crate::kernels::simd128::order_point;
 use crate::kernels::{check_matmul_k, for_tiles, pad4, Acts};
 
 /// The activations as the kernels want them: d per super-block (each token's row padded with
@@ -91,6 +92,33 @@ fn finish(acc: v128) -> f32 {
     (f32x4_extract_lane::<0>(acc) + f32x4_extract_lane::<1>(acc)) + (f32x4_extract_lane::<2>(acc) + f32x4_extract_lane::<3>(acc))
 }
 
+/// The activations as the products read them: slices and lengths as values, not behind a
+/// reference (the kernels' stores, order_point's among them, made LLVM load the Vecs' pointers
+/// again for every super-block).
+#[derive(Clone, Copy)]
+struct View<'a> {
+    kblocks: &'a [BlockQ8K],
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    xw: &'a [v128],
+    b32: &'a [v128],
+    d: &'a [f32],
+    knb: usize,
+    nbp: usize,
+}
+
+fn view(x: &Acts) -> View<'_> {
+    let p = &x.kprep;
+    View {
+        kblocks: &x.kblocks,
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        xw: &p.xw,
+        b32: &p.b32,
+        d: &p.d,
+        knb: x.knb,
+        nbp: p.nbp,
+    }
+}
+
 /// One token's activations for one super-block: the Q8_K block, its widened codes (plain
 /// SIMD128) and its 32-value sums.
 #[derive(Clone, Copy)]
@@ -156,14 +184,15 @@ fn scaled16(q: v128, x: &X, at: usize, s: v128) -> v128 {
 trait KBlock {
     const HAS_MIN: bool;
     /// Per token: i32 lanes summing to `sumi`, and (types with minimums) to `summ`.
-    fn sums<const NT: usize>(&self, x: &[X; NT]) -> ([v128; NT], [v128; NT]);
+    /// order_point() takes each chunk's sums through `sink`.
+    fn sums<const NT: usize>(&self, x: &[X; NT], sink: &mut v128) -> ([v128; NT], [v128; NT]);
     /// d, and dmin << 16.
     fn scale_bits(&self) -> u32;
 }
 
 /// Q4_K and Q5_K share everything but the fifth bit (FIVE: from qh).
 #[inline(always)]
-fn sums_k4<const NT: usize, const FIVE: bool>(qs: &[u8; 128], qh: &[u8; 32], scales: &[u8; 12], x: &[X; NT]) -> ([v128; NT], [v128; NT]) {
+fn sums_k4<const NT: usize, const FIVE: bool>(qs: &[u8; 128], qh: &[u8; 32], scales: &[u8; 12], x: &[X; NT], sink: &mut v128) -> ([v128; NT], [v128; NT]) {
     let u = unpack_k4(scales);
     let mins = u16x8_extend_high_u8x16(u32x4(u[0], u[1], u[2], u[3]));
     let sc = |j: usize| splat_scale(((u[j / 4] >> (8 * (j % 4))) & 0xff) as i32);
@@ -192,6 +221,7 @@ fn sums_k4<const NT: usize, const FIVE: bool>(qs: &[u8; 128], qh: &[u8; 32], sca
             let lo = scaled32(w[0], w[1], &x[j], 64 * c, s_lo);
             let hi = scaled32(w[2], w[3], &x[j], 64 * c + 32, s_hi);
             acc[j] = i32x4_add(acc[j], i32x4_add(lo, hi));
+            order_point(acc[j], sink);
         }
     }
     let mut sm = [i32x4_splat(0); NT];
@@ -204,8 +234,8 @@ fn sums_k4<const NT: usize, const FIVE: bool>(qs: &[u8; 128], qh: &[u8; 32], sca
 impl KBlock for BlockQ4K {
     const HAS_MIN: bool = true;
     #[inline(always)]
-    fn sums<const NT: usize>(&self, x: &[X; NT]) -> ([v128; NT], [v128; NT]) {
-        sums_k4::<NT, false>(&self.qs, &[0; 32], &self.scales, x)
+    fn sums<const NT: usize>(&self, x: &[X; NT], sink: &mut v128) -> ([v128; NT], [v128; NT]) {
+        sums_k4::<NT, false>(&self.qs, &[0; 32], &self.scales, x, sink)
     }
     #[inline(always)]
     fn scale_bits(&self) -> u32 {
@@ -216,8 +246,8 @@ impl KBlock for BlockQ4K {
 impl KBlock for BlockQ5K {
     const HAS_MIN: bool = true;
     #[inline(always)]
-    fn sums<const NT: usize>(&self, x: &[X; NT]) -> ([v128; NT], [v128; NT]) {
-        sums_k4::<NT, true>(&self.qs, &self.qh, &self.scales, x)
+    fn sums<const NT: usize>(&self, x: &[X; NT], sink: &mut v128) -> ([v128; NT], [v128; NT]) {
+        sums_k4::<NT, true>(&self.qs, &self.qh, &self.scales, x, sink)
     }
     #[inline(always)]
     fn scale_bits(&self) -> u32 {
@@ -228,7 +258,7 @@ impl KBlock for BlockQ5K {
 impl KBlock for BlockQ6K {
     const HAS_MIN: bool = false;
     #[inline(always)]
-    fn sums<const NT: usize>(&self, x: &[X; NT]) -> ([v128; NT], [v128; NT]) {
+    fn sums<const NT: usize>(&self, x: &[X; NT], sink: &mut v128) -> ([v128; NT], [v128; NT]) {
         // SAFETY: scales is 16 bytes.
         let scb = unsafe { ld(self.scales.as_ptr() as *const u8) };
         let (sclo, schi) = (i16x8_extend_low_i8x16(scb), i16x8_extend_high_i8x16(scb));
@@ -268,6 +298,9 @@ impl KBlock for BlockQ6K {
                 let s = splat_scale(self.scales[8 * h + i] as i32);
                 for j in 0..NT {
                     acc[j] = i32x4_add(acc[j], scaled16(c, &x[j], 128 * h + 16 * i, s));
+                    if i % 2 == 1 {
+                        order_point(acc[j], sink);
+                    }
                 }
             }
         }
@@ -281,7 +314,7 @@ impl KBlock for BlockQ6K {
 
 /// One weight row against NT tokens (t0..t0+NT): whole groups of four super-blocks, then the rest.
 #[inline(always)]
-fn row<B: KBlock, const NT: usize>(wr: &[B], x: &Acts, t0: usize) -> [f32; NT] {
+fn row<B: KBlock, const NT: usize>(wr: &[B], x: View, t0: usize) -> [f32; NT] {
     let nb = wr.len();
     let full = nb / 4 * 4;
     let mut acc = [f32x4_splat(0.0); NT];
@@ -305,11 +338,19 @@ fn row<B: KBlock, const NT: usize>(wr: &[B], x: &Acts, t0: usize) -> [f32; NT] {
 
 /// Super-block K of a group (if K < CNT) with each token: its sums into si[j][K] and sm[j][K].
 #[inline(always)]
-fn block<B: KBlock, const NT: usize, const CNT: usize, const K: usize>(wr: &[B], x: &Acts, t0: usize, g: usize, si: &mut [[v128; 4]; NT], sm: &mut [[v128; 4]; NT]) {
+fn block<B: KBlock, const NT: usize, const CNT: usize, const K: usize>(
+    wr: &[B],
+    x: View,
+    t0: usize,
+    g: usize,
+    si: &mut [[v128; 4]; NT],
+    sm: &mut [[v128; 4]; NT],
+    sink: &mut v128,
+) {
     if K >= CNT {
         return;
     }
-    let (nb, p) = (x.knb, &x.kprep);
+    let (nb, p) = (x.knb, x);
     let xs: [X; NT] = core::array::from_fn(|j| {
         let i = (t0 + j) * nb + g + K;
         X {
@@ -321,7 +362,7 @@ fn block<B: KBlock, const NT: usize, const CNT: usize, const K: usize>(wr: &[B],
             bsums: &x.kblocks[i].bsums,
         }
     });
-    let (a, b) = wr[g + K].sums(&xs);
+    let (a, b) = wr[g + K].sums(&xs, sink);
     for j in 0..NT {
         si[j][K] = a[j];
         sm[j][K] = b[j];
@@ -332,15 +373,17 @@ fn block<B: KBlock, const NT: usize, const CNT: usize, const K: usize>(wr: &[B],
 /// (absent ones add exactly +0). The four are written out one by one (block::<K>): as a loop,
 /// LLVM kept their sums in memory.
 #[inline(always)]
-fn group<B: KBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &Acts, t0: usize, g: usize, acc: &mut [v128; NT]) {
-    let p = &x.kprep;
+fn group<B: KBlock, const NT: usize, const CNT: usize>(wr: &[B], x: View, t0: usize, g: usize, acc: &mut [v128; NT]) {
+    let p = x;
     let z = i32x4_splat(0);
     let mut si = [[z; 4]; NT];
     let mut sm = [[z; 4]; NT];
-    block::<B, NT, CNT, 0>(wr, x, t0, g, &mut si, &mut sm);
-    block::<B, NT, CNT, 1>(wr, x, t0, g, &mut si, &mut sm);
-    block::<B, NT, CNT, 2>(wr, x, t0, g, &mut si, &mut sm);
-    block::<B, NT, CNT, 3>(wr, x, t0, g, &mut si, &mut sm);
+    // order_point()'s target.
+    let mut sink = z;
+    block::<B, NT, CNT, 0>(wr, x, t0, g, &mut si, &mut sm, &mut sink);
+    block::<B, NT, CNT, 1>(wr, x, t0, g, &mut si, &mut sm, &mut sink);
+    block::<B, NT, CNT, 2>(wr, x, t0, g, &mut si, &mut sm, &mut sink);
+    block::<B, NT, CNT, 3>(wr, x, t0, g, &mut si, &mut sm, &mut sink);
     // Built in registers (a round trip through memory would stall store forwarding).
     let sb = |k: usize| if k < CNT { wr[g + k].scale_bits() } else { 0 };
     let bits = u32x4(sb(0), sb(1), sb(2), sb(3));
@@ -365,14 +408,14 @@ fn group<B: KBlock, const NT: usize, const CNT: usize>(wr: &[B], x: &Acts, t0: u
 
 fn matmul<B: KBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
     check_matmul_k(w.len(), rows, x, out.len());
-    let nb = x.knb;
+    let (nb, v) = (x.knb, view(x));
     for_tiles(rows, x.ntok, out, |r, t0, nt| {
         let wr = &w[r * nb..(r + 1) * nb];
         match nt {
-            4 => row::<B, 4>(wr, x, t0),
-            3 => pad4(row::<B, 3>(wr, x, t0)),
-            2 => pad4(row::<B, 2>(wr, x, t0)),
-            _ => pad4(row::<B, 1>(wr, x, t0)),
+            4 => row::<B, 4>(wr, v, t0),
+            3 => pad4(row::<B, 3>(wr, v, t0)),
+            2 => pad4(row::<B, 2>(wr, v, t0)),
+            _ => pad4(row::<B, 1>(wr, v, t0)),
         }
     });
 }
