@@ -98,9 +98,18 @@ pub fn max_f32(x: &[f32]) -> f32 {
 /// each lane summed in f64 in id order, then the lanes 0..8 in turn. Eight independent chains
 /// (instead of one) let the additions overlap and the exponentials vectorise.
 pub fn softmax_sums(logits: &[f32], max: f32, temp: f32) -> (f64, f64) {
+    sums(logits, max, temp, true)
+}
+
+/// softmax_sums without the WebAssembly lanes: the reference kernels::selftest compares it with.
+pub(crate) fn softmax_sums_ref(logits: &[f32], max: f32, temp: f32) -> (f64, f64) {
+    sums(logits, max, temp, false)
+}
+
+fn sums(logits: &[f32], max: f32, temp: f32, simd: bool) -> (f64, f64) {
     const L: usize = 8;
     let (mut z, mut zx) = ([0f64; L], [0f64; L]);
-    let mut add = |c: &[f32]| {
+    let add = |c: &[f32], z: &mut [f64; L], zx: &mut [f64; L]| {
         for (j, &l) in c.iter().enumerate() {
             let x = (l - max) / temp;
             // A term that does not count adds +0.0, which changes no sum (NaN and -inf never count).
@@ -109,11 +118,18 @@ pub fn softmax_sums(logits: &[f32], max: f32, temp: f32) -> (f64, f64) {
             zx[j] += e as f64 * if x > -40.0 { x as f64 } else { 0.0 };
         }
     };
-    let mut chunks = logits.chunks_exact(L);
-    for c in &mut chunks {
-        add(c);
+    let (whole, mut done) = (logits.len() / L * L, 0);
+    // WebAssembly: the same lanes in f32x4 and f64x2 (LLVM left the loop scalar there).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if simd {
+        super::simd128::softmax_sums_chunks(&logits[..whole], max, temp, &mut z, &mut zx);
+        done = whole;
     }
-    add(chunks.remainder());
+    let _ = simd;
+    for c in logits[done..whole].chunks_exact(L) {
+        add(c, &mut z, &mut zx);
+    }
+    add(&logits[whole..], &mut z, &mut zx);
     let (mut zs, mut zxs) = (0f64, 0f64);
     for j in 0..L {
         zs += z[j];

@@ -107,8 +107,8 @@ pub fn run_type(ty: WeightType, seed: u64) -> Value {
     json!({"arch": ARCH, "ok": checks.iter().all(Check::ok), "checks": checks.iter().map(Check::json).collect::<Vec<_>>()})
 }
 
-/// Every weight type's matrix product (with integer-only and with float scales) and the
-/// attention against the scalar reference, bit for bit.
+/// Every weight type's matrix product (with integer-only and with float scales), the attention
+/// and the softmax sums against the scalar reference, bit for bit.
 pub fn run(seed: u64) -> Value {
     let mut rng = Rng::new(seed);
     let mut checks = Vec::new();
@@ -141,6 +141,23 @@ pub fn run(seed: u64) -> Value {
         cg.compare(&o1, &o2);
     }
     checks.push(cg);
+    // The sampler's softmax sums (its f64 lanes, in WebAssembly SIMD) against the plain loop: a
+    // vocabulary's worth of logits with -inf and NaN among them, lengths that are not a multiple
+    // of 8, temperatures 1 and others.
+    let mut cs = Check::new("softmax_sums".into());
+    for (n, temp) in [(8usize, 1.0f32), (49_155, 1.0), (1_000, 0.7), (37, 1.3), (262_144, 1.0), (5, 2.0)] {
+        let mut l: Vec<f32> = (0..n).map(|_| rng.next_f32() * 60.0 - 40.0).collect();
+        for i in (0..n).step_by(97) {
+            l[i] = if i % 2 == 0 { f32::NEG_INFINITY } else { f32::NAN };
+        }
+        let max = super::max_f32(&l);
+        let (got, want) = (super::softmax_sums(&l, max, temp), super::attention::softmax_sums_ref(&l, max, temp));
+        cs.cases += 1;
+        if got.0.to_bits() != want.0.to_bits() || got.1.to_bits() != want.1.to_bits() {
+            cs.mismatches += 1;
+        }
+    }
+    checks.push(cs);
     let ok = checks.iter().all(Check::ok);
     json!({"arch": ARCH, "ok": ok, "checks": checks.iter().map(Check::json).collect::<Vec<_>>()})
 }

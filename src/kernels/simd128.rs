@@ -717,3 +717,57 @@ pub(crate) unsafe fn attention16<const G: usize, const P: usize>(q: &[f32], hd: 
         }
     }
 }
+
+/// exp_f32 in four lanes: the same operations in the same order (no fused multiply-add), so each
+/// lane is exp_f32 of its value, bit for bit (below -87.33 it is 0; NaN stays NaN).
+#[inline(always)]
+fn exp_f32x4(x: v128) -> v128 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const C1: f32 = 0.693_359_4;
+    const C2: f32 = -2.121_944_4e-4;
+    let low = f32x4_lt(x, f32x4_splat(-87.33));
+    let x = v128_bitselect(f32x4_splat(88.72), x, f32x4_gt(x, f32x4_splat(88.72)));
+    let n = f32x4_nearest(f32x4_mul(x, f32x4_splat(LOG2E)));
+    let r = f32x4_sub(f32x4_sub(x, f32x4_mul(n, f32x4_splat(C1))), f32x4_mul(n, f32x4_splat(C2)));
+    let mut p = f32x4_splat(1.987_569_1e-4);
+    #[allow(clippy::excessive_precision)] // Cephes' coefficients, as exp_f32 writes them
+    for c in [1.398_199_9e-3_f32, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1] {
+        p = f32x4_add(f32x4_mul(p, r), f32x4_splat(c));
+    }
+    let e = f32x4_add(f32x4_add(f32x4_mul(p, f32x4_mul(r, r)), r), f32x4_splat(1.0));
+    // `n as i32` saturates, as i32x4.trunc_sat does; n is whole and within -126..128 here.
+    let two_n = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n), i32x4_splat(127)), 23);
+    v128_andnot(f32x4_mul(e, two_n), low)
+}
+
+/// softmax_sums over whole chunks of eight (`logits.len()` a multiple of 8): value i of a chunk
+/// into lane i of z and zx, each lane's f64 sum in id order, exactly as the scalar loop adds them
+/// (a term that does not count adds +0.0 to both).
+pub(crate) fn softmax_sums_chunks(logits: &[f32], max: f32, temp: f32, z: &mut [f64; 8], zx: &mut [f64; 8]) {
+    debug_assert!(logits.len().is_multiple_of(8));
+    let ld2 = |a: &[f64; 8], i: usize| f64x2(a[i], a[i + 1]);
+    let (mut z2, mut zx2) = ([ld2(z, 0), ld2(z, 2), ld2(z, 4), ld2(z, 6)], [ld2(zx, 0), ld2(zx, 2), ld2(zx, 4), ld2(zx, 6)]);
+    let (vmax, vtemp, cut) = (f32x4_splat(max), f32x4_splat(temp), f32x4_splat(-40.0));
+    for c in logits.chunks_exact(8) {
+        for h in 0..2 {
+            // SAFETY: c is 8 floats; v128_load needs no alignment.
+            let l = unsafe { v128_load(c.as_ptr().add(4 * h) as *const v128) };
+            let x = f32x4_div(f32x4_sub(l, vmax), vtemp);
+            let counts = f32x4_gt(x, cut);
+            let e = v128_and(exp_f32x4(x), counts);
+            let xc = v128_and(x, counts);
+            let (e_lo, e_hi) = (f64x2_promote_low_f32x4(e), f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(e, e)));
+            let (x_lo, x_hi) = (f64x2_promote_low_f32x4(xc), f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(xc, xc)));
+            z2[2 * h] = f64x2_add(z2[2 * h], e_lo);
+            z2[2 * h + 1] = f64x2_add(z2[2 * h + 1], e_hi);
+            zx2[2 * h] = f64x2_add(zx2[2 * h], f64x2_mul(e_lo, x_lo));
+            zx2[2 * h + 1] = f64x2_add(zx2[2 * h + 1], f64x2_mul(e_hi, x_hi));
+        }
+    }
+    for k in 0..4 {
+        z[2 * k] = f64x2_extract_lane::<0>(z2[k]);
+        z[2 * k + 1] = f64x2_extract_lane::<1>(z2[k]);
+        zx[2 * k] = f64x2_extract_lane::<0>(zx2[k]);
+        zx[2 * k + 1] = f64x2_extract_lane::<1>(zx2[k]);
+    }
+}
