@@ -118,14 +118,20 @@ fn sums(logits: &[f32], max: f32, temp: f32, simd: bool) -> (f64, f64) {
             zx[j] += e as f64 * if x > -40.0 { x as f64 } else { 0.0 };
         }
     };
-    let (whole, mut done) = (logits.len() / L * L, 0);
+    let whole = logits.len() / L * L;
     // WebAssembly: the same lanes in f32x4 and f64x2 (LLVM left the loop scalar there).
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if simd {
+    let done = if simd {
         super::simd128::softmax_sums_chunks(&logits[..whole], max, temp, &mut z, &mut zx);
-        done = whole;
-    }
-    let _ = simd;
+        whole
+    } else {
+        0
+    };
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    let done = {
+        let _ = simd;
+        0
+    };
     for c in logits[done..whole].chunks_exact(L) {
         add(c, &mut z, &mut zx);
     }
