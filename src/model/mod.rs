@@ -16,7 +16,7 @@ use crate::Error;
 mod lens;
 mod load;
 
-pub use lens::{Closest, TokenProb, CLOSEST, LENS_TOP, TOP_NEURONS};
+pub use lens::{Closest, TokenProb, CAPTURE_BYTES, CLOSEST, LENS_TOP, TOP_NEURONS};
 
 /// wasm32 has a 4 GiB address space; leave room for the KV cache and the rest.
 #[cfg(target_arch = "wasm32")]
@@ -192,7 +192,7 @@ pub struct State {
     pub attention: Vec<f32>,
     /// What the page inspects of each position fed while `Model::capture_residuals` is on (the
     /// lens, the residual stream, the MLP; src/model/lens.rs reads it).
-    taps: Taps,
+    taps: lens::Taps,
     /// Tests: keep the whole gated MLP activation of every layer for the last token fed
     /// (`gated`, n_layer × n_ff), to check the captured top neurons against it.
     #[doc(hidden)]
@@ -202,113 +202,6 @@ pub struct State {
     scratch: Scratch,
 }
 
-/// The captured positions (`Model::capture_residuals`): for each, the residual stream after every
-/// layer, the L2 norms of what each attention and each MLP block added to it, and each layer's
-/// TOP_NEURONS most activated MLP neurons. A ring of at most `cap` positions (the oldest give way),
-/// grown with use; the positions held are always one run `from..to` (to <= n_past).
-///
-/// Memory: n_layer · (4·n_embd + 2·4 + TOP_NEURONS·8) bytes per position (SmolLM2-135M: 30 ·
-/// (2304 + 8 + 128) = 73,200 bytes, 150 MB for 2048 positions; Gemma 3 270M: 18 · 2696 = 48,528
-/// bytes), and at most CAPTURE_BYTES in all.
-struct Taps {
-    n_layer: usize,
-    d: usize,
-    cap: usize,
-    /// Held positions; `origin` is the position stored in ring row 0.
-    from: usize,
-    to: usize,
-    origin: usize,
-    rows: usize,
-    resid: Vec<f32>, // (rows, n_layer, n_embd)
-    norms: Vec<f32>, // (rows, n_layer, 2): attention, MLP
-    ids: Vec<u32>,   // (rows, n_layer, TOP_NEURONS), by |value| descending, ties by id
-    vals: Vec<f32>,  // (rows, n_layer, TOP_NEURONS)
-}
-
-/// The most bytes the captured positions hold (the oldest give way beyond): 256 MiB.
-pub const CAPTURE_BYTES: usize = 256 << 20;
-
-impl Taps {
-    fn new(c: &Config, n_ctx: usize) -> Taps {
-        let per = Taps::bytes_per_pos_of(c.n_layer, c.n_embd);
-        Taps {
-            n_layer: c.n_layer,
-            d: c.n_embd,
-            cap: n_ctx.min(CAPTURE_BYTES / per).max(1),
-            from: 0,
-            to: 0,
-            origin: 0,
-            rows: 0,
-            resid: Vec::new(),
-            norms: Vec::new(),
-            ids: Vec::new(),
-            vals: Vec::new(),
-        }
-    }
-
-    fn bytes_per_pos_of(n_layer: usize, d: usize) -> usize {
-        n_layer * (4 * d + 2 * 4 + TOP_NEURONS * 8)
-    }
-
-    /// The ring row of position `p` (held or about to be written).
-    fn row(&self, p: usize) -> usize {
-        (p - self.origin) % self.cap
-    }
-
-    /// Before positions p0..p0 + n are fed with capture on: the run restarts at p0 unless it ends
-    /// there, and the ring grows (doubling, at most `cap` rows) to hold them.
-    fn begin(&mut self, p0: usize, n: usize) {
-        if self.to != p0 || self.from == self.to {
-            self.from = p0;
-            self.to = p0;
-            self.origin = p0;
-        }
-        let need = (p0 + n - self.origin).min(self.cap);
-        if need > self.rows {
-            let rows = need.max(2 * self.rows).min(self.cap);
-            let (l, d, k) = (self.n_layer, self.d, TOP_NEURONS);
-            self.resid.resize(rows * l * d, 0.0);
-            self.norms.resize(rows * l * 2, 0.0);
-            self.ids.resize(rows * l * k, 0);
-            self.vals.resize(rows * l * k, 0.0);
-            self.rows = rows;
-        }
-    }
-
-    /// After they were fed.
-    fn end(&mut self, p0: usize, n: usize) {
-        self.to = p0 + n;
-        self.from = self.from.max(self.to.saturating_sub(self.cap));
-    }
-
-    /// The norm of what block `which` (0: attention, 1: MLP) of layer `l` adds, for each of the
-    /// rows of `add` (positions p0..).
-    fn block_norms(&mut self, p0: usize, l: usize, which: usize, add: &[f32]) {
-        for (t, r) in add.chunks_exact(self.d).enumerate() {
-            let at = (self.row(p0 + t) * self.n_layer + l) * 2 + which;
-            self.norms[at] = l2_norm(r);
-        }
-    }
-
-    /// The residual after layer `l` and the layer's top neurons (from its gated activations,
-    /// rows of n_ff), for positions p0...
-    fn layer(&mut self, p0: usize, l: usize, x: &[f32], gated: &[f32]) {
-        let (d, k) = (self.d, TOP_NEURONS);
-        let n_ff = gated.len() / (x.len() / d);
-        for (t, (xr, g)) in x.chunks_exact(d).zip(gated.chunks_exact(n_ff)).enumerate() {
-            let row = self.row(p0 + t) * self.n_layer + l;
-            self.resid[row * d..(row + 1) * d].copy_from_slice(xr);
-            top_by_magnitude(g, &mut self.ids[row * k..(row + 1) * k], &mut self.vals[row * k..(row + 1) * k]);
-        }
-    }
-
-    /// Forgets positions from `n` on.
-    fn truncate(&mut self, n: usize) {
-        self.to = self.to.min(n);
-        self.from = self.from.min(self.to);
-    }
-}
-
 /// The L2 norm of `x`: the squares summed in f64 in order, the root in f64, rounded to f32.
 pub fn l2_norm(x: &[f32]) -> f32 {
     let mut s = 0f64;
@@ -316,35 +209,6 @@ pub fn l2_norm(x: &[f32]) -> f32 {
         s += v as f64 * v as f64;
     }
     s.sqrt() as f32
-}
-
-/// The `ids.len()` entries of `x` of largest |value| (ties: lower index first), in that order,
-/// into `ids` and `vals` (fewer than that: the rest are id 0, value 0). One pass with a small
-/// sorted buffer; NaN never enters.
-fn top_by_magnitude(x: &[f32], ids: &mut [u32], vals: &mut [f32]) {
-    let k = ids.len();
-    let mut n = 0;
-    for (i, &v) in x.iter().enumerate() {
-        let a = v.abs();
-        // Strictly larger than the last kept: an equal magnitude at a higher index loses.
-        if a.is_nan() || (n == k && a <= vals[k - 1].abs()) {
-            continue;
-        }
-        // Shift the smaller ones down one place (the last falls off when full).
-        let mut at = n.min(k - 1);
-        while at > 0 && a > vals[at - 1].abs() {
-            ids[at] = ids[at - 1];
-            vals[at] = vals[at - 1];
-            at -= 1;
-        }
-        ids[at] = i as u32;
-        vals[at] = v;
-        n = (n + 1).min(k);
-    }
-    for j in n..k {
-        ids[j] = 0;
-        vals[j] = 0.0;
-    }
 }
 
 /// cos and sin of every rotated pair for each position reached, for one RoPE base.
@@ -551,7 +415,7 @@ impl Model {
             window,
             capture_attention: false,
             attention: Vec::new(),
-            taps: Taps::new(c, n_ctx),
+            taps: lens::Taps::new(c, n_ctx),
             capture_gated: false,
             gated: Vec::new(),
             scratch: Scratch::new(c, n_ctx, CHUNK.min(n_ctx)),
