@@ -1,6 +1,6 @@
 //! x86-64 AVX2 kernels, so that the native numbers are honest: the same names and the same
 //! results as scalar.rs, bit for bit (the float part runs four lanes wide, in scalar.rs's order,
-//! without fused multiply-add, exactly like simd128.rs).
+//! without fused multiply-add, exactly like simd128/).
 //!
 //! The 8-bit products use vpmaddubsw (unsigned × signed bytes to i16 pairs) as llama.cpp's
 //! ggml-cpu does: the 4- and 5-bit codes are unsigned as stored (Q4_0's and Q5_0's offsets, 8
@@ -568,7 +568,7 @@ unsafe fn scores16<const G: usize, const P: usize>(q: &[f32], hd: usize, keys: &
 /// (a_j + a_4+j) + (a_8+j + a_12+j) is each register's low half plus its high half, then the two
 /// added, then finish. The values are added position by position into outputs kept in registers,
 /// 16 dimensions at a time. No fused multiply-add, so every sum rounds as scalar.rs's and
-/// simd128.rs's.
+/// simd128/attention.rs's.
 ///
 /// # Safety
 /// hd is a multiple of 16; `q` holds at least G × hd floats, `scores` at least G × n, `out` at

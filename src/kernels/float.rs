@@ -292,7 +292,7 @@ mod arch {
         unsafe { _mm256_cvtph_ps(h) }
     }
 
-    /// Eight f16 to f32 without F16C, exactly as kernels::f16_to_f32 (see simd128.rs's f16x4_top):
+    /// Eight f16 to f32 without F16C, exactly as kernels::f16_to_f32 (see simd128/mod.rs's f16x4_top):
     /// in the top halves of i32 lanes, shifted arithmetically by 3, masked, times 2^112.
     #[cfg(not(target_feature = "f16c"))]
     #[inline(always)]

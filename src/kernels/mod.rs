@@ -2,7 +2,7 @@
 //! block layouts they read.
 //!
 //! One file per instruction set with the same function names in each (`scalar.rs`, the
-//! reference; `simd128.rs` for WebAssembly; `avx2.rs` natively), chosen here at compile time.
+//! reference; `simd128/` for WebAssembly; `avx2.rs` natively), chosen here at compile time.
 //! Every SIMD kernel has its scalar twin and a test that compares them (tests/kernels.rs, and
 //! the same in the browser).
 //!

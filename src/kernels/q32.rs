@@ -1,6 +1,6 @@
 //! The 32-value types: Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 (layouts in mod.rs), their dequantization
 //! as ggml's reference computes it, and the kernel set of this build for each (scalar.rs,
-//! simd128.rs, avx2.rs).
+//! simd128/, avx2.rs).
 
 use super::{arch, f16_is_finite, f16_to_f32, f32_to_f16, scalar, Acts, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockView, Kernel, Quant};
 use crate::gguf::GgmlType;
