@@ -208,6 +208,53 @@ impl ModelBytes {
 #[wasm_bindgen]
 pub struct Engine {
     core: Core,
+    /// The kernels' read-ahead, tried on the first decode steps.
+    read_ahead: ReadAheadTrial,
+}
+
+/// The kernels' read-ahead (kernels::set_read_ahead), chosen on the reader's machine from the
+/// engine's own first decode steps: after two to warm up, six steps alternate it off and on, and
+/// the faster (the best step of each) is kept from then on. It helps on some CPUs and stalls
+/// others (kernels.rs says where); no number depends on it, so the trial changes only the time
+/// of those steps.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+struct ReadAheadTrial {
+    /// Decode steps timed so far.
+    steps: u32,
+    /// The best step without and with it, ms.
+    off_ms: Option<f64>,
+    on_ms: Option<f64>,
+    /// What was kept, once the trial is over.
+    on: Option<bool>,
+}
+
+impl ReadAheadTrial {
+    const WARM_UP: u32 = 2;
+    const STEPS: u32 = 8;
+
+    /// Before a decode step: the setting this step tries (none once the trial is over).
+    fn before(&self) {
+        if self.on.is_none() {
+            crate::kernels::set_read_ahead(self.steps % 2 == 1);
+        }
+    }
+
+    /// After a decode step that ran the forward pass, in `ms`.
+    fn after(&mut self, ms: f64) {
+        if self.on.is_some() {
+            return;
+        }
+        if self.steps >= Self::WARM_UP {
+            let best = if self.steps % 2 == 1 { &mut self.on_ms } else { &mut self.off_ms };
+            *best = Some(best.map_or(ms, |b| b.min(ms)));
+        }
+        self.steps += 1;
+        if self.steps == Self::STEPS {
+            let on = matches!((self.off_ms, self.on_ms), (Some(off), Some(on)) if on < off);
+            crate::kernels::set_read_ahead(on);
+            self.on = Some(on);
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -220,7 +267,7 @@ impl Engine {
             let _ = progress.call3(&JsValue::NULL, &JsValue::from_str(phase), &JsValue::from(done as f64), &JsValue::from(total as f64));
         };
         let core = Core::load(file, &mut cb).map_err(js_err)?;
-        Ok(Engine { core })
+        Ok(Engine { core, read_ahead: ReadAheadTrial::default() })
     }
 
     pub fn info_json(&self) -> String {
@@ -295,7 +342,12 @@ impl Engine {
     }
 
     pub fn step(&mut self) -> Result<String, JsValue> {
+        self.read_ahead.before();
         let s = self.core.step().map_err(js_err)?;
+        // A step that ends the generation before its forward pass is no trial.
+        if s.done.is_none() {
+            self.read_ahead.after(s.ms);
+        }
         serde_json::to_string(&s).map_err(json_err)
     }
 
@@ -306,6 +358,12 @@ impl Engine {
 
     pub fn attention(&self, layer: u32) -> Result<Vec<f32>, JsValue> {
         self.core.attention(layer as usize).map_err(js_err)
+    }
+
+    /// The kernels' read-ahead trial (ReadAheadTrial): `{"steps", "off_ms", "on_ms", "on"}`, the
+    /// best decode step without and with it and what was kept (null until the eighth step).
+    pub fn read_ahead_json(&self) -> String {
+        serde_json::to_string(&self.read_ahead).unwrap_or_default()
     }
 
     pub fn stats_json(&self) -> String {

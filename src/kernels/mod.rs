@@ -712,8 +712,8 @@ pub(crate) fn check_matmul_f(w_values: usize, rows: usize, x: &Acts, out: usize)
 }
 
 /// How far ahead of a decode step's weight row the wasm kernels ask for its lines, in bytes
-/// (measured in Chromium on Gemma 3, in-page A/B: decode 1.34× with 2 KiB against none; 1 KiB and 4 KiB 1.12× over 2 KiB, 8 KiB 1.08×).
-/// The AVX2 kernels prefetch as far ahead.
+/// (measured in Chromium on Gemma 3, in-page A/B: decode 1.34× with 2 KiB against none; 1 KiB and 4 KiB 1.12× over 2 KiB, 8 KiB 1.08×),
+/// when they read ahead at all (`set_read_ahead`). The AVX2 kernels prefetch as far ahead.
 #[cfg(any(target_arch = "wasm32", all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
 pub(crate) const AHEAD: usize = 4096;
 
@@ -723,6 +723,25 @@ pub(crate) const AHEAD: usize = 4096;
 pub(crate) fn block_bytes<B: Block>(w: &[B]) -> &[u8] {
     // SAFETY: a Block has no padding (its contract, above), so its bytes are initialised.
     unsafe { core::slice::from_raw_parts(w.as_ptr() as *const u8, core::mem::size_of_val(w)) }
+}
+
+/// Whether the wasm kernels read ahead of a decode step's rows (`touch_lines`). A load is not a
+/// prefetch: it cannot retire before its line arrives. Measured in Chromium, the read-ahead made
+/// Gemma 3's decode 1.34× faster on a 2 × Intel Xeon (2026-12-02) and 0.88–0.90× as fast on a
+/// 2 × AMD EPYC (Zen 3, 2026-12-07), where the hardware's own prefetcher already streams the
+/// rows; so the engine tries both on its first decode steps and keeps the faster (wasm.rs,
+/// ReadAheadTrial). Off until then. It changes no number, only the loads issued.
+static READ_AHEAD: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Turns the wasm kernels' read-ahead on or off (every thread: the flag is in shared memory in
+/// the threads build). No effect natively, where the AVX2 kernels prefetch.
+pub fn set_read_ahead(on: bool) {
+    READ_AHEAD.store(on, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the wasm kernels read ahead (`set_read_ahead`).
+pub fn read_ahead() -> bool {
+    READ_AHEAD.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// Reads one byte of every 64-byte line of `bytes[from..from + len]` (what of it exists) into

@@ -118,12 +118,19 @@ test(named('the relaxed-SIMD build: kernels equal their scalar twins, and the sa
     e.start(new Uint32Array(ids), JSON.stringify({ max_tokens: 32, ignore_eos: true, temperature: 0 }));
     const out = [];
     for (;;) { const s = JSON.parse(e.step()); out.push(s.id); if (s.done) break; }
+    const readAhead = JSON.parse(e.read_ahead_json());
     e.free();
-    return { self, out };
+    return { self, out, readAhead };
   }, [MODEL_URL, c.prompt_ids]);
   assert.equal(r.self.arch, 'simd128+relaxed');
   for (const k of r.self.checks) assert.ok(k.ok, `${k.name}: ${k.mismatches} of ${k.cases} differ (max ${k.max_ulp} ulp)`);
-  assert.deepEqual(r.out, native, 'bit-identical arithmetic gives identical greedy ids');
+  // The first eight decode steps tried the kernels' read-ahead off and on (src/wasm.rs,
+  // ReadAheadTrial), and one was kept; the ids below were computed under both.
+  const ra = r.readAhead;
+  assert.equal(ra.steps, 8, JSON.stringify(ra));
+  assert.equal(typeof ra.on, 'boolean', JSON.stringify(ra));
+  assert.ok(ra.off_ms > 0 && ra.on_ms > 0 && ra.on === ra.on_ms < ra.off_ms, JSON.stringify(ra));
+  assert.deepEqual(r.out, native, 'bit-identical arithmetic gives identical greedy ids, whatever the read-ahead');
 });
 
 // The README says the browser computes the native logits bit for bit: check every position of a

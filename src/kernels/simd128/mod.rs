@@ -583,9 +583,9 @@ fn matmul<B: WeightBlock>(w: &[B], rows: usize, x: &Acts, out: &mut [f32]) {
     super::check_matmul(w.len(), rows, x, out.len());
     let (nb, wide) = (x.nb, x.prep.view());
     let k = consts();
-    // A decode step streams the matrix from memory once: each row asks for the lines AHEAD bytes
-    // on (super::touch_lines), as llama.cpp's kernels prefetch.
-    let (bytes, row_bytes, one) = (super::block_bytes(w), nb * core::mem::size_of::<B>(), x.ntok == 1);
+    // A decode step streams the matrix from memory once: where it pays (super::read_ahead), each
+    // row asks for the lines AHEAD bytes on (super::touch_lines), as llama.cpp's kernels prefetch.
+    let (bytes, row_bytes, one) = (super::block_bytes(w), nb * core::mem::size_of::<B>(), x.ntok == 1 && super::read_ahead());
     let mut sink = 0u8;
     super::for_tiles(rows, x.ntok, out, |r, t0, nt| {
         let wr = &w[r * nb..(r + 1) * nb];
