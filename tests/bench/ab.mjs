@@ -49,10 +49,10 @@ try {
       }
     }
     const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-    return mods.map((m) => ({ pkg: m.pkg, n: m.ids.length, pre: [Math.max(...m.pre), med(m.pre)], dec: [Math.max(...m.dec), med(m.dec)], text: m.text.slice(0, 60) }));
+    return mods.map((m) => ({ pkg: m.pkg, ra: m.e.read_ahead_json?.() ?? '', n: m.ids.length, pre: [Math.max(...m.pre), med(m.pre)], dec: [Math.max(...m.dec), med(m.dec)], text: m.text.slice(0, 60) }));
   }, { pkgs: [A, B], url: new URL(model, BASE_URL).href, rounds: Number(rounds), tokens: Number(tokens), text: TEXT });
   const f = (v) => `best ${v[0].toFixed(1)} median ${v[1].toFixed(1)}`;
-  for (const x of r) console.log(`${x.pkg}: prefill (${x.n} tokens) ${f(x.pre)} | decode ${f(x.dec)} tok/s | ${JSON.stringify(x.text)}`);
+  for (const x of r) console.log(`${x.pkg}: prefill (${x.n} tokens) ${f(x.pre)} | decode ${f(x.dec)} tok/s | ${JSON.stringify(x.text)}${x.ra ? ` | read-ahead ${x.ra}` : ''}`);
   const q = (i, j) => (r[1][i][j] / r[0][i][j]).toFixed(3);
   console.log(`B ÷ A: prefill best ${q('pre', 0)} median ${q('pre', 1)}; decode best ${q('dec', 0)} median ${q('dec', 1)}`);
 } finally {

@@ -244,7 +244,7 @@ self.onmessage = async ({ data: { url, text, tokens, warmup, n, spin } }) => {
     const r = gen(tokens);
     self.postMessage({ pool, load_ms: loadMs, fetch_ms: fetched - t0, mem_after_load: memAfterLoad, mem_end: m.wasm_memory_bytes(),
       prompt_tokens: r.prompt_tokens, generated: r.generated, prefill_tok_s: r.prefill_tok_s, decode_tok_s: r.decode_tok_s,
-      ttft_ms: r.ttft_ms, text: r.text, kernels: JSON.parse(m.build_info()).kernels, threads });
+      ttft_ms: r.ttft_ms, text: r.text, kernels: JSON.parse(m.build_info()).kernels, threads, read_ahead: JSON.parse(e.read_ahead_json()) });
   } catch (err) {
     self.postMessage({ error: String(err?.message ?? err) });
   }
@@ -308,7 +308,7 @@ async function wasmRun(pkg, url, text, tokens, warmup, threads = 0, browser = 'c
       const r = gen(tokens);
       return { load_ms: loadMs, fetch_ms: fetched - t0, mem_after_load: memAfterLoad, mem_end: m.wasm_memory_bytes(),
         prompt_tokens: r.prompt_tokens, generated: r.generated, prefill_tok_s: r.prefill_tok_s, decode_tok_s: r.decode_tok_s,
-        ttft_ms: r.ttft_ms, text: r.text, kernels: JSON.parse(m.build_info()).kernels };
+        ttft_ms: r.ttft_ms, text: r.text, kernels: JSON.parse(m.build_info()).kernels, read_ahead: JSON.parse(e.read_ahead_json()) };
     }, { pkg, url, text, tokens, warmup })]).finally(() => clearTimeout(timer));
   } catch (e) {
     // A panic in the engine is a wasm trap ("unreachable"); the panic's message went to the console.
@@ -393,7 +393,7 @@ for (let run = 0; run < RUNS; run++) {
         c.runs.push({ run, slot, ...r, wall_s: (Date.now() - w0) / 1e3, busy_cores_before: idle, busy_cores_during: busy });
         order.push(`${run}/${t}/${i}`);
         log(`run ${run} ${t} ${i}: load ${r.load_ms.toFixed(0)} ms, prefill ${r.prefill_tok_s.toFixed(1)}, decode ${r.decode_tok_s.toFixed(1)} tok/s ` +
-          `(machine busy ${busy.toFixed(2)} cores)${r.pool ? `; pool, decode: ${JSON.stringify(r.pool.decode)}, prefill: ${JSON.stringify(r.pool.prefill)}` : ''}`);
+          `(machine busy ${busy.toFixed(2)} cores)${r.read_ahead ? `; read-ahead ${r.read_ahead.on ? 'on' : 'off'} (best step ${r.read_ahead.on_ms?.toFixed(1)} ms with, ${r.read_ahead.off_ms?.toFixed(1)} without)` : ''}${r.pool ? `; pool, decode: ${JSON.stringify(r.pool.decode)}, prefill: ${JSON.stringify(r.pool.prefill)}` : ''}`);
       } catch (e) {
         c.error = firstLine(e);
         c.error_full = String(e?.message ?? e).slice(0, 4000);
