@@ -6,8 +6,8 @@
 // The two builds are paths on the server at PLUMBING_URL (e.g. a copy of the previous build in
 // www/pkg-base/, which git ignores as it does every www/pkg*). Each round runs a prompt's prefill
 // (its text `repeat` times: ~23 tokens each) and `tokens` greedy decode steps with A, then B (the order alternates by round); printed: the
-// best and the median per build (tok/s) and B ÷ A, and the start of each build's text (the
-// same, if the change keeps the numbers).
+// best and the median per build (tok/s) and B ÷ A, the start of each build's text (the
+// same, if the change keeps the numbers), and its read-ahead trial (Engine.read_ahead_json) where it has one.
 import { launch, BASE_URL } from '../browser/lib.mjs';
 
 const [A, B, model, rounds = '8', tokens = '32', repeat = '1'] = process.argv.slice(2);
