@@ -460,13 +460,13 @@ fn row<B: WeightBlock, const NT: usize>(wr: &[B], x: View, t0: usize, k: &Consts
     out
 }
 
-/// Block K of a group (if K < CNT) times each token's activation block: p[j][K].
+/// Block K of a group (if K < CNT) times each token's activation block: p[j][K]. `pa[j]` points
+/// to token j's first activation block of the group; the block's vectors are read at constant
+/// offsets from it (wasm load offsets, folded by V8 into the address: no add per load).
 #[inline(always)]
 fn block<B: WeightBlock, const NT: usize, const CNT: usize, const K: usize>(
     wb: &[B],
-    x: View,
-    t0: usize,
-    g: usize,
+    pa: &[*const v128; NT],
     p: &mut [[v128; 4]; NT],
     k: &Consts,
     sink: &mut v128,
@@ -474,16 +474,14 @@ fn block<B: WeightBlock, const NT: usize, const CNT: usize, const K: usize>(
     if K >= CNT {
         return;
     }
-    let w = wb[K].decode(k);
+    debug_assert!(K < wb.len());
+    // SAFETY: K < CNT <= wb.len() (group()'s callers pass CNT blocks).
+    let w = unsafe { wb.get_unchecked(K) }.decode(k);
     for (j, pj) in p.iter_mut().enumerate() {
-        let i = ((t0 + j) * x.nbp + g + K) * VPB;
-        debug_assert!(i + VPB <= x.v.len());
-        // SAFETY: t0 + j < ntok (for_tiles) and g + K < nb <= nbp (wb[K] exists and the weight
-        // rows have the activations' nb blocks, checked in matmul()), so
-        // i + VPB <= ntok × nbp × VPB = x.v.len() (prepare()).
-        pj[K] = B::dot(&w, unsafe { x.v.get_unchecked(i..i + VPB) }, k);
-    }
-    for pj in p.iter() {
+        // SAFETY: pa[j] points to token j's block g of VPB vectors each, and g + K < nb <= nbp
+        // (group()), so the VPB vectors from block g + K are inside x.v.
+        let a = unsafe { core::slice::from_raw_parts(pa[j].add(K * VPB), VPB) };
+        pj[K] = B::dot(&w, a, k);
         order_point(pj[K], sink);
     }
 }
@@ -521,14 +519,28 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: View, t
     let mut p = [[z; 4]; NT];
     // order_point()'s target.
     let mut sink = z;
-    block::<B, NT, CNT, 0>(wb, x, t0, g, &mut p, k, &mut sink);
-    block::<B, NT, CNT, 1>(wb, x, t0, g, &mut p, k, &mut sink);
-    block::<B, NT, CNT, 2>(wb, x, t0, g, &mut p, k, &mut sink);
-    block::<B, NT, CNT, 3>(wb, x, t0, g, &mut p, k, &mut sink);
+    // Every per-token array below holds ntok × nbp blocks (prepare()): t0 + j < ntok, and g is a
+    // multiple of 4 below nb <= nbp, nbp a multiple of 4, so block g and the three after it are
+    // inside them.
+    debug_assert!(g.is_multiple_of(4) && g < x.nbp && (t0 + NT) * x.nbp <= x.d.len() && CNT <= wb.len());
+    // SAFETY: block (t0 + j) × nbp + g is inside x.v (above).
+    let pa: [*const v128; NT] = core::array::from_fn(|j| unsafe { x.v.as_ptr().add(((t0 + j) * x.nbp + g) * VPB) });
+    block::<B, NT, CNT, 0>(wb, &pa, &mut p, k, &mut sink);
+    block::<B, NT, CNT, 1>(wb, &pa, &mut p, k, &mut sink);
+    // Blocks 0 and 1 folded into one vector per token before blocks 2 and 3 (the integer sums
+    // are exact, so where they are added does not matter): fewer live vectors, no spills.
+    let mut q01 = [z; NT];
+    for j in 0..NT {
+        q01[j] = hadd(p[j][0], p[j][1]);
+        order_point(q01[j], &mut sink);
+    }
+    block::<B, NT, CNT, 2>(wb, &pa, &mut p, k, &mut sink);
+    block::<B, NT, CNT, 3>(wb, &pa, &mut p, k, &mut sink);
     // The weights' f16 scales, in the top halves of four u32 lanes (f16x4_top): d alone by four
     // 16-bit lane loads; d | m << 16 (one 32-bit value per block) for the types with a minimum.
     let (dw4, mw4) = if B::HAS_MIN {
-        let sb = |b: usize| if b < CNT { wb[b].scale_bits() } else { 0 };
+        // SAFETY: b < CNT <= wb.len().
+        let sb = |b: usize| if b < CNT { unsafe { wb.get_unchecked(b) }.scale_bits() } else { 0 };
         let bits = u32x4(sb(0), sb(1), sb(2), sb(3));
         (f16x4_top_with(i32x4_shl(bits, 16), k.f16_mask, k.f16_scale), f16x4_top_with(bits, k.f16_mask, k.f16_scale))
     } else {
@@ -536,22 +548,22 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: View, t
         // SAFETY: wb[k] exists for k < CNT; each load reads its block's u16 d (aligned).
         unsafe {
             if CNT > 0 {
-                h = v128_load16_lane::<1>(h, wb[0].d_ref());
+                h = v128_load16_lane::<1>(h, wb.get_unchecked(0).d_ref());
             }
             if CNT > 1 {
-                h = v128_load16_lane::<3>(h, wb[1].d_ref());
+                h = v128_load16_lane::<3>(h, wb.get_unchecked(1).d_ref());
             }
             if CNT > 2 {
-                h = v128_load16_lane::<5>(h, wb[2].d_ref());
+                h = v128_load16_lane::<5>(h, wb.get_unchecked(2).d_ref());
             }
             if CNT > 3 {
-                h = v128_load16_lane::<7>(h, wb[3].d_ref());
+                h = v128_load16_lane::<7>(h, wb.get_unchecked(3).d_ref());
             }
         }
         (f16x4_top_with(h, k.f16_mask, k.f16_scale), z)
     };
     for j in 0..NT {
-        let mut si = hadd(hadd(p[j][0], p[j][1]), hadd(p[j][2], p[j][3]));
+        let mut si = hadd(q01[j], hadd(p[j][2], p[j][3]));
         let i = (t0 + j) * x.nbp + g;
         // Every per-block array below holds ntok × nbp values (prepare()), and i + 4 <= that:
         // t0 + j < ntok, and g is a multiple of 4 below nb <= nbp, nbp a multiple of 4.
