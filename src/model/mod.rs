@@ -13,9 +13,13 @@ use crate::gguf::{GgmlType, Gguf, TensorInfo};
 use crate::kernels::{self, Acts, QK};
 use crate::Error;
 
+mod attend;
 mod lens;
 mod load;
+mod ops;
 
+use attend::{attend, Cache};
+use ops::{add_in_place, add_rows, gelu, gelu_table, rms_norm, rms_norm_in_place, round_f16, rope};
 pub use lens::{Closest, TokenProb, CAPTURE_BYTES, CLOSEST, LENS_TOP, TOP_NEURONS};
 
 /// wasm32 has a 4 GiB address space; leave room for the KV cache and the rest.
@@ -633,163 +637,3 @@ impl Model {
         Ok(())
     }
 }
-
-/// One layer's KV cache as attention reads it: rows of kv_dim from position `base`, and the
-/// positions a token sees (`window`; 0: all before it) in a context of `n_ctx`.
-struct Cache<'a> {
-    k: &'a [f32],
-    v: &'a [f32],
-    base: usize,
-    window: usize,
-    n_ctx: usize,
-}
-
-/// Attention of this call's `t_n` tokens (positions p0..) in layer `l`: for each token, each group
-/// of query heads sharing a KV head against the keys and values the token sees, into `att`
-/// (t_n × q_dim). Split across the thread pool (src/pool.rs) by (token, run of a group's heads):
-/// each head of each token is computed by one task in kernels::attention_group's fixed order,
-/// so the numbers are the same for any thread count. Each task has its own part of `scores`
-/// (room for the most positions a token can see: grown here once per thread count, so that a
-/// decode step allocates nothing). `capture`, when on, receives the last token's weights (state.attention's
-/// layout: n_layer × n_head × n_final).
-#[allow(clippy::too_many_arguments)]
-fn attend(c: &Config, l: usize, p0: usize, t_n: usize, q: &[f32], cache: &Cache, att: &mut [f32], scores: &mut Vec<f32>, capture: Option<&mut [f32]>) -> Result<(), Error> {
-    let (hd, qd, kvd, nh, n_kv) = (c.head_dim, c.q_dim, c.kv_dim, c.n_head, c.n_head_kv);
-    let group = nh / n_kv;
-    let n_final = p0 + t_n;
-    let threads = crate::pool::threads();
-    // Few (token, KV head) pairs (a decode step) on several threads: split the groups' heads too
-    // (each head's sums are its own).
-    let pairs = t_n * n_kv;
-    let pieces = if threads > 1 && pairs < 2 * threads { (2 * threads).div_ceil(pairs).min(group) } else { 1 };
-    let units = pairs * pieces;
-    let tasks = if threads > 1 { units.min(2 * threads) } else { 1 };
-    // The most positions a token sees.
-    let n_max = if cache.window > 0 { cache.n_ctx.min(cache.window) } else { cache.n_ctx };
-    let per_task = group * n_max;
-    if scores.len() < tasks * per_task {
-        scores.resize(tasks * per_task, 0.0);
-    }
-    let scores = crate::pool::Parts::new(&mut scores[..tasks * per_task]);
-    let att = crate::pool::Parts::new(&mut att[..t_n * qd]);
-    let capture = capture.map(crate::pool::Parts::new);
-    crate::pool::run(tasks, &|task| {
-        // SAFETY: task `task` alone takes this part of the scores.
-        let sc = unsafe { scores.get(task * per_task..(task + 1) * per_task) };
-        // Units task, task + tasks, ...: each task gets early and late tokens alike.
-        for u in (task..units).step_by(tasks) {
-            let (t, kvh, piece) = (u / (n_kv * pieces), u / pieces % n_kv, u % pieces);
-            let p = p0 + t;
-            // Causal: this token sees itself and everything before, or its window of it.
-            let first = if cache.window > 0 { (p + 1).saturating_sub(cache.window) } else { 0 };
-            let n = p + 1 - first;
-            let at = (first - cache.base) * kvd;
-            // This piece's run of the `group` query heads that share KV head kvh.
-            let (h0, h1) = (kvh * group + piece * group / pieces, kvh * group + (piece + 1) * group / pieces);
-            let qg = &q[t * qd + h0 * hd..t * qd + h1 * hd];
-            // SAFETY: the units' (token, heads) ranges of att are disjoint, and each unit is one task's.
-            let out = unsafe { att.get(t * qd + h0 * hd..t * qd + h1 * hd) };
-            let s = &mut sc[..(h1 - h0) * n];
-            kernels::attention_group(qg, hd, &cache.k[at + kvh * hd..], &cache.v[at + kvh * hd..], kvd, n, c.attn_scale, s, out);
-            if let (Some(cap), true) = (&capture, t == t_n - 1) {
-                for (i, h) in (h0..h1).enumerate() {
-                    let row = (l * nh + h) * n_final + first;
-                    // SAFETY: rows of distinct heads (h is this unit's) of the last token: disjoint.
-                    unsafe { cap.get(row..row + n) }.copy_from_slice(&s[i * n..(i + 1) * n]);
-                }
-            }
-        }
-    })
-}
-
-/// x / sqrt(mean(x²) + eps) * w, row by row; the sum of squares in f64 as ggml does.
-fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
-    let d = w.len();
-    for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        let ss: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
-        let s = 1.0 / ((ss / d as f64) as f32 + eps).sqrt();
-        for i in 0..d {
-            or[i] = xr[i] * s * w[i];
-        }
-    }
-}
-
-fn add_in_place(x: &mut [f32], y: &[f32]) {
-    for (a, b) in x.iter_mut().zip(y) {
-        *a += b;
-    }
-}
-
-/// RMSNorm of each `w.len()`-float row of `x` in place (the per-head q/k norms, the post-norms).
-fn rms_norm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
-    let d = w.len();
-    for xr in x.chunks_exact_mut(d) {
-        let ss: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
-        let s = 1.0 / ((ss / d as f64) as f32 + eps).sqrt();
-        for i in 0..d {
-            xr[i] = xr[i] * s * w[i];
-        }
-    }
-}
-
-/// Rounds every value to the nearest f16 (ties to even), kept as f32.
-fn round_f16(x: &mut [f32]) {
-    for v in x.iter_mut() {
-        *v = kernels::f16_to_f32(kernels::f32_to_f16(*v));
-    }
-}
-
-/// Adds `b` to every `b.len()`-float row of `x` (the q/k/v biases).
-fn add_rows(x: &mut [f32], b: &[f32]) {
-    for xr in x.chunks_exact_mut(b.len()) {
-        add_in_place(xr, b);
-    }
-}
-
-/// Rotates the pairs of every head by the position's angles: adjacent pairs (x[2i], x[2i+1])
-/// in llama's "normal" mode, (x[i], x[i + rope_dim/2]) in NEOX mode; as ggml's rotate_pairs
-/// (x0·cos - x1·sin, x0·sin + x1·cos).
-fn rope(mode: Rope, x: &mut [f32], hd: usize, rope_dim: usize, cos: &[f32], sin: &[f32]) {
-    let half = rope_dim / 2;
-    let (step, offset) = match mode {
-        Rope::Normal => (2, 1),
-        Rope::Neox => (1, half),
-    };
-    for head in x.chunks_exact_mut(hd) {
-        for i in 0..half {
-            let (i0, i1) = (i * step, i * step + offset);
-            let (a, b) = (head[i0], head[i1]);
-            head[i0] = a * cos[i] - b * sin[i];
-            head[i1] = a * sin[i] + b * cos[i];
-        }
-    }
-}
-
-/// ggml's table of GELU for every f16 input (ggml_table_gelu_f16: the tanh form in f32,
-/// 0.5·x·(1 + tanh(√(2/π)·x·(1 + 0.044715·x·x))), rounded to f16). libm's tanhf, so every
-/// build computes the same table.
-fn gelu_table() -> Vec<u16> {
-    const GELU_COEF_A: f32 = 0.044715;
-    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    (0..=u16::MAX)
-        .map(|h| {
-            let x = kernels::f16_to_f32(h);
-            let y = 0.5 * x * (1.0 + libm::tanhf(SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x)));
-            kernels::f32_to_f16(y)
-        })
-        .collect()
-}
-
-/// GELU as llama.cpp's CPU backend computes it (ggml_vec_geglu_f32 with GGML_GELU_FP16): 0 at
-/// or below -10, x at or above 10, else the table at x rounded to f16.
-#[inline(always)]
-fn gelu(table: &[u16], x: f32) -> f32 {
-    if x <= -10.0 {
-        0.0
-    } else if x >= 10.0 {
-        x
-    } else {
-        kernels::f16_to_f32(table[kernels::f32_to_f16(x) as usize])
-    }
-}
-
