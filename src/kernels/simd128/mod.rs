@@ -528,7 +528,7 @@ fn group<B: WeightBlock, const NT: usize, const CNT: usize>(wb: &[B], x: View, t
     block::<B, NT, CNT, 0>(wb, &pa, &mut p, k, &mut sink);
     block::<B, NT, CNT, 1>(wb, &pa, &mut p, k, &mut sink);
     // Blocks 0 and 1 folded into one vector per token before blocks 2 and 3 (the integer sums
-    // are exact, so where they are added does not matter): fewer live vectors, no spills.
+    // are exact, so where they are added does not matter): fewer live vectors, fewer spills.
     let mut q01 = [z; NT];
     for j in 0..NT {
         q01[j] = hadd(p[j][0], p[j][1]);
