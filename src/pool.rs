@@ -1,9 +1,11 @@
 //! A small pool of threads for the forward pass: `run(n_tasks, f)` calls `f(0) .. f(n_tasks - 1)`
 //! spread over the pool's threads, the caller's included, and returns when all are done.
 //!
-//! What is split (src/kernels/mod.rs: a matrix product's rows; src/model/mod.rs: attention's
-//! heads) is split so that every output value is computed by one task in the fixed float order:
-//! the numbers never depend on the thread count or on which thread ran which task.
+//! What is split (src/kernels/split.rs: a matrix product's rows; src/kernels/acts.rs: the
+//! quantization of a prefill's activations by tokens; src/model/attend.rs: attention's heads;
+//! src/model/ops.rs: a prefill's element-wise steps by tokens) is split so that every output
+//! value is computed by one task in the fixed float order: the numbers never depend on the
+//! thread count or on which thread ran which task.
 //!
 //! Our own, not rayon: a decode step runs ~200 matrix products of ~10–50 µs each, so a product's
 //! fork and join must cost about a microsecond (one published word, tasks claimed by an atomic

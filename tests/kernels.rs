@@ -297,6 +297,52 @@ fn reference_kernels_multiply_what_the_blocks_hold() {
     }
 }
 
+/// Activations quantized only into the form a type reads (what the forward pass makes) give
+/// that type's products bit for bit as all forms do; a product whose form was not made is an
+/// error, not a panic or a product of stale values.
+#[test]
+fn activations_in_one_form_give_the_same_products_and_a_missing_form_is_an_error() {
+    use plumbing::kernels::{self, with_type, Acts, Forms, Kernel, WeightType};
+    let mut seed = 0x5851F42D4C957F2Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (rows, k, ntok) = (9, 512, 3);
+    let x: Vec<f32> = (0..k * ntok).map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0).collect();
+    let mut all = Acts::new();
+    all.quantize(&x, k);
+    for ty in WeightType::ALL {
+        let bytes: Vec<u8> = with_type!(ty, B => {
+            let blocks: Vec<B> = (0..rows * k / ty.qk()).map(|_| <B as Kernel>::random(&mut next, false)).collect();
+            // SAFETY: B is a plain block type (kernels::Block: no padding, every bit pattern
+            // valid), so its bytes are initialised; the slice covers exactly the Vec's blocks.
+            unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks.as_slice())) }.to_vec()
+        });
+        let mut want = vec![0f32; rows * ntok];
+        kernels::matmul(ty, &bytes, rows, &all, &mut want).unwrap();
+        let mut own = Acts::new();
+        // Another form first, so that what the second quantize leaves out was there before.
+        let other = if ty.forms() == Forms::Q8_1 { Forms::Q8_K } else { Forms::Q8_1 };
+        own.quantize_for(&x, k, Forms::ALL);
+        own.quantize_for(&x, k, ty.forms());
+        assert_eq!(own.forms(), ty.forms());
+        let mut got = vec![0f32; rows * ntok];
+        kernels::matmul(ty, &bytes, rows, &own, &mut got).unwrap();
+        assert!(want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()), "{ty:?}: one form and all forms differ");
+        own.quantize_for(&x, k, other);
+        for reference in [false, true] {
+            let r = if reference { kernels::matmul_ref(ty, &bytes, rows, &own, &mut got) } else { kernels::matmul(ty, &bytes, rows, &own, &mut got) };
+            let e = r.expect_err("a product of activations without its form").to_string();
+            assert!(e.contains("form"), "{ty:?}: {e}");
+        }
+        let mut group = [kernels::Product { ty, bytes: &bytes, rows, out: &mut got }];
+        assert!(kernels::matmul_group(&mut group, &own, false).is_err(), "{ty:?}: matmul_group without the form");
+    }
+}
+
 /// Per-token attention time for the models' shapes (head size, query heads per KV head, context):
 /// `cargo test --release --test kernels -- --ignored attention_speed --nocapture`.
 #[test]

@@ -93,12 +93,37 @@ fn quantize_rows<B: Send>(x: &[f32], k: usize, out: &mut [B], per_row: usize, q:
     crate::pool::unsplit(|| q(x, out));
 }
 
-/// Activations for the matrix products, `ntok` rows of `k` values, in every form a weight type
-/// may ask for, made once per input and shared by the matrix products that read it (q, k and v;
-/// gate and up): Q8_1 blocks of 32 (the 32-value types), Q8_K blocks of 256 when k is a
-/// multiple of 256 (the K-quants), and the f32 values themselves (the float types); plus what
-/// the instruction set derives from them once (`arch::Prepared`, `kq::Prepared`). Kept in the
-/// run state and refilled in place: once grown to the largest chunk it allocates nothing.
+/// The forms of the activations that weight types read (`WeightType::forms`): Q8_1 blocks of
+/// 32 (the 32-value types), Q8_K blocks of 256 (the K-quants), the f32 values (the float types).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Forms(u8);
+
+impl Forms {
+    pub const NONE: Forms = Forms(0);
+    pub const Q8_1: Forms = Forms(1);
+    pub const Q8_K: Forms = Forms(2);
+    pub const F32: Forms = Forms(4);
+    pub const ALL: Forms = Forms(7);
+
+    pub fn contains(self, other: Forms) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl core::ops::BitOr for Forms {
+    type Output = Forms;
+    fn bitor(self, other: Forms) -> Forms {
+        Forms(self.0 | other.0)
+    }
+}
+
+/// Activations for the matrix products, `ntok` rows of `k` values, in the forms the weight types
+/// that read them ask for (`Forms`), made once per input and shared by the matrix products that
+/// read it (q, k and v; gate and up): Q8_1 blocks of 32, Q8_K blocks of 256 when k is a
+/// multiple of 256, and the f32 values themselves; plus what the instruction set derives from
+/// them once (`arch::Prepared`, `kq::Prepared`). A form not asked for is not made (a SmolLM2
+/// Q4_1 file needs Q8_1 only): kernels::matmul refuses a product whose form is absent. Kept in
+/// the run state and refilled in place: once grown to the largest chunk it allocates nothing.
 #[derive(Default)]
 pub struct Acts {
     pub(crate) blocks: Vec<BlockQ8_1>,
@@ -112,6 +137,8 @@ pub struct Acts {
     /// The values, rows of `k`.
     pub(crate) f: Vec<f32>,
     pub(crate) k: usize,
+    /// The forms made by the last quantize.
+    pub(crate) forms: Forms,
 }
 
 impl Acts {
@@ -119,23 +146,40 @@ impl Acts {
         Acts::default()
     }
 
-    /// Quantizes `x`, rows of `k` values each (k a multiple of 32; the model's shapes are).
+    /// Quantizes `x`, rows of `k` values each (k a multiple of 32; the model's shapes are), into
+    /// every form.
     pub fn quantize(&mut self, x: &[f32], k: usize) {
+        self.quantize_for(x, k, Forms::ALL)
+    }
+
+    /// Quantizes `x` into the forms `forms` only (the union of `WeightType::forms` of the
+    /// matrices that will read it); the others are left empty.
+    pub fn quantize_for(&mut self, x: &[f32], k: usize, forms: Forms) {
         assert!(k > 0 && k.is_multiple_of(QK) && x.len().is_multiple_of(k), "{} values are not whole rows of {k} (a multiple of {QK})", x.len());
         self.ntok = x.len() / k;
-        self.nb = k / QK;
         self.k = k;
+        self.forms = forms;
+        self.nb = if forms.contains(Forms::Q8_1) { k / QK } else { 0 };
         self.blocks.resize(self.ntok * self.nb, BlockQ8_1::default());
-        quantize_rows(x, k, &mut self.blocks, self.nb, quantize_q8_1);
-        arch::prepare(&mut self.prep, &self.blocks, self.nb, self.ntok);
-        self.knb = if k.is_multiple_of(QK_K) { k / QK_K } else { 0 };
+        if self.nb > 0 {
+            quantize_rows(x, k, &mut self.blocks, self.nb, quantize_q8_1);
+            arch::prepare(&mut self.prep, &self.blocks, self.nb, self.ntok);
+        }
+        self.knb = if forms.contains(Forms::Q8_K) && k.is_multiple_of(QK_K) { k / QK_K } else { 0 };
         self.kblocks.resize(self.ntok * self.knb, BlockQ8K::default());
         if self.knb > 0 {
             quantize_rows(x, k, &mut self.kblocks, self.knb, quantize_q8_k);
+            kq::prepare(&mut self.kprep, &self.kblocks, self.knb, self.ntok);
         }
-        kq::prepare(&mut self.kprep, &self.kblocks, self.knb, self.ntok);
         self.f.clear();
-        self.f.extend_from_slice(x);
+        if forms.contains(Forms::F32) {
+            self.f.extend_from_slice(x);
+        }
+    }
+
+    /// The forms made by the last quantize.
+    pub fn forms(&self) -> Forms {
+        self.forms
     }
 
     pub fn blocks(&self) -> &[BlockQ8_1] {

@@ -47,7 +47,7 @@ use crate::Error;
 use split::split_rows;
 pub use split::{matmul_group, row_tasks, Product};
 pub use attention::{attention_group, exp_f32, max_f32, softmax_sums};
-pub use acts::{quantize_q8_1, quantize_q8_k, Acts};
+pub use acts::{quantize_q8_1, quantize_q8_k, Acts, Forms};
 pub(crate) use attention::softmax_in_place;
 
 /// Which kernel set this build runs.
@@ -458,6 +458,16 @@ impl WeightType {
         with_type!(self, B => <B as Quant>::TYPE)
     }
 
+    /// The form of the activations this type's products read (Acts::quantize_for).
+    pub fn forms(self) -> Forms {
+        use WeightType::*;
+        match self {
+            F32 | F16 | BF16 => Forms::F32,
+            Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 => Forms::Q8_1,
+            Q2K | Q3K | Q4K | Q5K | Q6K => Forms::Q8_K,
+        }
+    }
+
     /// Values per block.
     pub fn qk(self) -> usize {
         with_type!(self, B => <B as Quant>::QK)
@@ -472,12 +482,23 @@ impl WeightType {
 /// `rows` rows of weights of type `ty` in `bytes` (read in place) times the activations:
 /// `out[t * rows + r] = W[r] · x[t]`; the rows split across the thread pool (split_rows).
 pub fn matmul(ty: WeightType, bytes: &[u8], rows: usize, x: &Acts, out: &mut [f32]) -> Result<(), Error> {
+    check_forms(ty, x)?;
     with_type!(ty, B => split_rows(cast_blocks::<B>(bytes)?, rows, x, out, <B as Kernel>::matmul))
 }
 
 /// The same with the scalar reference kernels.
 pub fn matmul_ref(ty: WeightType, bytes: &[u8], rows: usize, x: &Acts, out: &mut [f32]) -> Result<(), Error> {
+    check_forms(ty, x)?;
     with_type!(ty, B => split_rows(cast_blocks::<B>(bytes)?, rows, x, out, <B as Kernel>::matmul_ref))
+}
+
+/// An error (not the kernels' shape assertions) when `x` lacks the form a `ty` matrix reads:
+/// quantized for other types (Acts::quantize_for).
+pub(crate) fn check_forms(ty: WeightType, x: &Acts) -> Result<(), Error> {
+    if x.forms.contains(ty.forms()) {
+        return Ok(());
+    }
+    Err(Error::Limit(format!("a {} matrix reads activations in a form they were not quantized to ({:?} made, {:?} needed)", ty.ggml().name(), x.forms, ty.forms())))
 }
 
 /// Decodes whole blocks of type `ty` (bytes of one row, or any whole number of blocks) into

@@ -107,6 +107,9 @@ const MAX_GROUP: usize = 4;
 /// on the pool: each product's rows split as split_rows splits them alone (row_tasks, task_rows),
 /// so every value is the one a separate call gives. Otherwise one product after another.
 pub fn matmul_group(group: &mut [Product<'_>], x: &Acts, reference: bool) -> Result<(), Error> {
+    for p in group.iter() {
+        super::check_forms(p.ty, x)?;
+    }
     let threads = crate::pool::threads();
     let one_by_one = |group: &mut [Product<'_>]| -> Result<(), Error> {
         for p in group.iter_mut() {

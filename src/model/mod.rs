@@ -19,7 +19,7 @@ mod load;
 mod ops;
 
 use attend::{attend, Cache};
-use ops::{add_in_place, add_rows, gelu, gelu_table, rms_norm, rms_norm_in_place, round_f16, rope};
+use ops::{add_in_place, add_rows, geglu, gelu_table, par_rows, rms_norm, rms_norm_in_place, rope, round_f16, swiglu};
 pub use lens::{Closest, TokenProb, CAPTURE_BYTES, CLOSEST, LENS_TOP, TOP_NEURONS};
 
 /// wasm32 has a 4 GiB address space; leave room for the KV cache and the rest.
@@ -127,6 +127,11 @@ pub struct Config {
 }
 
 pub use crate::kernels::WeightType;
+
+/// The activation forms the matrices `ms` read (kernels::Acts::quantize_for).
+fn forms(ms: &[&Matrix]) -> kernels::Forms {
+    ms.iter().fold(kernels::Forms::NONE, |f, m| f | m.ty.forms())
+}
 
 /// A quantized weight matrix: `rows` rows of `cols` values, in the file at `offset`.
 #[derive(Clone, Debug)]
@@ -524,28 +529,36 @@ impl Model {
             state.gated.resize(c.n_layer * ff, 0.0);
         }
 
+        // The element-wise steps run on contiguous runs of tokens (par_rows): split across the
+        // thread pool in a prefill, each token's values computed as in one piece.
         for (l, lw) in self.weights.layers.iter().enumerate() {
             let window = state.window[l];
             // Attention
-            rms_norm(x, self.vector(&lw.attn_norm)?, c.rms_eps, xn);
-            acts.quantize(xn, d);
+            let w = self.vector(&lw.attn_norm)?;
+            par_rows(xn, d, &|t0, o| rms_norm(&x[t0 * d..t0 * d + o.len()], w, c.rms_eps, o))?;
+            acts.quantize_for(xn, d, forms(&[&lw.wq, &lw.wk, &lw.wv]));
             self.matmuls(acts, [(&lw.wq, &mut *q), (&lw.wk, &mut *k), (&lw.wv, &mut *v)])?;
             if let (Some(bq), Some(bk), Some(bv)) = (self.opt_vector(&lw.bq)?, self.opt_vector(&lw.bk)?, self.opt_vector(&lw.bv)?) {
-                add_rows(q, bq);
-                add_rows(k, bk);
-                add_rows(v, bv);
+                par_rows(q, qd, &|_, r| add_rows(r, bq))?;
+                par_rows(k, kvd, &|_, r| add_rows(r, bk))?;
+                par_rows(v, kvd, &|_, r| add_rows(r, bv))?;
             }
             if let (Some(qn), Some(kn)) = (self.opt_vector(&lw.q_norm)?, self.opt_vector(&lw.k_norm)?) {
-                rms_norm_in_place(q, qn, c.rms_eps);
-                rms_norm_in_place(k, kn, c.rms_eps);
+                par_rows(q, qd, &|_, r| rms_norm_in_place(r, qn, c.rms_eps))?;
+                par_rows(k, kvd, &|_, r| rms_norm_in_place(r, kn, c.rms_eps))?;
             }
             let table = &ropes[if window > 0 { 1 } else { 0 }];
-            for t in 0..t_n {
-                let p = p0 + t;
-                let (cos, sin) = (&table.cos[p * half..(p + 1) * half], &table.sin[p * half..(p + 1) * half]);
-                rope(c.rope, &mut q[t * qd..(t + 1) * qd], hd, c.rope_dim, cos, sin);
-                rope(c.rope, &mut k[t * kvd..(t + 1) * kvd], hd, c.rope_dim, cos, sin);
+            // RoPE, then llama.cpp's f16 KV cache (it multiplies q by it in f16: round alike).
+            for (m, width) in [(&mut *q, qd), (&mut *k, kvd)] {
+                par_rows(m, width, &|t0, rows| {
+                    for (i, r) in rows.chunks_exact_mut(width).enumerate() {
+                        let p = p0 + t0 + i;
+                        rope(c.rope, r, hd, c.rope_dim, &table.cos[p * half..(p + 1) * half], &table.sin[p * half..(p + 1) * half]);
+                        round_f16(r);
+                    }
+                })?;
             }
+            par_rows(v, kvd, &|_, r| round_f16(r))?;
             if window > 0 && p0 - state.base[l] >= sliding_rows(window) {
                 // Keep the window - 1 rows the first token of this call needs.
                 let drop = p0 - state.base[l] - (window - 1);
@@ -553,10 +566,6 @@ impl Model {
                 state.v[l].drain(..drop * kvd);
                 state.base[l] += drop;
             }
-            // llama.cpp keeps its KV cache in f16 and multiplies q by it in f16: round alike.
-            round_f16(q);
-            round_f16(k);
-            round_f16(v);
             if window > 0 && state.k[l].capacity() == 0 {
                 // A sliding layer's cache stays under about two windows: sized once, exactly.
                 let rows = state.n_ctx.min(sliding_rows(window) + CHUNK.max(t_n));
@@ -568,44 +577,38 @@ impl Model {
             let cache = Cache { k: &state.k[l], v: &state.v[l], base: state.base[l], window, n_ctx: state.n_ctx };
             let capture = if state.capture_attention { Some(&mut state.attention[..]) } else { None };
             attend(c, l, p0, t_n, q, &cache, att, scores, capture)?;
-            acts.quantize(att, qd);
+            acts.quantize_for(att, qd, forms(&[&lw.wo]));
             self.matmul(&lw.wo, acts, proj)?;
             if let Some(w) = self.opt_vector(&lw.post_attn_norm)? {
-                rms_norm_in_place(proj, w, c.rms_eps);
+                par_rows(proj, d, &|_, r| rms_norm_in_place(r, w, c.rms_eps))?;
             }
             if taps {
                 state.taps.block_norms(p0, l, 0, proj);
             }
-            add_in_place(x, proj);
+            par_rows(x, d, &|t0, r| add_in_place(r, &proj[t0 * d..t0 * d + r.len()]))?;
 
             // Feed-forward (SwiGLU or GeGLU)
-            rms_norm(x, self.vector(&lw.ffn_norm)?, c.rms_eps, xn);
-            acts.quantize(xn, d);
+            let w = self.vector(&lw.ffn_norm)?;
+            par_rows(xn, d, &|t0, o| rms_norm(&x[t0 * d..t0 * d + o.len()], w, c.rms_eps, o))?;
+            acts.quantize_for(xn, d, forms(&[&lw.w_gate, &lw.w_up]));
             self.matmuls(acts, [(&lw.w_gate, &mut *gate), (&lw.w_up, &mut *up)])?;
+            let up = &*up;
             match c.ffn {
-                Ffn::Swiglu => {
-                    for (g, u) in gate.iter_mut().zip(up.iter()) {
-                        *g = *g / (1.0 + kernels::exp_f32(-*g)) * u;
-                    }
-                }
-                Ffn::Geglu => {
-                    for (g, u) in gate.iter_mut().zip(up.iter()) {
-                        *g = gelu(&self.gelu_f16, *g) * u;
-                    }
-                }
+                Ffn::Swiglu => par_rows(gate, ff, &|t0, g| swiglu(g, &up[t0 * ff..]))?,
+                Ffn::Geglu => par_rows(gate, ff, &|t0, g| geglu(&self.gelu_f16, g, &up[t0 * ff..]))?,
             }
             if state.capture_gated {
                 state.gated[l * ff..(l + 1) * ff].copy_from_slice(&gate[(t_n - 1) * ff..]);
             }
-            acts.quantize(gate, ff);
+            acts.quantize_for(gate, ff, forms(&[&lw.w_down]));
             self.matmul(&lw.w_down, acts, proj)?;
             if let Some(w) = self.opt_vector(&lw.post_ffn_norm)? {
-                rms_norm_in_place(proj, w, c.rms_eps);
+                par_rows(proj, d, &|_, r| rms_norm_in_place(r, w, c.rms_eps))?;
             }
             if taps {
                 state.taps.block_norms(p0, l, 1, proj);
             }
-            add_in_place(x, proj);
+            par_rows(x, d, &|t0, r| add_in_place(r, &proj[t0 * d..t0 * d + r.len()]))?;
             if taps {
                 state.taps.layer(p0, l, x, gate);
             }
@@ -626,7 +629,7 @@ impl Model {
     fn head(&self, x: &[f32], hn: &mut [f32], acts: &mut Acts, logits: &mut [f32]) -> Result<(), Error> {
         let c = &self.config;
         rms_norm(x, self.vector(&self.weights.output_norm)?, c.rms_eps, hn);
-        acts.quantize(hn, c.n_embd);
+        acts.quantize_for(hn, c.n_embd, forms(&[&self.weights.output]));
         self.matmul(&self.weights.output, acts, logits)?;
         if c.final_softcap > 0.0 {
             let cap = c.final_softcap;

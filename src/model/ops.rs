@@ -3,6 +3,32 @@
 
 use crate::arch::Rope;
 use crate::kernels;
+use crate::Error;
+
+/// Below this many values (a decode step's rows) an element-wise step runs inline: a fork and
+/// join would cost more than it saves.
+const PAR_MIN_VALUES: usize = 16 * 1024;
+
+/// Calls `f(first, part)` on contiguous runs of whole rows of `x` (rows of `width` values;
+/// `first` the index of the part's first row), split across the thread pool when `x` is large (a
+/// prefill), as one call otherwise. Every row is computed by one call in the same order, so the
+/// numbers are the same for any thread count. An error only when a helper thread stopped inside
+/// its part (src/pool.rs): the parts before may have been applied.
+pub(super) fn par_rows(x: &mut [f32], width: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) -> Result<(), Error> {
+    let rows = x.len() / width.max(1);
+    let threads = crate::pool::threads();
+    if threads <= 1 || x.len() < PAR_MIN_VALUES || rows < 2 {
+        f(0, x);
+        return Ok(());
+    }
+    let tasks = rows.min(2 * threads);
+    let parts = crate::pool::Parts::new(&mut x[..rows * width]);
+    crate::pool::run(tasks, &|i| {
+        let (r0, r1) = (i * rows / tasks, (i + 1) * rows / tasks);
+        // SAFETY: task i alone takes rows r0..r1 (increasing in i: disjoint).
+        f(r0, unsafe { parts.get(r0 * width..r1 * width) });
+    })
+}
 
 /// x / sqrt(mean(x²) + eps) * w, row by row; the sum of squares in f64 as ggml does.
 pub(super) fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
@@ -31,6 +57,20 @@ pub(super) fn rms_norm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
         for i in 0..d {
             xr[i] = xr[i] * s * w[i];
         }
+    }
+}
+
+/// SwiGLU in place: gate = silu(gate) · up.
+pub(super) fn swiglu(gate: &mut [f32], up: &[f32]) {
+    for (g, u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + kernels::exp_f32(-*g)) * u;
+    }
+}
+
+/// GeGLU in place: gate = gelu(gate) · up (`gelu`, from `table`).
+pub(super) fn geglu(table: &[u16], gate: &mut [f32], up: &[f32]) {
+    for (g, u) in gate.iter_mut().zip(up) {
+        *g = gelu(table, *g) * u;
     }
 }
 
