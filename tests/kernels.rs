@@ -63,8 +63,9 @@ fn simd_kernels_equal_their_scalar_twins() {
         assert_eq!(r["arch"], expected_arch(), "{r:#}");
         assert!(r["ok"].as_bool().unwrap(), "{r:#}");
         let checks = r["checks"].as_array().unwrap();
-        // Each type twice (integer-only and float scales), the attention and the softmax sums.
-        assert_eq!(checks.len(), plumbing::kernels::WeightType::ALL.len() * 2 + 2, "{r:#}");
+        // Each type twice (integer-only and float scales), the activations' quantization, the
+        // attention and the softmax sums.
+        assert_eq!(checks.len(), plumbing::kernels::WeightType::ALL.len() * 2 + 3, "{r:#}");
         for c in checks {
             assert!(c["cases"].as_u64().unwrap() > 0, "{c}");
             assert_eq!(c["mismatches"], 0, "{c}");

@@ -27,6 +27,13 @@ pub fn quantize_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
     }
 }
 
+/// quantize_q8_1 as this build runs it: the WebAssembly SIMD twin (the same blocks bit for bit:
+/// simd128/quantize.rs; kernels::selftest checks it), or the function above.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(crate) use super::simd128::quantize_q8_1 as quantize_q8_1_arch;
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+pub(crate) use quantize_q8_1 as quantize_q8_1_arch;
+
 /// ggml's nearest_int: round half to even by the 1.5 · 2^23 trick (exact for |x| < 2^22; here
 /// |x| <= 127).
 #[inline(always)]
@@ -162,7 +169,7 @@ impl Acts {
         self.nb = if forms.contains(Forms::Q8_1) { k / QK } else { 0 };
         self.blocks.resize(self.ntok * self.nb, BlockQ8_1::default());
         if self.nb > 0 {
-            quantize_rows(x, k, &mut self.blocks, self.nb, quantize_q8_1);
+            quantize_rows(x, k, &mut self.blocks, self.nb, quantize_q8_1_arch);
             arch::prepare(&mut self.prep, &self.blocks, self.nb, self.ntok);
         }
         self.knb = if forms.contains(Forms::Q8_K) && k.is_multiple_of(QK_K) { k / QK_K } else { 0 };

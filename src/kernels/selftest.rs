@@ -117,6 +117,36 @@ pub fn run(seed: u64) -> Value {
             checks.push(with_type!(ty, B => check_type::<B>(&mut rng, unit)));
         }
     }
+    // The activations' Q8_1 quantization as this build runs it (WebAssembly SIMD) against the
+    // scalar function: rows of random values and outliers, and blocks that are all zero, hold
+    // ±0, a subnormal scale, NaN or an infinity.
+    let mut cq = Check::new("quantize_q8_1".into());
+    let mut x = rand_x(&mut rng, 32 * 64, 3, false);
+    x.extend(rand_x(&mut rng, 32 * 16, 1, true));
+    let specials: [&[f32]; 6] = [&[0.0], &[-0.0, 0.0], &[1e-40, -3e-39], &[f32::NAN, 1.0, -2.5], &[f32::INFINITY, 0.5], &[f32::NEG_INFINITY, f32::NAN]];
+    for sp in specials {
+        let at = x.len();
+        x.extend(rand_x(&mut rng, 32, 1, false).iter().map(|v| v * 1e-3));
+        // Every third value from the list in turn (a one-value list: all 32).
+        for i in 0..32 {
+            if sp.len() == 1 {
+                x[at + i] = sp[0];
+            } else if i % 3 == 0 {
+                x[at + i] = sp[(i / 3) % sp.len()];
+            }
+        }
+    }
+    let nb = x.len() / 32;
+    let (mut got, mut want) = (vec![super::BlockQ8_1::default(); nb], vec![super::BlockQ8_1::default(); nb]);
+    super::acts::quantize_q8_1_arch(&x, &mut got);
+    super::quantize_q8_1(&x, &mut want);
+    for (g, w) in got.iter().zip(&want) {
+        cq.cases += 1;
+        if g.d.to_bits() != w.d.to_bits() || g.s.to_bits() != w.s.to_bits() || g.qs != w.qs {
+            cq.mismatches += 1;
+        }
+    }
+    checks.push(cq);
     let mut cg = Check::new("attention_group".into());
     // Head sizes 64 (SmolLM2, Llama 3.2), 128 (Qwen2.5, Qwen3), 256 (Gemma 3) with 1..8 query heads
     // per KV head, odd and even position counts (the kernels take positions in pairs), KV rows

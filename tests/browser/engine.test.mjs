@@ -40,6 +40,7 @@ test(named('SIMD128 kernels equal their scalar twins'), async () => {
     const r = JSON.parse(await page.evaluate((s) => window.plumbing.kernel_selftest(s), seed));
     assert.equal(r.arch, 'simd128');
     assert.ok(r.checks.length >= 5);
+    assert.ok(r.checks.some((c) => c.name === 'quantize_q8_1'), 'the activations\' quantization is checked');
     for (const c of r.checks) assert.ok(c.ok, `${c.name}: ${c.mismatches} of ${c.cases} differ (max ${c.max_ulp} ulp)`);
   }
 });

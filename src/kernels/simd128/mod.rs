@@ -22,7 +22,9 @@ use core::arch::wasm32::*;
 use super::{Acts, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 
 mod attention;
+mod quantize;
 pub(crate) use attention::{attention16, softmax_sums_chunks};
+pub(crate) use quantize::quantize_q8_1;
 
 /// The activations as the products want them, with d, s and the integer sum of the codes (for
 /// Q4_0's and Q5_0's offsets); each token's row is padded with zero blocks to a multiple of
