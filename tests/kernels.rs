@@ -242,27 +242,37 @@ fn decoding_a_token_allocates_nothing_but_kv_cache_growth() {
 /// scalar twin equals Σ dequantize(W)·x̂ in f64 (x̂ the quantized activations' values: codes × d),
 /// within float rounding. (The SIMD kernels equal the scalar twins bit for bit, and dequantize
 /// equals ggml's: together, every kernel multiplies what the file holds.)
-#[test]
-fn reference_kernels_multiply_what_the_blocks_hold() {
-    use plumbing::kernels::{self, with_type, Acts, Kernel, WeightType};
-    let mut seed = 0x2545F4914F6CDD1Du64;
-    let mut next = move || {
+/// A xorshift64 stream of random words from `seed`.
+fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         seed
-    };
+    }
+}
+
+/// The bytes of `rows` rows of `k` values of random blocks of type `ty`.
+fn random_matrix(ty: plumbing::kernels::WeightType, rows: usize, k: usize, next: &mut impl FnMut() -> u64) -> Vec<u8> {
+    use plumbing::kernels::{with_type, Kernel};
+    with_type!(ty, B => {
+        let blocks: Vec<B> = (0..rows * k / ty.qk()).map(|_| <B as Kernel>::random(&mut *next, false)).collect();
+        // SAFETY: B is a plain block type (kernels::Block: no padding, every bit pattern
+        // valid), so its bytes are initialised; the slice covers exactly the Vec's blocks.
+        unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks.as_slice())) }.to_vec()
+    })
+}
+
+#[test]
+fn reference_kernels_multiply_what_the_blocks_hold() {
+    use plumbing::kernels::{self, Acts, WeightType};
+    let mut next = xorshift(0x2545F4914F6CDD1Du64);
     for ty in WeightType::ALL {
         let (rows, k, ntok) = (5, if ty.qk() == 256 { 512 } else { 96 }, 3);
         let x: Vec<f32> = (0..k * ntok).map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0).collect();
         let mut acts = Acts::new();
         acts.quantize(&x, k);
-        let bytes: Vec<u8> = with_type!(ty, B => {
-            let blocks: Vec<B> = (0..rows * k / ty.qk()).map(|_| <B as Kernel>::random(&mut next, false)).collect();
-            // SAFETY: B is a plain block type (kernels::Block: no padding, every bit pattern
-            // valid), so its bytes are initialised; the slice covers exactly the Vec's blocks.
-            unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks.as_slice())) }.to_vec()
-        });
+        let bytes = random_matrix(ty, rows, k, &mut next);
         let mut out = vec![0f32; rows * ntok];
         kernels::matmul_ref(ty, &bytes, rows, &acts, &mut out).unwrap();
         let row_bytes = bytes.len() / rows;
@@ -303,25 +313,14 @@ fn reference_kernels_multiply_what_the_blocks_hold() {
 /// error, not a panic or a product of stale values.
 #[test]
 fn activations_in_one_form_give_the_same_products_and_a_missing_form_is_an_error() {
-    use plumbing::kernels::{self, with_type, Acts, Forms, Kernel, WeightType};
-    let mut seed = 0x5851F42D4C957F2Du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    use plumbing::kernels::{self, Acts, Forms, WeightType};
+    let mut next = xorshift(0x5851F42D4C957F2Du64);
     let (rows, k, ntok) = (9, 512, 3);
     let x: Vec<f32> = (0..k * ntok).map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0).collect();
     let mut all = Acts::new();
     all.quantize(&x, k);
     for ty in WeightType::ALL {
-        let bytes: Vec<u8> = with_type!(ty, B => {
-            let blocks: Vec<B> = (0..rows * k / ty.qk()).map(|_| <B as Kernel>::random(&mut next, false)).collect();
-            // SAFETY: B is a plain block type (kernels::Block: no padding, every bit pattern
-            // valid), so its bytes are initialised; the slice covers exactly the Vec's blocks.
-            unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks.as_slice())) }.to_vec()
-        });
+        let bytes = random_matrix(ty, rows, k, &mut next);
         let mut want = vec![0f32; rows * ntok];
         kernels::matmul(ty, &bytes, rows, &all, &mut want).unwrap();
         let mut own = Acts::new();
@@ -381,22 +380,11 @@ fn attention_speed() {
 /// 1003 rows (no thread count divides them into equal chunks of 8).
 #[test]
 fn every_weight_type_same_products_for_any_thread_count() {
-    use plumbing::kernels::{self, with_type, Acts, Kernel, WeightType};
-    let mut seed = 0x9E3779B97F4A7C15u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    use plumbing::kernels::{self, Acts, WeightType};
+    let mut next = xorshift(0x9E3779B97F4A7C15u64);
     for ty in WeightType::ALL {
         let (rows, k) = (1003, 512);
-        let bytes: Vec<u8> = with_type!(ty, B => {
-            let blocks: Vec<B> = (0..rows * k / ty.qk()).map(|_| <B as Kernel>::random(&mut next, false)).collect();
-            // SAFETY: B is a plain block type (kernels::Block: no padding, every bit pattern
-            // valid), so its bytes are initialised; the slice covers exactly the Vec's blocks.
-            unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks.as_slice())) }.to_vec()
-        });
+        let bytes = random_matrix(ty, rows, k, &mut next);
         for ntok in [1, 5, 40] {
             let x: Vec<f32> = (0..k * ntok).map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0).collect();
             let mut acts = Acts::new();
@@ -430,12 +418,7 @@ fn every_weight_type_same_products_for_any_thread_count() {
     let group: Vec<(WeightType, usize, Vec<u8>)> = [(WeightType::Q4_1, 1003), (WeightType::Q8_0, 96), (WeightType::Q4K, 333)]
         .into_iter()
         .map(|(ty, rows)| {
-            let bytes = with_type!(ty, B => {
-                let blocks: Vec<B> = (0..rows * k / ty.qk()).map(|_| <B as Kernel>::random(&mut next, false)).collect();
-                // SAFETY: as above.
-                unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks.as_slice())) }.to_vec()
-            });
-            (ty, rows, bytes)
+            (ty, rows, random_matrix(ty, rows, k, &mut next))
         })
         .collect();
     let x: Vec<f32> = (0..k).map(|_| ((next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0).collect();

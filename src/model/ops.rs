@@ -30,12 +30,18 @@ pub(super) fn par_rows(x: &mut [f32], width: usize, f: &(dyn Fn(usize, &mut [f32
     })
 }
 
-/// x / sqrt(mean(x²) + eps) * w, row by row; the sum of squares in f64 as ggml does.
+/// RMSNorm's scale of a row: 1 / sqrt(mean(x²) + eps), the sum of squares in f64 as ggml does.
+#[inline(always)]
+fn rms_scale(xr: &[f32], eps: f32) -> f32 {
+    let ss: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
+    1.0 / ((ss / xr.len() as f64) as f32 + eps).sqrt()
+}
+
+/// x · rms_scale · w, row by row.
 pub(super) fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     let d = w.len();
     for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        let ss: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
-        let s = 1.0 / ((ss / d as f64) as f32 + eps).sqrt();
+        let s = rms_scale(xr, eps);
         for i in 0..d {
             or[i] = xr[i] * s * w[i];
         }
@@ -52,8 +58,7 @@ pub(super) fn add_in_place(x: &mut [f32], y: &[f32]) {
 pub(super) fn rms_norm_in_place(x: &mut [f32], w: &[f32], eps: f32) {
     let d = w.len();
     for xr in x.chunks_exact_mut(d) {
-        let ss: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
-        let s = 1.0 / ((ss / d as f64) as f32 + eps).sqrt();
+        let s = rms_scale(xr, eps);
         for i in 0..d {
             xr[i] = xr[i] * s * w[i];
         }
