@@ -135,6 +135,19 @@ pub fn run(n_tasks: usize, f: &(dyn Fn(usize) + Sync)) -> Result<(), Error> {
     imp::run(n_tasks, f)
 }
 
+/// Below this many values (a decode step's rows) an element-wise step or the quantization of the
+/// activations runs inline (`unsplit`): a fork and join would cost more than it saves.
+pub const SPLIT_MIN_VALUES: usize = 16 * 1024;
+
+/// Calls `f(first, end)` on `min(n, 2 × threads)` contiguous runs of the items `0..n`, in order,
+/// each run by one task of `run`: every item is computed by one call, so what a call computes
+/// per item is the same for any thread count. The split of a prefill's rows (model/ops.rs
+/// `par_rows`, kernels/acts.rs `quantize_rows`).
+pub fn run_runs(n: usize, f: &(dyn Fn(usize, usize) + Sync)) -> Result<(), Error> {
+    let tasks = n.min(2 * threads());
+    run(tasks, &|i| f(i * n / tasks, (i + 1) * n / tasks))
+}
+
 /// Work that would have been split but is too small (or has one thread): run here, counted by
 /// `timing` like a run.
 #[inline]

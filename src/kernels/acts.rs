@@ -79,17 +79,14 @@ pub fn quantize_q8_k(x: &[f32], out: &mut [BlockQ8K]) {
 /// same bits for any thread count.
 fn quantize_rows<B: Send>(x: &[f32], k: usize, out: &mut [B], per_row: usize, q: fn(&[f32], &mut [B])) {
     let ntok = x.len() / k;
-    let threads = crate::pool::threads();
-    // Below this many values (a decode step's row) the split would cost more than it saves.
-    if x.len() < 16 * 1024 {
+    // A decode step's row: the split would cost more than it saves.
+    if x.len() < crate::pool::SPLIT_MIN_VALUES {
         return q(x, out);
     }
-    let tasks = ntok.min(2 * threads);
-    if tasks > 1 {
+    if ntok.min(2 * crate::pool::threads()) > 1 {
         let parts = crate::pool::Parts::new(&mut out[..ntok * per_row]);
-        let r = crate::pool::run(tasks, &|i| {
-            let (t0, t1) = (i * ntok / tasks, (i + 1) * ntok / tasks);
-            // SAFETY: task i alone takes the blocks of its rows t0..t1 (increasing in i: disjoint).
+        let r = crate::pool::run_runs(ntok, &|t0, t1| {
+            // SAFETY: each run of rows t0..t1 is one call's (run_runs: disjoint), and so are their blocks.
             q(&x[t0 * k..t1 * k], unsafe { parts.get(t0 * per_row..t1 * per_row) });
         });
         if r.is_ok() {

@@ -5,10 +5,6 @@ use crate::arch::Rope;
 use crate::kernels;
 use crate::Error;
 
-/// Below this many values (a decode step's rows) an element-wise step runs inline: a fork and
-/// join would cost more than it saves.
-const PAR_MIN_VALUES: usize = 16 * 1024;
-
 /// Calls `f(first, part)` on contiguous runs of whole rows of `x` (rows of `width` values;
 /// `first` the index of the part's first row), split across the thread pool when `x` is large (a
 /// prefill), as one call otherwise. Every row is computed by one call in the same order, so the
@@ -16,16 +12,13 @@ const PAR_MIN_VALUES: usize = 16 * 1024;
 /// its part (src/pool.rs): the parts before may have been applied.
 pub(super) fn par_rows(x: &mut [f32], width: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) -> Result<(), Error> {
     let rows = x.len() / width.max(1);
-    let threads = crate::pool::threads();
-    if threads <= 1 || x.len() < PAR_MIN_VALUES || rows < 2 {
+    if crate::pool::threads() <= 1 || x.len() < crate::pool::SPLIT_MIN_VALUES || rows < 2 {
         f(0, x);
         return Ok(());
     }
-    let tasks = rows.min(2 * threads);
     let parts = crate::pool::Parts::new(&mut x[..rows * width]);
-    crate::pool::run(tasks, &|i| {
-        let (r0, r1) = (i * rows / tasks, (i + 1) * rows / tasks);
-        // SAFETY: task i alone takes rows r0..r1 (increasing in i: disjoint).
+    crate::pool::run_runs(rows, &|r0, r1| {
+        // SAFETY: each run of rows r0..r1 is one call's (run_runs: disjoint).
         f(r0, unsafe { parts.get(r0 * width..r1 * width) });
     })
 }
