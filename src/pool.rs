@@ -136,7 +136,7 @@ pub fn run(n_tasks: usize, f: &(dyn Fn(usize) + Sync)) -> Result<(), Error> {
 }
 
 /// Below this many values (a decode step's rows) an element-wise step or the quantization of the
-/// activations runs inline (`unsplit`): a fork and join would cost more than it saves.
+/// activations runs inline: a fork and join would cost more than it saves.
 pub const SPLIT_MIN_VALUES: usize = 16 * 1024;
 
 /// Calls `f(first, end)` on `min(n, 2 × threads)` contiguous runs of the items `0..n`, in order,
