@@ -4,11 +4,11 @@ use super::Config;
 use crate::kernels;
 use crate::Error;
 
-/// One layer's KV cache as attention reads it: rows of kv_dim from position `base`, and the
-/// positions a token sees (`window`; 0: all before it) in a context of `n_ctx`.
+/// One layer's KV cache as attention reads it: per KV head, rows of head_dim from position
+/// `base`, and the positions a token sees (`window`; 0: all before it) in a context of `n_ctx`.
 pub(super) struct Cache<'a> {
-    pub(super) k: &'a [f32],
-    pub(super) v: &'a [f32],
+    pub(super) k: &'a [Vec<f32>],
+    pub(super) v: &'a [Vec<f32>],
     pub(super) base: usize,
     pub(super) window: usize,
     pub(super) n_ctx: usize,
@@ -24,7 +24,7 @@ pub(super) struct Cache<'a> {
 /// layout: n_layer × n_head × n_final).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn attend(c: &Config, l: usize, p0: usize, t_n: usize, q: &[f32], cache: &Cache, att: &mut [f32], scores: &mut Vec<f32>, capture: Option<&mut [f32]>) -> Result<(), Error> {
-    let (hd, qd, kvd, nh, n_kv) = (c.head_dim, c.q_dim, c.kv_dim, c.n_head, c.n_head_kv);
+    let (hd, qd, nh, n_kv) = (c.head_dim, c.q_dim, c.n_head, c.n_head_kv);
     let group = nh / n_kv;
     let n_final = p0 + t_n;
     let threads = crate::pool::threads();
@@ -53,14 +53,14 @@ pub(super) fn attend(c: &Config, l: usize, p0: usize, t_n: usize, q: &[f32], cac
             // Causal: this token sees itself and everything before, or its window of it.
             let first = if cache.window > 0 { (p + 1).saturating_sub(cache.window) } else { 0 };
             let n = p + 1 - first;
-            let at = (first - cache.base) * kvd;
+            let at = (first - cache.base) * hd;
             // This piece's run of the `group` query heads that share KV head kvh.
             let (h0, h1) = (kvh * group + piece * group / pieces, kvh * group + (piece + 1) * group / pieces);
             let qg = &q[t * qd + h0 * hd..t * qd + h1 * hd];
             // SAFETY: the units' (token, heads) ranges of att are disjoint, and each unit is one task's.
             let out = unsafe { att.get(t * qd + h0 * hd..t * qd + h1 * hd) };
             let s = &mut sc[..(h1 - h0) * n];
-            kernels::attention_group(qg, hd, &cache.k[at + kvh * hd..], &cache.v[at + kvh * hd..], kvd, n, c.attn_scale, s, out);
+            kernels::attention_group(qg, hd, &cache.k[kvh][at..], &cache.v[kvh][at..], hd, n, c.attn_scale, s, out);
             if let (Some(cap), true) = (&capture, t == t_n - 1) {
                 for (i, h) in (h0..h1).enumerate() {
                     let row = (l * nh + h) * n_final + first;

@@ -188,9 +188,12 @@ pub struct Weights {
 pub struct State {
     pub n_ctx: usize,
     pub n_past: usize,
-    kv_dim: usize,
-    k: Vec<Vec<f32>>, // per layer: (n_past - base) × kv_dim
-    v: Vec<Vec<f32>>,
+    head_dim: usize,
+    /// Per layer, per KV head: (n_past - base) × head_dim, each head's rows one after the other
+    /// (attention reads one head's keys and values at a time: one stream each, not a 1-in-n_head_kv
+    /// share of every row of the layer).
+    k: Vec<Vec<Vec<f32>>>,
+    v: Vec<Vec<Vec<f32>>>,
     /// Per layer: the position of the first row kept (0 but for sliding layers).
     base: Vec<usize>,
     /// Per layer: the positions it sees (0: all).
@@ -343,9 +346,10 @@ impl State {
         }
         self.taps.truncate(n);
         for l in 0..self.k.len() {
-            let keep = (n - self.base[l]) * self.kv_dim;
-            self.k[l].truncate(keep);
-            self.v[l].truncate(keep);
+            let keep = (n - self.base[l]) * self.head_dim;
+            for c in self.k[l].iter_mut().chain(&mut self.v[l]) {
+                c.truncate(keep);
+            }
         }
         self.n_past = n;
         true
@@ -353,8 +357,9 @@ impl State {
 
     pub fn reset(&mut self) {
         for l in 0..self.k.len() {
-            self.k[l].clear();
-            self.v[l].clear();
+            for c in self.k[l].iter_mut().chain(&mut self.v[l]) {
+                c.clear();
+            }
             self.base[l] = 0;
         }
         self.n_past = 0;
@@ -364,7 +369,7 @@ impl State {
 
     /// Bytes held by the KV cache.
     pub fn kv_bytes(&self) -> usize {
-        self.k.iter().chain(&self.v).map(|c| c.capacity() * 4).sum()
+        self.k.iter().chain(&self.v).flatten().map(|c| c.capacity() * 4).sum()
     }
 
     /// The logits after the last token fed (zeros before any).
@@ -417,9 +422,9 @@ impl Model {
         State {
             n_ctx,
             n_past: 0,
-            kv_dim: c.kv_dim,
-            k: vec![Vec::new(); c.n_layer],
-            v: vec![Vec::new(); c.n_layer],
+            head_dim: c.head_dim,
+            k: vec![vec![Vec::new(); c.n_head_kv]; c.n_layer],
+            v: vec![vec![Vec::new(); c.n_head_kv]; c.n_layer],
             base: vec![0; c.n_layer],
             window,
             capture_attention: false,
@@ -562,18 +567,26 @@ impl Model {
             if window > 0 && p0 - state.base[l] >= sliding_rows(window) {
                 // Keep the window - 1 rows the first token of this call needs.
                 let drop = p0 - state.base[l] - (window - 1);
-                state.k[l].drain(..drop * kvd);
-                state.v[l].drain(..drop * kvd);
+                for c in state.k[l].iter_mut().chain(&mut state.v[l]) {
+                    c.drain(..drop * hd);
+                }
                 state.base[l] += drop;
             }
-            if window > 0 && state.k[l].capacity() == 0 {
+            if window > 0 && state.k[l][0].capacity() == 0 {
                 // A sliding layer's cache stays under about two windows: sized once, exactly.
                 let rows = state.n_ctx.min(sliding_rows(window) + CHUNK.max(t_n));
-                state.k[l].reserve_exact(rows * kvd);
-                state.v[l].reserve_exact(rows * kvd);
+                for c in state.k[l].iter_mut().chain(&mut state.v[l]) {
+                    c.reserve_exact(rows * hd);
+                }
             }
-            state.k[l].extend_from_slice(k);
-            state.v[l].extend_from_slice(v);
+            // Each KV head's part of each token's row, onto that head's rows.
+            for (cache, new) in [(&mut state.k[l], &*k), (&mut state.v[l], &*v)] {
+                for (h, c) in cache.iter_mut().enumerate() {
+                    for row in new[..t_n * kvd].chunks_exact(kvd) {
+                        c.extend_from_slice(&row[h * hd..(h + 1) * hd]);
+                    }
+                }
+            }
             let cache = Cache { k: &state.k[l], v: &state.v[l], base: state.base[l], window, n_ctx: state.n_ctx };
             let capture = if state.capture_attention { Some(&mut state.attention[..]) } else { None };
             attend(c, l, p0, t_n, q, &cache, att, scores, capture)?;

@@ -55,7 +55,7 @@ unsafe fn scores16<const G: usize, const P: usize>(q: &[f32], hd: usize, keys: &
 /// 16 (see kernels::attention_group): the heads share each key and value load. A head's 16
 /// accumulators of scalar::dot_f32 are four registers, P positions at a time (independent sums,
 /// so that the additions overlap), reduced in dot_f32's order; the values are added position by
-/// position into outputs kept in registers, 16 dimensions at a time.
+/// position into outputs kept in registers, 16 dimensions at a time, in runs of TB positions.
 ///
 /// # Safety
 /// hd is a multiple of 16; `q` holds at least G × hd floats, `scores` at least G × n, `out` at
@@ -80,30 +80,48 @@ pub(crate) unsafe fn attention16<const G: usize, const P: usize>(q: &[f32], hd: 
     for h in 0..G {
         crate::kernels::softmax_in_place(&mut scores[h * n..(h + 1) * n]);
     }
-    for c in 0..chunks {
-        let mut o = [[f32x4_splat(0.0); 4]; G];
-        for t in 0..n {
-            // SAFETY: as for the keys: below (n - 1) × stride + hd <= values.len().
-            let vv = unsafe {
-                let v = vp.add(t * stride + 16 * c);
-                [ld4(v), ld4(v.add(4)), ld4(v.add(8)), ld4(v.add(12))]
-            };
-            for (h, o) in o.iter_mut().enumerate() {
-                // SAFETY: h × n + t < G × n <= scores.len() (the contract).
-                let p = f32x4_splat(unsafe { *scores.get_unchecked(h * n + t) });
-                for i in 0..4 {
-                    o[i] = f32x4_add(o[i], f32x4_mul(p, vv[i]));
+    // The values, TB positions at a time: within a run, each 16-dimension chunk's outputs are
+    // taken from `out`, the run's positions added in order, and put back (a float's store and
+    // load are exact, so each output is still its positions added one by one from +0). A run's
+    // rows are read whole before the next run's, rather than one 64-byte line of every row per
+    // chunk, which left every load waiting on memory.
+    for h in 0..G {
+        out[h * hd..(h + 1) * hd].fill(0.0);
+    }
+    let op = out.as_mut_ptr();
+    let mut t0 = 0;
+    while t0 < n {
+        let t1 = (t0 + TB).min(n);
+        for c in 0..chunks {
+            // SAFETY: h × hd + 16c + 4i + 3 < G × hd <= out.len() (the contract).
+            let mut o: [[v128; 4]; G] = core::array::from_fn(|h| core::array::from_fn(|i| unsafe { ld4(op.add(h * hd + 16 * c + 4 * i)) }));
+            for t in t0..t1 {
+                // SAFETY: as for the keys: below (n - 1) × stride + hd <= values.len().
+                let vv = unsafe {
+                    let v = vp.add(t * stride + 16 * c);
+                    [ld4(v), ld4(v.add(4)), ld4(v.add(8)), ld4(v.add(12))]
+                };
+                for (h, o) in o.iter_mut().enumerate() {
+                    // SAFETY: h × n + t < G × n <= scores.len() (the contract).
+                    let p = f32x4_splat(unsafe { *scores.get_unchecked(h * n + t) });
+                    for i in 0..4 {
+                        o[i] = f32x4_add(o[i], f32x4_mul(p, vv[i]));
+                    }
+                }
+            }
+            for (h, o) in o.iter().enumerate() {
+                for (i, &oi) in o.iter().enumerate() {
+                    // SAFETY: as for the loads above.
+                    unsafe { v128_store(op.add(h * hd + 16 * c + 4 * i) as *mut v128, oi) };
                 }
             }
         }
-        for (h, o) in o.iter().enumerate() {
-            for (i, &oi) in o.iter().enumerate() {
-                // SAFETY: h × hd + 16c + 4i + 3 < G × hd <= out.len() (the contract).
-                unsafe { v128_store(out.as_mut_ptr().add(h * hd + 16 * c + 4 * i) as *mut v128, oi) };
-            }
-        }
+        t0 = t1;
     }
 }
+
+/// attention16's run of positions whose values are added chunk by chunk (above).
+const TB: usize = 16;
 
 /// exp_f32 in four lanes: the same operations in the same order (no fused multiply-add), so each
 /// lane is exp_f32 of its value, bit for bit (below -87.33 it is 0; NaN stays NaN).
