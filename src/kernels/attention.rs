@@ -54,6 +54,11 @@ pub fn attention_group(q: &[f32], hd: usize, keys: &[f32], values: &[f32], strid
     scalar::attention_group(q, hd, keys, values, stride, n, scale, scores, out)
 }
 
+/// The SIMD kernels add the values in runs of this many positions, each run's rows read whole
+/// (16-dimension chunk by chunk) before the next run's; a run's outputs stay in `out` between
+/// chunks. The sums are the same for any run length: every output adds its positions in order.
+pub(crate) const VALUE_RUN: usize = 16;
+
 /// The softmax step shared by every instruction set: scores (already scaled) to weights.
 #[inline(always)]
 pub(crate) fn softmax_in_place(scores: &mut [f32]) {

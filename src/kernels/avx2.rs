@@ -567,7 +567,7 @@ unsafe fn scores16<const G: usize, const P: usize>(q: &[f32], hd: usize, keys: &
 /// at a time (independent sums, so that the additions overlap), reduced in dot_f32's order:
 /// (a_j + a_4+j) + (a_8+j + a_12+j) is each register's low half plus its high half, then the two
 /// added, then finish. The values are added position by position into outputs kept in registers,
-/// 16 dimensions at a time. No fused multiply-add, so every sum rounds as scalar.rs's and
+/// 16 dimensions at a time, in runs of positions. No fused multiply-add, so every sum rounds as scalar.rs's and
 /// simd128/attention.rs's.
 ///
 /// # Safety
@@ -595,25 +595,40 @@ pub(crate) unsafe fn attention16<const G: usize, const P: usize>(q: &[f32], hd: 
         for h in 0..G {
             super::softmax_in_place(&mut scores[h * n..(h + 1) * n]);
         }
-        for c in 0..chunks {
-            let mut o = [[_mm256_setzero_ps(); 2]; G];
-            for t in 0..n {
-                // values: as the keys.
-                let v = values.as_ptr().add(t * stride + 16 * c);
-                let vv = [_mm256_loadu_ps(v), _mm256_loadu_ps(v.add(8))];
-                for (h, o) in o.iter_mut().enumerate() {
-                    // scores: h × n + t < G × n.
-                    let p = _mm256_set1_ps(*scores.get_unchecked(h * n + t));
-                    o[0] = _mm256_add_ps(o[0], _mm256_mul_ps(p, vv[0]));
-                    o[1] = _mm256_add_ps(o[1], _mm256_mul_ps(p, vv[1]));
+        // The values in runs of TB positions, as simd128/attention.rs: within a run each chunk's
+        // outputs come from `out` and go back (exact), so each output is still its positions
+        // added one by one from +0; a run's rows are read whole before the next run's.
+        for h in 0..G {
+            out[h * hd..(h + 1) * hd].fill(0.0);
+        }
+        let mut t0 = 0;
+        while t0 < n {
+            let t1 = (t0 + super::attention::VALUE_RUN).min(n);
+            for c in 0..chunks {
+                // out: h × hd + 16c + 15 < G × hd.
+                let mut o: [[__m256; 2]; G] = core::array::from_fn(|h| {
+                    let d = out.as_ptr().add(h * hd + 16 * c);
+                    [_mm256_loadu_ps(d), _mm256_loadu_ps(d.add(8))]
+                });
+                for t in t0..t1 {
+                    // values: as the keys.
+                    let v = values.as_ptr().add(t * stride + 16 * c);
+                    let vv = [_mm256_loadu_ps(v), _mm256_loadu_ps(v.add(8))];
+                    for (h, o) in o.iter_mut().enumerate() {
+                        // scores: h × n + t < G × n.
+                        let p = _mm256_set1_ps(*scores.get_unchecked(h * n + t));
+                        o[0] = _mm256_add_ps(o[0], _mm256_mul_ps(p, vv[0]));
+                        o[1] = _mm256_add_ps(o[1], _mm256_mul_ps(p, vv[1]));
+                    }
+                }
+                for (h, o) in o.iter().enumerate() {
+                    // out: as above.
+                    let d = out.as_mut_ptr().add(h * hd + 16 * c);
+                    _mm256_storeu_ps(d, o[0]);
+                    _mm256_storeu_ps(d.add(8), o[1]);
                 }
             }
-            for (h, o) in o.iter().enumerate() {
-                // out: h × hd + 16c + 15 < G × hd.
-                let d = out.as_mut_ptr().add(h * hd + 16 * c);
-                _mm256_storeu_ps(d, o[0]);
-                _mm256_storeu_ps(d.add(8), o[1]);
-            }
+            t0 = t1;
         }
     }
 }

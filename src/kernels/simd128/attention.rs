@@ -55,7 +55,7 @@ unsafe fn scores16<const G: usize, const P: usize>(q: &[f32], hd: usize, keys: &
 /// 16 (see kernels::attention_group): the heads share each key and value load. A head's 16
 /// accumulators of scalar::dot_f32 are four registers, P positions at a time (independent sums,
 /// so that the additions overlap), reduced in dot_f32's order; the values are added position by
-/// position into outputs kept in registers, 16 dimensions at a time, in runs of TB positions.
+/// position into outputs kept in registers, 16 dimensions at a time, in runs of VALUE_RUN positions.
 ///
 /// # Safety
 /// hd is a multiple of 16; `q` holds at least G × hd floats, `scores` at least G × n, `out` at
@@ -80,7 +80,7 @@ pub(crate) unsafe fn attention16<const G: usize, const P: usize>(q: &[f32], hd: 
     for h in 0..G {
         crate::kernels::softmax_in_place(&mut scores[h * n..(h + 1) * n]);
     }
-    // The values, TB positions at a time: within a run, each 16-dimension chunk's outputs are
+    // The values, VALUE_RUN positions at a time: within a run, each 16-dimension chunk's outputs are
     // taken from `out`, the run's positions added in order, and put back (a float's store and
     // load are exact, so each output is still its positions added one by one from +0). A run's
     // rows are read whole before the next run's, rather than one 64-byte line of every row per
@@ -91,7 +91,7 @@ pub(crate) unsafe fn attention16<const G: usize, const P: usize>(q: &[f32], hd: 
     let op = out.as_mut_ptr();
     let mut t0 = 0;
     while t0 < n {
-        let t1 = (t0 + TB).min(n);
+        let t1 = (t0 + crate::kernels::attention::VALUE_RUN).min(n);
         for c in 0..chunks {
             // SAFETY: h × hd + 16c + 4i + 3 < G × hd <= out.len() (the contract).
             let mut o: [[v128; 4]; G] = core::array::from_fn(|h| core::array::from_fn(|i| unsafe { ld4(op.add(h * hd + 16 * c + 4 * i)) }));
@@ -119,9 +119,6 @@ pub(crate) unsafe fn attention16<const G: usize, const P: usize>(q: &[f32], hd: 
         t0 = t1;
     }
 }
-
-/// attention16's run of positions whose values are added chunk by chunk (above).
-const TB: usize = 16;
 
 /// exp_f32 in four lanes: the same operations in the same order (no fused multiply-add), so each
 /// lane is exp_f32 of its value, bit for bit (below -87.33 it is 0; NaN stays NaN).
