@@ -595,9 +595,8 @@ pub(crate) unsafe fn attention16<const G: usize, const P: usize>(q: &[f32], hd: 
         for h in 0..G {
             super::softmax_in_place(&mut scores[h * n..(h + 1) * n]);
         }
-        // The values in runs of TB positions, as simd128/attention.rs: within a run each chunk's
-        // outputs come from `out` and go back (exact), so each output is still its positions
-        // added one by one from +0; a run's rows are read whole before the next run's.
+        // The values in runs of VALUE_RUN positions (kernels::attention says why), as
+        // simd128/attention.rs does.
         for h in 0..G {
             out[h * hd..(h + 1) * hd].fill(0.0);
         }
